@@ -1,0 +1,169 @@
+// Package finding defines what a check reports: one Finding type with its severity, the measured
+// staleness window, an evidence timeline and remediation. Every report format renders this type.
+package finding
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// Severity orders findings. The zero value is Info.
+type Severity int
+
+const (
+	Info Severity = iota
+	Low
+	Medium
+	High
+	Critical
+)
+
+var severityNames = [...]string{"info", "low", "medium", "high", "critical"}
+
+func (s Severity) String() string {
+	if s < Info || s > Critical {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity accepts the lower-case names info, low, medium, high and critical.
+func ParseSeverity(name string) (Severity, error) {
+	for i, n := range severityNames {
+		if strings.EqualFold(name, n) {
+			return Severity(i), nil
+		}
+	}
+	return Info, fmt.Errorf("unknown severity %q (want one of %s)", name, strings.Join(severityNames[:], ", "))
+}
+
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Finding is one proven flaw.
+type Finding struct {
+	// ID is stable across runs for the same flaw: a hash of check, endpoint and identity.
+	ID       string   `json:"id"`
+	Check    string   `json:"check"`
+	Title    string   `json:"title"`
+	Severity Severity `json:"severity"`
+	CWE      string   `json:"cwe,omitempty"`
+	// Endpoint is the probe's method and path template, e.g. "GET /items/{{item_id}}".
+	Endpoint string `json:"endpoint"`
+	Probe    string `json:"probe,omitempty"`
+	Identity string `json:"identity,omitempty"`
+	// Summary states what was proven, with its figures, in one or two sentences.
+	Summary string `json:"summary"`
+	// SeverityReason says which clause of the severity rule applied.
+	SeverityReason string  `json:"severity_reason,omitempty"`
+	Window         *Window `json:"window,omitempty"`
+	// Requests is how many HTTP requests the check spent proving this finding.
+	Requests    int      `json:"requests"`
+	Evidence    []Event  `json:"evidence,omitempty"`
+	Remediation string   `json:"remediation"`
+	References  []string `json:"references,omitempty"`
+}
+
+// StableID derives a finding ID that stays the same across runs for the same check, endpoint and
+// identity, so that CI systems can track a flaw over time.
+func StableID(check, endpoint, identity string) string {
+	h := sha256.Sum256([]byte(check + "\x00" + endpoint + "\x00" + identity))
+	return "TOC-" + strings.ToUpper(hex.EncodeToString(h[:5]))
+}
+
+// Window is a measured staleness window: how long after a revocation or downgrade was acknowledged the
+// API still honoured the old state. All times are milliseconds after the acknowledgement.
+type Window struct {
+	// What changed: "revocation" or "downgrade".
+	Change string `json:"change"`
+	// LastAcceptedMS and FirstRejectedMS bracket the end of the window: a replay sent LastAcceptedMS
+	// after the acknowledgement was still accepted, one answered FirstRejectedMS after it was refused.
+	LastAcceptedMS  float64 `json:"last_accepted_ms"`
+	FirstRejectedMS float64 `json:"first_rejected_ms,omitempty"`
+	// Never is true when the old state was still honoured when the measurement gave up at MaxWaitMS.
+	Never     bool    `json:"never_rejected,omitempty"`
+	MaxWaitMS float64 `json:"max_wait_ms"`
+	// FillToChangeMS is the time from the request that filled the API's caches to the acknowledgement:
+	// adding it to the bracket estimates a cache TTL counted from the fill.
+	FillToChangeMS float64 `json:"fill_to_change_ms"`
+	// Passes holds each measurement pass's bracket, coarse first.
+	Passes []Pass `json:"passes,omitempty"`
+}
+
+// WidthMS is the bracket's width, or 0 when the window never closed.
+func (w *Window) WidthMS() float64 {
+	if w.Never {
+		return 0
+	}
+	return w.FirstRejectedMS - w.LastAcceptedMS
+}
+
+// Pass is one measurement pass with a fresh token.
+type Pass struct {
+	LastAcceptedMS  float64 `json:"last_accepted_ms"`
+	FirstRejectedMS float64 `json:"first_rejected_ms,omitempty"`
+	Never           bool    `json:"never_rejected,omitempty"`
+	Replays         int     `json:"replays"`
+	FillToChangeMS  float64 `json:"fill_to_change_ms"`
+}
+
+// Event is one entry of an evidence timeline.
+type Event struct {
+	// AtMS is the offset from the start of the experiment this timeline belongs to.
+	AtMS float64 `json:"at_ms"`
+	// Kind is one of the Event* constants.
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail,omitempty"`
+	HTTP   *Exchange `json:"http,omitempty"`
+}
+
+// Event kinds.
+const (
+	EventToken       = "token-issued"
+	EventFill        = "cache-fill"
+	EventChangeSent  = "change-sent"
+	EventChangeAcked = "change-acknowledged"
+	EventReplay      = "replay"
+	EventRestore     = "restore"
+	EventNote        = "note"
+)
+
+// Exchange is one HTTP request and its response, with secrets already redacted.
+type Exchange struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+	// Token identifies the bearer token used by a short hash, never the token itself.
+	Token      string  `json:"token,omitempty"`
+	Status     int     `json:"status"`
+	Outcome    string  `json:"outcome,omitempty"` // accepted, rejected, inconclusive
+	SentMS     float64 `json:"sent_ms"`
+	ReceivedMS float64 `json:"received_ms"`
+	// BodyExcerpt is the start of the response body, redacted.
+	BodyExcerpt string `json:"body_excerpt,omitempty"`
+}
+
+// MarshalJSON keeps floats short in reports: microsecond resolution is all a millisecond figure needs.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	e.AtMS = Round(e.AtMS)
+	return json.Marshal(plain(e))
+}
+
+// Round rounds a millisecond figure to microseconds.
+func Round(ms float64) float64 {
+	if ms < 0 {
+		return -Round(-ms)
+	}
+	return float64(int64(ms*1000+0.5)) / 1000
+}

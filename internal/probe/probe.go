@@ -1,0 +1,67 @@
+// Package probe turns a request template from the config into requests: {{var}} substitution, the
+// bearer token, values extracted from JSON responses, and the verdict on whether the API let the
+// request through.
+package probe
+
+import (
+	"context"
+
+	"github.com/tocsin/tocsin/internal/client"
+)
+
+// Outcome is the verdict on one response.
+type Outcome int
+
+const (
+	Inconclusive Outcome = iota // neither accepted nor rejected: 5xx, 429, unexpected status
+	Accepted                    // status in Accept
+	Rejected                    // status in Reject
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Accepted:
+		return "accepted"
+	case Rejected:
+		return "rejected"
+	}
+	return "inconclusive"
+}
+
+// Vars are template variables. "token" is the bearer token of the identity sending the probe.
+type Vars map[string]string
+
+// Probe is a request template. Build it through the target package, which validates it.
+type Probe struct {
+	Name        string
+	Method      string
+	URL         string // absolute URL template: the config's path resolved against the first origin
+	Path        string // the path template as written in the config, for display
+	Headers     map[string]string
+	Body        string
+	Accept      []int // default: 200-299
+	Reject      []int // default: 401, 403
+	Destructive bool
+	Extract     map[string]string // variable -> dot path into the JSON response body
+	Setup       *Probe            // run first; its Extract feeds this probe's Vars
+	Verify      *Probe            // reads the resource back
+}
+
+// Endpoint names the probe in reports: method and path template, e.g. "GET /items/{{item_id}}".
+func (p *Probe) Endpoint() string { return p.Method + " " + p.Path }
+
+// Result is one sent probe.
+type Result struct {
+	Method    string
+	URL       string // the rendered URL
+	Response  *client.Response
+	Outcome   Outcome
+	Extracted Vars // values named by Extract, when Outcome is Accepted
+}
+
+// Do renders the probe with vars and sends it through c. It adds "Authorization: Bearer {{token}}"
+// when vars has a token and the probe sets no Authorization header. An unknown variable is an error,
+// not an empty string. An Extract path missing from an accepted response is an error.
+func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, error) {
+	panic("unimplemented")
+}
