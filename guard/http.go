@@ -1,0 +1,60 @@
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Middleware runs next inside [Guard.Do] for the grant that grantID finds in the request, so the
+// handler runs only if the grant may use scope when it starts, and a revocation waits for it.
+//
+// grantID returns the ID of the request's grant, typically the jti of a bearer JWT whose signature
+// and expiry it has verified; an error from it means the token is missing or invalid. Refusals follow
+// RFC 6750: 401 with WWW-Authenticate: Bearer error="invalid_token" for a missing, unknown, revoked
+// or expired grant, and 403 with error="insufficient_scope" for a scope not granted, each with a
+// JSON body {"error": ..., "error_description": ...}.
+//
+// The whole handler, including writing the response, runs while the grant is pinned.
+func (g *Guard) Middleware(scope string, grantID func(*http.Request) (string, error), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := grantID(r)
+		if err != nil {
+			// The description is fixed: grantID's error may say more about the token than a caller should see.
+			writeDenial(w, scope, ErrUnknownGrant, "missing or invalid bearer token")
+			return
+		}
+		err = g.Do(r.Context(), id, scope, func(ctx context.Context) error {
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return nil
+		})
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrDenied):
+			writeDenial(w, scope, err, err.Error())
+		default:
+			// Only the request's context ending gets here (the action returns nil), and then the
+			// client is gone; the status is for logs.
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "request ended before it was authorized")
+		}
+	})
+}
+
+func writeDenial(w http.ResponseWriter, scope string, err error, description string) {
+	if errors.Is(err, ErrScope) {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q`, scope))
+		writeJSONError(w, http.StatusForbidden, "insufficient_scope", description)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	writeJSONError(w, http.StatusUnauthorized, "invalid_token", description)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+}

@@ -1,0 +1,158 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// authorizer is where the flavours differ: when the token is judged, and whether the judgement
+// still holds while the handler acts. The handlers themselves are the same in both.
+type authorizer interface {
+	// authenticate runs first on every API request, like Flask's before_request.
+	authenticate(next http.Handler) http.Handler
+	// require runs h only if the request's token may use scope, passing the token's subject.
+	require(scope string, h func(w http.ResponseWriter, r *http.Request, subject string)) http.Handler
+}
+
+// api is the resource server: items, and a report about them.
+type api struct {
+	authz authorizer
+	gap   time.Duration
+	onGap func(ctx context.Context)
+
+	mu    sync.Mutex
+	items map[string]item
+}
+
+type item struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Owner string `json:"owner"`
+}
+
+const maxItemName = 200
+
+func newAPI(authz authorizer, gap time.Duration, onGap func(context.Context)) *api {
+	return &api{authz: authz, gap: gap, onGap: onGap, items: map[string]item{}}
+}
+
+func (a *api) routes(mux *http.ServeMux) {
+	handle := func(pattern, scope string, h func(http.ResponseWriter, *http.Request, string)) {
+		mux.Handle(pattern, a.authz.authenticate(a.authz.require(scope, h)))
+	}
+	handle("POST /items", "items:write", a.createItem)
+	handle("GET /items/{id}", "items:read", a.getItem)
+	handle("DELETE /items/{id}", "items:delete", a.deleteItem)
+	handle("GET /reports/summary", "reports:read", a.summary)
+}
+
+func (a *api) createItem(w http.ResponseWriter, r *http.Request, subject string) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormBytes)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", `body must be {"name": "..."}`)
+		return
+	}
+	if body.Name == "" || len(body.Name) > maxItemName {
+		writeError(w, http.StatusBadRequest, "invalid_request", "name must have 1 to 200 bytes")
+		return
+	}
+	it := item{ID: strings.ToLower(randomText()), Name: body.Name, Owner: subject}
+	a.mu.Lock()
+	a.items[it.ID] = it
+	a.mu.Unlock()
+	w.Header().Set("Location", "/items/"+it.ID)
+	writeJSON(w, http.StatusCreated, it)
+}
+
+func (a *api) getItem(w http.ResponseWriter, r *http.Request, _ string) {
+	it, ok := a.load(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no such item")
+		return
+	}
+	writeJSON(w, http.StatusOK, it)
+}
+
+// deleteItem is the seed's route: authorized already, it loads the item, pauses (standing for the
+// slow work real handlers do between check and use), then deletes. Whether a revocation can land in
+// that pause and still lose depends on the flavour's require.
+func (a *api) deleteItem(w http.ResponseWriter, r *http.Request, _ string) {
+	id := r.PathValue("id")
+	if _, ok := a.load(id); !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no such item")
+		return
+	}
+	if a.onGap != nil {
+		a.onGap(r.Context())
+	}
+	select {
+	case <-time.After(a.gap):
+	case <-r.Context().Done():
+		return // the client left; nothing was deleted
+	}
+	a.mu.Lock()
+	_, ok := a.items[id]
+	delete(a.items, id)
+	a.mu.Unlock()
+	if !ok { // deleted by someone else during the pause
+		writeError(w, http.StatusNotFound, "not_found", "no such item")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *api) summary(w http.ResponseWriter, _ *http.Request, _ string) {
+	a.mu.Lock()
+	byOwner := map[string]int{}
+	for _, it := range a.items {
+		byOwner[it.Owner]++
+	}
+	n := len(a.items)
+	a.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"items": n, "by_owner": byOwner})
+}
+
+func (a *api) load(id string) (item, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	it, ok := a.items[id]
+	return it, ok
+}
+
+// bearerToken returns the request's bearer token. The scheme is case-insensitive (RFC 7235).
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return token, true
+}
+
+// The error responses below have the shape package guard writes, so both flavours answer alike.
+
+func writeInvalidToken(w http.ResponseWriter, description string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+	writeError(w, http.StatusUnauthorized, "invalid_token", description)
+}
+
+func writeInsufficientScope(w http.ResponseWriter, scope string) {
+	w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
+	writeError(w, http.StatusForbidden, "insufficient_scope", "the token lacks scope "+scope)
+}
+
+func writeError(w http.ResponseWriter, status int, code, description string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // a failed write means the client left
+}

@@ -1,0 +1,195 @@
+package lab
+
+import (
+	"bytes"
+	"strings"
+	"text/template"
+)
+
+// configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
+// are [[ ]] because the config's own probe templates use {{ }}. Secrets stay ${VAR} references, so
+// the rendered file can be shown and stored; Env supplies them.
+var configTemplate = template.Must(template.New("config").Delims("[[", "]]").Parse(`# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]].
+# Secrets are read from the environment: TOCSIN_LAB_CLIENT_SECRET and TOCSIN_LAB_ADMIN_KEY.
+# See examples/tocsin.yaml for what each field means.
+
+version: 1
+
+target:
+  origins:
+    - [[.URL]]
+
+limits:
+  request_budget: 2000
+  rate: 200
+  timeout: 5s
+  max_window: 60s
+  max_response_bytes: 1048576
+
+identities:
+  alice:
+    token:
+      oauth2:
+        grant: password
+        token_url: [[.URL]]/oauth/token
+        client_id: [[.ClientID]]
+        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
+        auth_style: basic
+        username: alice
+        password: alice-password
+        scopes: [items:read, items:write, items:delete, reports:read]
+    revoke:
+      rfc7009:
+        url: [[.URL]]/oauth/revoke
+        client_id: [[.ClientID]]
+        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
+        auth_style: basic
+        token_type_hint: access_token
+    downgrade:
+      http:
+        method: PUT
+        url: [[.URL]]/idp/subjects/alice/scopes
+        headers:
+          Authorization: "Bearer ${TOCSIN_LAB_ADMIN_KEY}"
+          Content-Type: application/json
+        body: '{"scopes": ["items:read", "items:write", "items:delete"]}'
+        expect: [200, 204]
+    restore:
+      http:
+        method: PUT
+        url: [[.URL]]/idp/subjects/alice/scopes
+        headers:
+          Authorization: "Bearer ${TOCSIN_LAB_ADMIN_KEY}"
+          Content-Type: application/json
+        body: '{"scopes": ["items:read", "items:write", "items:delete", "reports:read"]}'
+
+  bob:
+    token:
+      oauth2:
+        grant: password
+        token_url: [[.URL]]/oauth/token
+        client_id: [[.ClientID]]
+        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
+        username: bob
+        password: bob-password
+        scopes: [items:read]
+
+vars:
+  greeting: hello
+
+probes:
+  read-report:
+    method: GET
+    path: /reports/summary
+    accept: [200]
+    reject: [401, 403]
+
+  read-item:
+    method: GET
+    path: /items/{{item_id}}
+    setup:
+      method: POST
+      path: /items
+      headers: {Content-Type: application/json}
+      body: '{"name": "tocsin-{{greeting}}"}'
+      accept: [201]
+      extract:
+        item_id: id
+
+  delete-item:
+    method: DELETE
+    path: /items/{{item_id}}
+    destructive: true
+    accept: [200, 204]
+    setup:
+      method: POST
+      path: /items
+      headers: {Content-Type: application/json}
+      body: '{"name": "tocsin-delete-me"}'
+      accept: [201]
+      extract: {item_id: id}
+    verify:
+      method: GET
+      path: /items/{{item_id}}
+      accept: [200]
+      reject: [404]
+
+checks:
+  toctou/revoked-token-accepted:
+    identity: alice
+    probes: [read-item]
+  toctou/scope-downgrade-ignored:
+    identity: alice
+    probes: [read-report]
+`))
+
+var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
+{{if eq .Flavor "vulnerable"}}  Revocations are seen after up to {{.IntrospectionTTL}} (introspection cache), scope changes after up to
+  {{.PermissionTTL}} (permission cache), and a DELETE acts on the decision made when it arrived, {{.ActionGap}} later.
+{{else}}  Every action runs inside guard.Do: revocations and scope changes take effect at once, and are
+  acknowledged only after actions already running on the token have finished.
+{{end}}
+Get a token for alice (password grant; bob/bob-password works too):
+  TOKEN=$(curl -s -u {{.ClientID}}:{{.ClientSecret}} -d grant_type=password -d username=alice \
+    -d password=alice-password -d 'scope=items:read items:write items:delete reports:read' \
+    {{.URL}}/oauth/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+
+Call the API:
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name":"demo"}' {{.URL}}/items
+  curl -s -H "Authorization: Bearer $TOKEN" {{.URL}}/items/ITEM_ID
+  curl -s -X DELETE -H "Authorization: Bearer $TOKEN" {{.URL}}/items/ITEM_ID
+  curl -s -H "Authorization: Bearer $TOKEN" {{.URL}}/reports/summary
+
+Introspect (RFC 7662) and revoke (RFC 7009) the token:
+  curl -s -u {{.ClientID}}:{{.ClientSecret}} -d "token=$TOKEN" {{.URL}}/oauth/introspect
+  curl -s -u {{.ClientID}}:{{.ClientSecret}} -d "token=$TOKEN" -d token_type_hint=access_token {{.URL}}/oauth/revoke
+
+Downgrade alice (drop reports:read), then restore her:
+  curl -s -X PUT -H 'Authorization: Bearer {{.AdminKey}}' -H 'Content-Type: application/json' \
+    -d '{"scopes": ["items:read", "items:write", "items:delete"]}' {{.URL}}/idp/subjects/alice/scopes
+  curl -s -X PUT -H 'Authorization: Bearer {{.AdminKey}}' -H 'Content-Type: application/json' \
+    -d '{"scopes": ["items:read", "items:write", "items:delete", "reports:read"]}' {{.URL}}/idp/subjects/alice/scopes
+
+Scan it with the config from ConfigYAML, after:
+  export TOCSIN_LAB_CLIENT_SECRET={{.ClientSecret}} TOCSIN_LAB_ADMIN_KEY={{.AdminKey}}
+`))
+
+// templateData is what both templates may use.
+func (l *Lab) templateData() map[string]any {
+	return map[string]any{
+		"URL":              l.url,
+		"Flavor":           l.opts.Flavor,
+		"ClientID":         clientID,
+		"ClientSecret":     l.idp.clientSecret,
+		"AdminKey":         l.idp.adminKey,
+		"IntrospectionTTL": ttlText(l.opts.IntrospectionTTL.String(), l.opts.IntrospectionTTL < 0),
+		"PermissionTTL":    ttlText(l.opts.PermissionTTL.String(), l.opts.PermissionTTL < 0),
+		"ActionGap":        l.opts.ActionGap.String(),
+	}
+}
+
+func ttlText(ttl string, off bool) string {
+	if off {
+		return "0s (cache off)"
+	}
+	return ttl
+}
+
+// ConfigYAML returns a scan config for this lab, the same as examples/tocsin.yaml but for the lab's
+// URL. It refers to the secrets as ${TOCSIN_LAB_CLIENT_SECRET} and ${TOCSIN_LAB_ADMIN_KEY}; see Env.
+func (l *Lab) ConfigYAML() []byte {
+	var b bytes.Buffer
+	if err := configTemplate.Execute(&b, l.templateData()); err != nil {
+		panic("lab: config template: " + err.Error()) // the data is fixed: a failure is a bug here
+	}
+	return b.Bytes()
+}
+
+// Usage returns instructions for driving the lab by hand with curl, with its real URL and secrets.
+func (l *Lab) Usage() string {
+	var b strings.Builder
+	if err := usageTemplate.Execute(&b, l.templateData()); err != nil {
+		panic("lab: usage template: " + err.Error())
+	}
+	return b.String()
+}

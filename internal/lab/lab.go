@@ -1,0 +1,207 @@
+// Package lab runs a small bearer-token API with its own identity provider on a loopback port, in a
+// vulnerable flavour that has the time-of-check/time-of-use flaws tocsin looks for and a fixed
+// flavour built on package guard that has none. The scanner's tests and `tocsin demo` scan it, so
+// every check can be shown to find the flaw in one and nothing in the other.
+//
+// The identity provider issues HS256 JWTs (RFC 6749 password and client_credentials grants),
+// introspects them (RFC 7662), revokes them (RFC 7009), and lets an admin change a subject's scopes.
+// The resource API serves items and a report on the same origin.
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tocsin/tocsin/guard"
+)
+
+// The flavours of lab.
+const (
+	Vulnerable = "vulnerable" // cached introspection and permissions, decisions held across the action
+	Fixed      = "fixed"      // every action runs inside guard.Do; revocation waits for it
+)
+
+// Options configure a lab. Zero values take the defaults documented on each field.
+type Options struct {
+	Flavor           string        // Vulnerable or Fixed; required
+	IntrospectionTTL time.Duration // vulnerable: how long a token's introspection is cached; default 2s, negative = no cache
+	PermissionTTL    time.Duration // vulnerable: how long a subject's scopes are cached; default 2s, negative = no cache
+	ActionGap        time.Duration // both: pause between loading an item and deleting it; default 150ms, negative = none
+	TokenLifetime    time.Duration // default 15m
+	Logger           *slog.Logger  // nil discards
+
+	// ClientSecret and AdminKey replace the random secrets a lab makes for itself, so that a script
+	// can know them before the lab starts. Empty means random.
+	ClientSecret string
+	AdminKey     string
+
+	// onGap, when set by a test, is called as DELETE enters its check-to-use gap, so the test can
+	// act inside the gap without guessing its timing.
+	onGap func(ctx context.Context)
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Flavor != Vulnerable && o.Flavor != Fixed {
+		return o, fmt.Errorf("lab: unknown flavor %q (hint: use %q or %q)", o.Flavor, Vulnerable, Fixed)
+	}
+	if o.IntrospectionTTL == 0 {
+		o.IntrospectionTTL = 2 * time.Second
+	}
+	if o.PermissionTTL == 0 {
+		o.PermissionTTL = 2 * time.Second
+	}
+	if o.ActionGap == 0 {
+		o.ActionGap = 150 * time.Millisecond
+	}
+	if o.ActionGap < 0 {
+		o.ActionGap = 0
+	}
+	if o.TokenLifetime == 0 {
+		o.TokenLifetime = 15 * time.Minute
+	}
+	if o.TokenLifetime < time.Second {
+		return o, fmt.Errorf("lab: token lifetime %v is too short (hint: at least 1s; JWT times have whole seconds)", o.TokenLifetime)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o, nil
+}
+
+// Lab is a running lab. Close stops it.
+type Lab struct {
+	opts      Options
+	url       string
+	srv       *http.Server
+	served    chan error
+	idp       *idp
+	api       *api
+	guard     *guard.Guard // fixed flavour only
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start listens on addr, which must be a loopback address such as "127.0.0.1:0" (the lab is
+// vulnerable on purpose), and serves the lab until Close. ctx bounds only the start.
+func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("lab: listen on %s: %w", addr, err)
+	}
+	l := &Lab{opts: opts, url: "http://" + ln.Addr().String(), served: make(chan error, 1)}
+
+	l.idp = newIDP(l.url, opts.TokenLifetime, opts.Logger)
+	if opts.ClientSecret != "" {
+		l.idp.clientSecret = opts.ClientSecret
+	}
+	if opts.AdminKey != "" {
+		l.idp.adminKey = opts.AdminKey
+	}
+	var authz authorizer
+	switch opts.Flavor {
+	case Vulnerable:
+		authz = newVulnerable(l.idp, opts.IntrospectionTTL, opts.PermissionTTL)
+	case Fixed:
+		l.guard = guard.New()
+		l.idp.guard = l.guard
+		authz = &fixed{idp: l.idp, guard: l.guard}
+	}
+	l.api = newAPI(authz, opts.ActionGap, opts.onGap)
+
+	mux := http.NewServeMux()
+	l.idp.routes(mux)
+	l.api.routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "flavor": opts.Flavor})
+	})
+	l.srv = &http.Server{
+		Handler:           logRequests(opts.Logger, mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() { l.served <- l.srv.Serve(ln) }()
+	opts.Logger.Info("lab started", "url", l.url, "flavor", opts.Flavor)
+	return l, nil
+}
+
+// checkLoopback refuses addresses other hosts could reach, including an empty host, which means
+// every interface.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("lab: address %q: %w (hint: use 127.0.0.1:0 or 127.0.0.1:8787)", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("lab: address %q is not a loopback address; the lab is vulnerable on purpose and must not be reachable from other hosts (hint: use 127.0.0.1:0 or 127.0.0.1:8787)", addr)
+	}
+	return nil
+}
+
+// URL returns the lab's origin, such as "http://127.0.0.1:8787".
+func (l *Lab) URL() string { return l.url }
+
+// Close stops the lab at once, cutting requests in flight.
+func (l *Lab) Close() error {
+	l.closeOnce.Do(func() {
+		err := l.srv.Close()
+		if serveErr := <-l.served; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+			err = serveErr
+		}
+		if err != nil {
+			l.closeErr = fmt.Errorf("lab: close: %w", err)
+		}
+	})
+	return l.closeErr
+}
+
+// Env returns the lab's secrets under the names its ConfigYAML refers to.
+func (l *Lab) Env() map[string]string {
+	return map[string]string{
+		"TOCSIN_LAB_CLIENT_SECRET": l.idp.clientSecret,
+		"TOCSIN_LAB_ADMIN_KEY":     l.idp.adminKey,
+	}
+}
+
+// randomText returns a random string of about 130 bits, safe in URLs, shells and HTTP Basic auth.
+func randomText() string { return rand.Text() }
+
+// logRequests logs each request at debug level. It never logs headers, so tokens stay out of logs.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(status int) {
+	s.status = status
+	s.ResponseWriter.WriteHeader(status)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
