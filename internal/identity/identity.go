@@ -43,7 +43,7 @@ type Identity struct {
 // The constructors below are what internal/target calls; their bodies live in this package's other files.
 //
 //	func NewStatic(token string, r *redact.Redactor) Source
-//	func NewCommand(argv []string, r *redact.Redactor) Source            // argv[i] may contain {{identity}}
+//	func NewCommand(argv []string, r *redact.Redactor) Source            // argv as is, no substitution
 //	func NewOAuth2(o OAuth2, hc *http.Client, r *redact.Redactor) Source // hc from client.Client.HTTPClient
 //	func NewRFC7009(o RFC7009, c *client.Client, r *redact.Redactor) Hook
 //	func NewHTTPHook(h HTTPHook, c *client.Client, r *redact.Redactor) Hook

@@ -5,6 +5,7 @@ package probe
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/tocsin/tocsin/internal/client"
 )
@@ -62,6 +63,39 @@ type Result struct {
 // Do renders the probe with vars and sends it through c. It adds "Authorization: Bearer {{token}}"
 // when vars has a token and the probe sets no Authorization header. An unknown variable is an error,
 // not an empty string. An Extract path missing from an accepted response is an error.
+//
+// Do sends this probe only: running Setup first and Verify after is the caller's business, since
+// only the check knows when (and as which identity) each belongs. When an accepted response lacks an
+// Extract path, Do returns the Result, for evidence, together with the error.
 func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, error) {
-	panic("unimplemented")
+	req, err := p.request(ctx, vars)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: %w", p.Name, err)
+	}
+	res := &Result{
+		Method:   req.Method,
+		URL:      req.URL.String(),
+		Response: resp,
+		Outcome:  Judge(resp.Status, p.Accept, p.Reject),
+	}
+	if res.Outcome != Accepted || len(p.Extract) == 0 {
+		return res, nil
+	}
+	res.Extracted = make(Vars, len(p.Extract))
+	// Sorted so that, of several missing paths, the same one is reported every run.
+	for _, name := range sortedKeys(p.Extract) {
+		v, err := Extract(resp.Body, p.Extract[name])
+		if err != nil {
+			if resp.Truncated {
+				err = fmt.Errorf("%w (the response was cut at the max_response_bytes limit)", err)
+			}
+			return res, fmt.Errorf("probe %q: extract %s from the %d response: %w", p.Name, name, resp.Status, err)
+		}
+		res.Extracted[name] = v
+	}
+	return res, nil
 }

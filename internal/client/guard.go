@@ -1,0 +1,177 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// rateBurst lets a short burst through (a race needs several requests at once) while keeping the
+// sustained rate to the configured one.
+const rateBurst = 10
+
+// guard is the http.RoundTripper that enforces the client's rules on every request, redirects included.
+type guard struct {
+	origins   map[string]bool // normalised scheme://host:port
+	budget    int64
+	used      atomic.Int64
+	limiter   *rate.Limiter
+	timeout   time.Duration
+	transport *http.Transport
+}
+
+func newGuard(origins map[string]bool, budget int64, perSecond float64, timeout time.Duration) *guard {
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	return &guard{
+		origins: origins,
+		budget:  budget,
+		limiter: rate.NewLimiter(rate.Limit(perSecond), rateBurst),
+		timeout: timeout,
+		transport: &http.Transport{
+			// No Proxy: a proxy from the environment would receive every token, and it is not an
+			// origin the config names.
+			Proxy:               nil,
+			DialContext:         dialer.DialContext,
+			ForceAttemptHTTP2:   true,
+			MaxIdleConns:        100,
+			MaxIdleConnsPerHost: 32, // a race opens many connections to one host; keep them warm
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: timeout,
+			// Headers can be slow when the API is slow; the per-request context bounds the wait.
+			ExpectContinueTimeout: time.Second,
+		},
+	}
+}
+
+// RoundTrip refuses disallowed origins and a spent budget before any network traffic, waits for the
+// rate limiter, and bounds the exchange by the per-request timeout until the body is closed.
+func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	closeRequestBody := func() {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+	}
+	origin, err := originOf(req.URL)
+	if err != nil || !g.origins[origin] {
+		closeRequestBody()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrOrigin, err)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrOrigin, origin)
+	}
+	if !g.take() {
+		closeRequestBody()
+		return nil, fmt.Errorf("%w (%d requests)", ErrBudget, g.budget)
+	}
+	parent := req.Context()
+	if err := g.limiter.Wait(parent); err != nil {
+		g.used.Add(-1) // nothing was attempted
+		closeRequestBody()
+		return nil, fmt.Errorf("waiting for the rate limit: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(parent, g.timeout)
+	if st, ok := parent.Value(stampsKey{}).(*stamps); ok {
+		st.attempt()
+	}
+	resp, err := g.transport.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil
+		cancel()
+		if timedOut {
+			return nil, fmt.Errorf("no response within %s: %w", g.timeout, err)
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// take spends one request of the budget, or reports that none is left.
+func (g *guard) take() bool {
+	for {
+		n := g.used.Load()
+		if n >= g.budget {
+			return false
+		}
+		if g.used.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// checkRedirect follows redirects within the allowed origins only. A redirect elsewhere is handed back
+// as the 3xx response itself, so the caller sees where the API tried to send it.
+func (g *guard) checkRedirect(req *http.Request, via []*http.Request) error {
+	if origin, err := originOf(req.URL); err != nil || !g.origins[origin] {
+		return http.ErrUseLastResponse
+	}
+	if len(via) > maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	return nil
+}
+
+// cancelOnClose releases the per-request timeout once the caller is done with the body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// parseOrigin validates an origin from the config and returns its normalised form.
+func parseOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("origin %q: %w", s, err)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("origin %q: want scheme://host[:port] with no path, query or credentials", s)
+	}
+	key, err := originOf(u)
+	if err != nil {
+		return "", fmt.Errorf("origin %q: %w", s, err)
+	}
+	return key, nil
+}
+
+// originOf is u's origin as scheme://host:port, lower-cased and with the scheme's default port made
+// explicit, so that http://API.example and http://api.example:80 compare equal.
+func originOf(u *url.URL) (string, error) {
+	if u == nil {
+		return "", errors.New("no URL")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	var defaultPort string
+	switch scheme {
+	case "http":
+		defaultPort = "80"
+	case "https":
+		defaultPort = "443"
+	default:
+		return "", fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", errors.New("no host")
+	}
+	port := u.Port()
+	if port == "" {
+		port = defaultPort
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}

@@ -1,0 +1,165 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tocsin/tocsin/internal/redact"
+)
+
+const (
+	// commandTimeout bounds a token command or hook: a script stuck on a prompt must not hang the scan.
+	commandTimeout = 30 * time.Second
+	// maxCommandOutput is how much of a command's stdout and stderr is kept; a token is far shorter.
+	maxCommandOutput = 64 << 10
+	// excerptBytes is how much of a command's stderr or a server's body goes into an error message.
+	excerptBytes = 200
+)
+
+// commandOutput is what a finished command left behind.
+type commandOutput struct {
+	stdout, stderr []byte
+}
+
+// runCommand runs argv directly (no shell, so no quoting surprises) with extraEnv added to tocsin's
+// environment. It returns the output even when the command fails, for the error message.
+func runCommand(ctx context.Context, argv, extraEnv []string, timeout time.Duration) (commandOutput, error) {
+	if len(argv) == 0 || argv[0] == "" {
+		return commandOutput{}, errors.New("empty command")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if len(extraEnv) > 0 {
+		cmd.Env = append(cmd.Environ(), extraEnv...)
+	}
+	stdout := &cappedBuffer{max: maxCommandOutput}
+	stderr := &cappedBuffer{max: maxCommandOutput}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	// A child that outlives the killed command keeps the pipes open; do not wait on it for long.
+	cmd.WaitDelay = time.Second
+	err := cmd.Run()
+	out := commandOutput{stdout: stdout.Bytes(), stderr: stderr.Bytes()}
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("killed after %s: %w", timeout, ctx.Err())
+	}
+	return out, err
+}
+
+// commandName is how a command appears in messages: the program's base name. The arguments are left
+// out; they may hold a token.
+func commandName(argv []string) string {
+	if len(argv) == 0 {
+		return "(none)"
+	}
+	return filepath.Base(argv[0])
+}
+
+// cappedBuffer keeps the first max bytes written to it and discards the rest, while reporting every
+// write as complete so that the command is not killed by a broken pipe.
+type cappedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+// excerpt is the start of b, redacted, for an error message. Redaction runs before the cut so that a
+// secret straddling the cut cannot survive as an unrecognised fragment.
+func excerpt(r *redact.Redactor, b []byte) string {
+	s := strings.TrimSpace(r.String(strings.ToValidUTF8(string(b), "\uFFFD")))
+	if s == "" {
+		return "(empty)"
+	}
+	if len(s) <= excerptBytes {
+		return s
+	}
+	cut := excerptBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// commandSource runs a command and takes its trimmed stdout as the token.
+type commandSource struct {
+	argv    []string
+	r       *redact.Redactor
+	timeout time.Duration
+}
+
+var _ Source = (*commandSource)(nil)
+
+// NewCommand returns a source that runs argv (no shell) for every token; its stdout, trimmed, is the
+// token.
+func NewCommand(argv []string, r *redact.Redactor) Source {
+	return &commandSource{argv: append([]string(nil), argv...), r: orNew(r), timeout: commandTimeout}
+}
+
+func (s *commandSource) Token(ctx context.Context) (Token, error) {
+	out, err := runCommand(ctx, s.argv, nil, s.timeout)
+	tok := strings.TrimSpace(string(out.stdout))
+	// Registered even when the command failed: stdout may still hold a token, and it must not
+	// surface in the stderr excerpt below.
+	s.r.Add("token", tok)
+	name := commandName(s.argv)
+	if err != nil {
+		return Token{}, s.r.Error(fmt.Errorf("token command %s: %w; stderr: %s", name, err, excerpt(s.r, out.stderr)))
+	}
+	if tok == "" {
+		return Token{}, s.r.Error(fmt.Errorf("token command %s printed no token; stderr: %s (hint: the command must print the token on stdout)", name, excerpt(s.r, out.stderr)))
+	}
+	if strings.ContainsAny(tok, " \t\r\n") {
+		return Token{}, s.r.Error(fmt.Errorf("token command %s printed more than a token (hint: print only the token on stdout, messages on stderr)", name))
+	}
+	return Token{Value: tok}, nil
+}
+
+func (s *commandSource) Fresh() bool  { return true }
+func (s *commandSource) Kind() string { return "command" }
+
+// staticSource returns the token from the config.
+type staticSource struct {
+	token string
+	r     *redact.Redactor
+}
+
+var _ Source = (*staticSource)(nil)
+
+// NewStatic returns a source that always yields token.
+func NewStatic(token string, r *redact.Redactor) Source {
+	r = orNew(r)
+	r.Add("token", token)
+	return &staticSource{token: token, r: r}
+}
+
+func (s *staticSource) Token(context.Context) (Token, error) {
+	if s.token == "" {
+		return Token{}, errors.New("static token is empty (hint: check the variable it is read from)")
+	}
+	s.r.Add("token", s.token)
+	return Token{Value: s.token}, nil
+}
+
+func (s *staticSource) Fresh() bool  { return false }
+func (s *staticSource) Kind() string { return "static" }
+
+// orNew lets a nil redactor stand for one that knows no secrets yet, so that Add never panics.
+func orNew(r *redact.Redactor) *redact.Redactor {
+	if r == nil {
+		return &redact.Redactor{}
+	}
+	return r
+}

@@ -1,0 +1,153 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tocsin/tocsin/internal/client"
+)
+
+// seen is what the fake API received.
+type seen struct {
+	Method, Path, RawPath, Query, Auth, Custom, Body string
+}
+
+// newAPI starts a fake API on 127.0.0.1 that records each request and answers with the status named by
+// the "status" query parameter (default 200) and a JSON body.
+func newAPI(t *testing.T) (*httptest.Server, *client.Client, func() seen) {
+	t.Helper()
+	var mu sync.Mutex
+	var last seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		last = seen{r.Method, r.URL.Path, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("X-Custom"), string(body)}
+		mu.Unlock()
+		status := 200
+		if s := r.URL.Query().Get("status"); s != "" {
+			status, _ = strconv.Atoi(s)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, `{"id": 42, "data": {"items": [{"id": "it-1"}]}}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := client.New(client.Options{Origins: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, func() seen { mu.Lock(); defer mu.Unlock(); return last }
+}
+
+func TestDoSubstitutesAndSendsDefaultAuth(t *testing.T) {
+	srv, c, last := newAPI(t)
+	p := &Probe{
+		Name:    "create",
+		Method:  http.MethodPost,
+		URL:     srv.URL + "/items/{{ id }}?tag={{tag}}",
+		Path:    "/items/{{ id }}?tag={{tag}}",
+		Headers: map[string]string{"X-Custom": "v={{tag}}", "Content-Type": "application/json"},
+		Body:    `{"name": "{{tag}}"}`,
+		Extract: map[string]string{"item_id": "data.items.0.id", "n": "id"},
+	}
+	res, err := p.Do(context.Background(), c, Vars{"id": "a/b", "tag": "x&y", "token": "tok-123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := last()
+	want := seen{"POST", "/items/a/b", "/items/a%2Fb", "tag=x%26y", "Bearer tok-123", "v=x&y", `{"name": "x&y"}`}
+	if got != want {
+		t.Errorf("server saw %+v\nwant %+v", got, want)
+	}
+	if res.Outcome != Accepted || res.Extracted["item_id"] != "it-1" || res.Extracted["n"] != "42" {
+		t.Errorf("outcome %v, extracted %v", res.Outcome, res.Extracted)
+	}
+	if res.Method != "POST" || res.URL != srv.URL+"/items/a%2Fb?tag=x%26y" {
+		t.Errorf("result names %s %s", res.Method, res.URL)
+	}
+}
+
+func TestDoKeepsCustomAuthorization(t *testing.T) {
+	srv, c, last := newAPI(t)
+	p := &Probe{Name: "p", Method: "GET", URL: srv.URL + "/x", Headers: map[string]string{"authorization": "Token {{token}}"}}
+	if _, err := p.Do(context.Background(), c, Vars{"token": "tok-123"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := last().Auth; got != "Token tok-123" {
+		t.Errorf("Authorization = %q, want the probe's own header", got)
+	}
+	p = &Probe{Name: "p", Method: "GET", URL: srv.URL + "/x"}
+	if _, err := p.Do(context.Background(), c, Vars{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := last().Auth; got != "" {
+		t.Errorf("Authorization = %q, want none without a token", got)
+	}
+}
+
+func TestDoOutcomes(t *testing.T) {
+	srv, c, _ := newAPI(t)
+	for _, tc := range []struct {
+		status         int
+		accept, reject []int
+		want           Outcome
+	}{
+		{200, nil, nil, Accepted},
+		{204, nil, nil, Accepted},
+		{401, nil, nil, Rejected},
+		{403, nil, nil, Rejected},
+		{404, nil, nil, Inconclusive},
+		{500, nil, nil, Inconclusive},
+		{429, nil, nil, Inconclusive},
+		{200, []int{201}, nil, Inconclusive},
+		{201, []int{201}, nil, Accepted},
+		{404, []int{200}, []int{404}, Rejected},
+		{401, []int{200}, []int{404}, Inconclusive},
+	} {
+		p := &Probe{Name: "p", Method: "GET", URL: srv.URL + "/x?status=" + strconv.Itoa(tc.status), Accept: tc.accept, Reject: tc.reject}
+		res, err := p.Do(context.Background(), c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Response.Status != tc.status || res.Outcome != tc.want {
+			t.Errorf("status %d accept %v reject %v: got %d %v, want %v", tc.status, tc.accept, tc.reject, res.Response.Status, res.Outcome, tc.want)
+		}
+	}
+}
+
+func TestDoErrors(t *testing.T) {
+	srv, c, _ := newAPI(t)
+	ctx := context.Background()
+
+	p := &Probe{Name: "read-item", Method: "GET", URL: srv.URL + "/items/{{item_id}}"}
+	if _, err := p.Do(ctx, c, Vars{"token": "t"}); err == nil || !strings.Contains(err.Error(), `unknown variable "item_id"`) || !strings.Contains(err.Error(), `probe "read-item"`) {
+		t.Errorf("err = %v, want the probe and the unknown variable named", err)
+	}
+	p = &Probe{Name: "p", Method: "GET", URL: srv.URL + "/x", Body: "{{nope}}"}
+	if _, err := p.Do(ctx, c, nil); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("err = %v, want the unknown body variable named", err)
+	}
+
+	p = &Probe{Name: "p", Method: "GET", URL: srv.URL + "/x", Extract: map[string]string{"v": "data.missing"}}
+	res, err := p.Do(ctx, c, nil)
+	if err == nil || !strings.Contains(err.Error(), "data.missing") || res == nil {
+		t.Errorf("err = %v, res %v; want the missing path named and the result kept", err, res)
+	}
+	// Extract applies to accepted responses only: a rejected one has nothing to extract.
+	p = &Probe{Name: "p", Method: "GET", URL: srv.URL + "/x?status=403", Extract: map[string]string{"v": "data.missing"}}
+	if res, err := p.Do(ctx, c, nil); err != nil || res.Outcome != Rejected {
+		t.Errorf("rejected response: %v, %v", res, err)
+	}
+
+	p = &Probe{Name: "p", Method: "GET", URL: "http://127.0.0.1:1/x"}
+	if _, err := p.Do(ctx, c, nil); !errors.Is(err, client.ErrOrigin) {
+		t.Errorf("err = %v, want ErrOrigin", err)
+	}
+}
