@@ -4,6 +4,14 @@ package target
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/client"
@@ -18,8 +26,10 @@ type Target struct {
 	Origins    []string
 	Client     *client.Client
 	Identities map[string]*identity.Identity
-	Probes     map[string]*probe.Probe
-	Vars       probe.Vars // the config's vars
+	// Probes by name. Each has explicit Accept and Reject lists: where the config left them out,
+	// Build fills in the defaults, 200-299 and 401, 403.
+	Probes map[string]*probe.Probe
+	Vars   probe.Vars // the config's vars
 	// Checks maps check ID to what it runs with; CheckOrder lists them in config order.
 	Checks     map[string]Plan
 	CheckOrder []string
@@ -34,7 +44,263 @@ type Plan struct {
 	Probes   []string // probe names
 }
 
-// Build turns a validated config into a Target. Every secret in the config is registered with r.
+// Default statuses of a probe that does not list its own.
+var (
+	defaultAccept = statusRange(200, 299)
+	defaultReject = []int{401, 403}
+)
+
+// Build turns a validated config into a Target. Every secret in the config is registered with r
+// (a new Redactor when r is nil) before anything is built, so that no later error can show one.
+// Build validates cfg again and returns its *config.Error when it is not valid.
 func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target, error) {
-	panic("unimplemented")
+	if cfg == nil {
+		return nil, errors.New("target: no config")
+	}
+	if r == nil {
+		r = &redact.Redactor{}
+	}
+	registerSecrets(cfg, r)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Options{
+		Origins:          slices.Clone(cfg.Target.Origins),
+		Budget:           cfg.Limits.RequestBudget,
+		Rate:             cfg.Limits.Rate,
+		Timeout:          cfg.Limits.Timeout,
+		MaxResponseBytes: cfg.Limits.MaxResponseBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target: HTTP client: %w (hint: check target.origins and limits)", err)
+	}
+	t := &Target{
+		Origins:    slices.Clone(cfg.Target.Origins),
+		Client:     c,
+		Identities: make(map[string]*identity.Identity, len(cfg.Identities)),
+		Probes:     make(map[string]*probe.Probe, len(cfg.Probes)),
+		Vars:       probe.Vars(maps.Clone(cfg.Vars)),
+		Checks:     make(map[string]Plan, len(cfg.Checks)),
+		MaxWindow:  cfg.Limits.MaxWindow,
+		Redactor:   r,
+	}
+	if t.Vars == nil {
+		t.Vars = probe.Vars{}
+	}
+	hc := c.HTTPClient()
+	for _, name := range cfg.IdentityNames() {
+		id, err := buildIdentity(name, cfg.Identities[name], c, hc, r)
+		if err != nil {
+			return nil, err
+		}
+		t.Identities[name] = id
+	}
+	base := cfg.Target.Origins[0]
+	for _, p := range cfg.Probes {
+		t.Probes[p.Name] = buildProbe(p, base)
+	}
+	for _, ch := range cfg.Checks {
+		t.Checks[ch.ID] = Plan{Identity: ch.Identity, Verifier: ch.Verifier, Probes: slices.Clone(ch.Probes)}
+		t.CheckOrder = append(t.CheckOrder, ch.ID)
+	}
+	return t, nil
+}
+
+func buildIdentity(name string, ci *config.Identity, c *client.Client, hc *http.Client, r *redact.Redactor) (*identity.Identity, error) {
+	id := &identity.Identity{Name: name}
+	switch src := ci.Token; {
+	case src.OAuth2 != nil:
+		o := src.OAuth2
+		id.Source = identity.NewOAuth2(identity.OAuth2{
+			Grant:        o.Grant,
+			TokenURL:     o.TokenURL,
+			ClientID:     o.ClientID,
+			ClientSecret: o.ClientSecret,
+			AuthStyle:    o.AuthStyle,
+			Username:     o.Username,
+			Password:     o.Password,
+			Scopes:       slices.Clone(o.Scopes),
+		}, hc, r)
+	case src.Command != nil:
+		id.Source = identity.NewCommand(slices.Clone(src.Command), r)
+	case src.Static != "":
+		id.Source = identity.NewStatic(src.Static, r)
+	default:
+		// Validate rules this out; say what to do should a caller skip it.
+		return nil, fmt.Errorf("target: identity %q: no token source (hint: set token.static, token.command or token.oauth2)", name)
+	}
+	id.Revoke = buildHook(ci.Revoke, c, r)
+	id.Downgrade = buildHook(ci.Downgrade, c, r)
+	id.Restore = buildHook(ci.Restore, c, r)
+	return id, nil
+}
+
+// buildHook returns nil for an absent hook. Validate guarantees exactly one kind is set.
+func buildHook(h *config.Hook, c *client.Client, r *redact.Redactor) identity.Hook {
+	switch {
+	case h == nil:
+		return nil
+	case h.RFC7009 != nil:
+		x := h.RFC7009
+		return identity.NewRFC7009(identity.RFC7009{
+			URL:           x.URL,
+			ClientID:      x.ClientID,
+			ClientSecret:  x.ClientSecret,
+			AuthStyle:     x.AuthStyle,
+			TokenTypeHint: x.TokenTypeHint,
+		}, c, r)
+	case h.HTTP != nil:
+		x := h.HTTP
+		return identity.NewHTTPHook(identity.HTTPHook{
+			Method:  x.Method,
+			URL:     x.URL,
+			Headers: maps.Clone(x.Headers),
+			Body:    x.Body,
+			Expect:  slices.Clone(x.Expect),
+		}, c, r)
+	case h.Command != nil:
+		return identity.NewCommandHook(slices.Clone(h.Command), r)
+	}
+	return nil
+}
+
+// buildProbe converts a config probe, with its setup and verify, resolving a relative path against
+// base (the first origin) and filling in the default statuses.
+func buildProbe(p *config.Probe, base string) *probe.Probe {
+	if p == nil {
+		return nil
+	}
+	out := &probe.Probe{
+		Name:        p.Name,
+		Method:      p.Method,
+		URL:         resolveURL(base, p.Path),
+		Path:        p.Path,
+		Headers:     maps.Clone(p.Headers),
+		Body:        p.Body,
+		Accept:      slices.Clone(p.Accept),
+		Reject:      slices.Clone(p.Reject),
+		Destructive: p.Destructive,
+		Extract:     maps.Clone(p.Extract),
+	}
+	if len(out.Accept) == 0 {
+		out.Accept = slices.Clone(defaultAccept)
+	}
+	if len(out.Reject) == 0 {
+		out.Reject = slices.Clone(defaultReject)
+	}
+	if p.Setup != nil {
+		out.Setup = buildProbe(&config.Probe{
+			Name: p.Setup.Name, Method: p.Setup.Method, Path: p.Setup.Path, Headers: p.Setup.Headers,
+			Body: p.Setup.Body, Accept: p.Setup.Accept, Reject: p.Setup.Reject,
+			Destructive: p.Setup.Destructive, Extract: p.Setup.Extract,
+		}, base)
+	}
+	if p.Verify != nil {
+		out.Verify = buildProbe(&config.Probe{
+			Name: p.Verify.Name, Method: p.Verify.Method, Path: p.Verify.Path, Headers: p.Verify.Headers,
+			Body: p.Verify.Body, Accept: p.Verify.Accept, Reject: p.Verify.Reject,
+			Destructive: p.Verify.Destructive, Extract: p.Verify.Extract,
+		}, base)
+	}
+	return out
+}
+
+// resolveURL returns path as an absolute URL template: a path starting with "/" is appended to origin,
+// anything else (an absolute URL, as the config requires) is returned unchanged. Templates are left
+// alone: resolving with net/url would escape their braces.
+func resolveURL(origin, path string) string {
+	if strings.HasPrefix(path, "/") && !strings.HasPrefix(path, "//") {
+		return strings.TrimSuffix(origin, "/") + path
+	}
+	return path
+}
+
+func statusRange(from, to int) []int {
+	out := make([]int, 0, to-from+1)
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// registerSecrets hands r every secret written in cfg, in the forms it may take on the wire.
+func registerSecrets(cfg *config.Config, r *redact.Redactor) {
+	for _, name := range cfg.IdentityNames() {
+		id := cfg.Identities[name]
+		if id == nil {
+			continue
+		}
+		if t := id.Token.Static; t != "" {
+			addSecret(r, "token", t)
+		}
+		if o := id.Token.OAuth2; o != nil {
+			addClientSecret(r, o.ClientID, o.ClientSecret)
+			addSecret(r, "password", o.Password)
+		}
+		for _, h := range []*config.Hook{id.Revoke, id.Downgrade, id.Restore} {
+			if h == nil {
+				continue
+			}
+			if x := h.RFC7009; x != nil {
+				addClientSecret(r, x.ClientID, x.ClientSecret)
+			}
+			if x := h.HTTP; x != nil {
+				addHeaderSecrets(r, x.Headers)
+			}
+		}
+	}
+	for _, p := range cfg.Probes {
+		if p == nil {
+			continue
+		}
+		for _, q := range []*config.Probe{p, p.Setup, p.Verify} {
+			if q != nil {
+				addHeaderSecrets(r, q.Headers)
+			}
+		}
+	}
+}
+
+// addSecret registers s as it is and as it appears form- or query-encoded.
+func addSecret(r *redact.Redactor, kind, s string) {
+	if s == "" {
+		return
+	}
+	r.Add(kind, s)
+	if esc := url.QueryEscape(s); esc != s {
+		r.Add(kind, esc)
+	}
+}
+
+// addClientSecret registers a client secret and the HTTP Basic credentials built from it, which are
+// the form-encoded id and secret joined by ":" (RFC 6749 section 2.3.1), base64-encoded.
+func addClientSecret(r *redact.Redactor, id, secret string) {
+	if secret == "" {
+		return
+	}
+	addSecret(r, "client-secret", secret)
+	for _, pair := range []string{id + ":" + secret, url.QueryEscape(id) + ":" + url.QueryEscape(secret)} {
+		r.Add("client-secret", base64.StdEncoding.EncodeToString([]byte(pair)))
+	}
+}
+
+// credentialHeaders are headers whose values are credentials.
+var credentialHeaders = []string{"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
+
+// addHeaderSecrets registers the values of credential headers, and the credential after an auth
+// scheme ("Bearer abc" registers "Bearer abc" and "abc"). A value holding a {{var}} is left out: the
+// variable is the secret, and the token source registers it when it is minted.
+func addHeaderSecrets(r *redact.Redactor, headers map[string]string) {
+	for k, v := range headers {
+		if !slices.Contains(credentialHeaders, strings.ToLower(k)) || strings.Contains(v, "{{") {
+			continue
+		}
+		addSecret(r, "credential", v)
+		if _, cred, ok := strings.Cut(strings.TrimSpace(v), " "); ok {
+			addSecret(r, "credential", strings.TrimSpace(cred))
+		}
+	}
 }

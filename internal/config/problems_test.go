@@ -1,0 +1,283 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// base is a small valid config that the cases below break one way each.
+const base = `version: 1
+target:
+  origins: [https://api.example.com]
+identities:
+  alice:
+    token:
+      oauth2:
+        grant: client_credentials
+        token_url: https://api.example.com/oauth/token
+        client_id: scanner
+        client_secret: s3cret
+    revoke:
+      rfc7009:
+        url: https://api.example.com/oauth/revoke
+        client_id: scanner
+  bob:
+    token:
+      static: bob-token
+probes:
+  read:
+    path: /items
+checks:
+  toctou/revoked-token-accepted:
+    identity: alice
+    probes: [read]
+`
+
+// edit replaces the first old with new in base; an empty old appends new.
+func edit(pairs ...string) string {
+	y := base
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i] == "" {
+			y += pairs[i+1]
+			continue
+		}
+		if !strings.Contains(y, pairs[i]) {
+			panic("edit: base has no " + pairs[i])
+		}
+		y = strings.Replace(y, pairs[i], pairs[i+1], 1)
+	}
+	return y
+}
+
+const (
+	downgradeHooks = `    downgrade:
+      http: {method: PUT, url: "https://api.example.com/admin/scopes", body: "{}"}
+    restore:
+      command: [./restore.sh]
+`
+	deleteProbe = `  del:
+    method: DELETE
+    path: /items/{{id}}
+    destructive: true
+    setup:
+      method: POST
+      path: /items
+      extract: {id: id}
+    verify:
+      path: /items/{{id}}
+      reject: [404]
+`
+)
+
+func TestProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		yaml  string
+		at    string // the problem's line is the first line containing this text
+		field string
+		msg   string // the problem's message contains this
+		hint  string // and its hint this
+	}{
+		// YAML and decoding.
+		{"syntax", edit("  origins: [https://api.example.com]", "  origins: [https://api.example.com"),
+			"identities:", "", "invalid YAML", "indentation and quoting"},
+		{"tab indentation", edit("    token:\n", "    token:\n\t"), "\t", "", "invalid YAML", "indentation"},
+		{"empty file", "# nothing here\n", "# nothing", "", "the config is empty", "examples/tocsin.yaml"},
+		{"two documents", base + "---\nversion: 1\n", "---\n>>version", "", "more than one YAML document", "remove the ---"},
+		{"not a mapping", "- version\n", "- version", "", "must be a mapping, not a list", "expected fields: version"},
+		{"unknown top field", edit("", "limit:\n  rate: 5\n"), "limit:", "limit", `unknown field "limit"`, `did you mean "limits"?`},
+		{"unknown nested field", edit("    token:", "    tokn:"), "tokn:", "identities.alice.tokn", `unknown field "tokn"`, `did you mean "token"?`},
+		{"unknown field far from any", edit("        client_id: scanner\n        client_secret", "        zzzzzzzzzz: scanner\n        client_secret"),
+			"zzzzzzzzzz", "identities.alice.token.oauth2.zzzzzzzzzz", "unknown field", "valid fields here: grant, token_url"},
+		{"rfc7009 under downgrade", edit("  bob:", "    downgrade:\n      rfc7009: {url: x}\n  bob:"),
+			"rfc7009: {url", "identities.alice.downgrade.rfc7009", `unknown field "rfc7009"`, "valid fields here: http, command"},
+		{"duplicate key", edit("target:", "version: 1\ntarget:"), "\n>>version", "version", "duplicate key (first set on line 1)", "keep one"},
+		{"duplicate identity", edit("  bob:", "  alice:\n    token: {static: x-token}\n  bob:"), "  alice:\n    token: {",
+			"identities.alice", "duplicate key (first set on line 5)", "keep one"},
+		{"env unset", edit("client_secret: s3cret", "client_secret: ${NOPE}"), "${NOPE}",
+			"identities.alice.token.oauth2.client_secret", "environment variable NOPE is not set", "export NOPE"},
+		{"string not list", edit("  origins: [https://api.example.com]", "  origins: https://api.example.com"), "origins:",
+			"target.origins", "must be a list, not a string", "write a list, e.g. [https://api.example.com]"},
+		{"list not string", edit("client_id: scanner", "client_id: [scanner]"), "client_id: [scanner]",
+			"identities.alice.token.oauth2.client_id", "must be a string, not a list", ""},
+		{"not a number", edit("", "limits: {request_budget: lots}\n"), "limits:", "limits.request_budget", "must be a whole number", ""},
+		{"duration without unit", edit("", "limits:\n  timeout: 5\n"), "timeout:", "limits.timeout", `duration "5" has no unit`, "500ms, 5s or 1m30s"},
+		{"bad duration", edit("", "limits:\n  timeout: soon\n"), "timeout:", "limits.timeout", `"soon" is not a duration`, "5s"},
+		{"bad bool", edit("    path: /items\n", "    path: /items\n    destructive: maybe\n"), "destructive:", "probes.read.destructive", "must be true or false", ""},
+		{"merge key", edit("    token:\n", "    <<: {token: {static: x-token}}\n    token:\n"), "<<:", "identities.alice",
+			"merge keys (<<) are not supported", "alias"},
+		{"unknown alias", edit("client_id: scanner", "client_id: *nowhere"), "*nowhere", "identities.alice.token.oauth2.client_id",
+			"alias *nowhere refers to no anchor before it", "define &nowhere"},
+
+		// version, target, limits.
+		{"version 2", edit("version: 1", "version: 2"), "version:", "version", "unsupported version 2", "version: 1"},
+		{"missing version", edit("version: 1\n", ""), "target:", "version", "missing version", "add `version: 1`"},
+		{"no origins", edit("  origins: [https://api.example.com]", "  origins: []"), "origins:", "target.origins", "no origins", "scheme://host[:port]"},
+		{"origin with path", edit("  origins: [https://api.example.com]", "  origins: [https://api.example.com/v1]"), "origins:",
+			"target.origins[0]", `origin "https://api.example.com/v1" has a path`, "paths belong in probes"},
+		{"origin with query", edit("  origins: [https://api.example.com]", "  origins: [\"https://api.example.com?x=1\"]"), "origins:",
+			"target.origins[0]", "has a query or fragment", "scheme://host[:port]"},
+		{"origin scheme", edit("  origins: [https://api.example.com]", "  origins:\n    - https://api.example.com\n    - ftp://files.example.com"),
+			"ftp://", "target.origins[1]", "must use http or https", "scheme://host[:port]"},
+		{"origin credentials", edit("  origins: [https://api.example.com]", "  origins: [\"https://me:pw@api.example.com\"]"), "origins:",
+			"target.origins[0]", "origin must not contain credentials", ""},
+		{"zero rate", edit("", "limits:\n  rate: 0\n"), "rate:", "limits.rate", "must be positive", "requests per second"},
+		{"rate too high", edit("", "limits:\n  rate: 20000\n"), "rate:", "limits.rate", "too fast", "at most 10000"},
+		{"budget negative", edit("", "limits:\n  request_budget: -1\n"), "request_budget", "limits.request_budget", "must be positive", "2000"},
+		{"timeout too long", edit("", "limits:\n  timeout: 10m\n"), "timeout:", "limits.timeout", "10m0s is too long", "at most 5m0s"},
+		{"max_window too long", edit("", "limits:\n  max_window: 2h\n"), "max_window:", "limits.max_window", "2h0m0s is too long", "at most 1h0m0s"},
+		{"max_response_bytes zero", edit("", "limits:\n  max_response_bytes: 0\n"), "max_response_bytes", "limits.max_response_bytes", "must be positive", "1 MiB"},
+
+		// identities.
+		{"token url off origin", edit("token_url: https://api.example.com/oauth/token", "token_url: https://idp.example.org/oauth/token"),
+			"token_url:", "identities.alice.token.oauth2.token_url", "origin https://idp.example.org is not allowed", "add https://idp.example.org to target.origins"},
+		{"token url relative", edit("token_url: https://api.example.com/oauth/token", "token_url: /oauth/token"),
+			"token_url:", "identities.alice.token.oauth2.token_url", "not an absolute http(s) URL", "https://idp.example/oauth/token"},
+		{"two token sources", edit("      static: bob-token", "      static: bob-token\n      command: [./token.sh]"), "  bob:>>token:",
+			"identities.bob.token", "more than one token source (static, command)", "keep exactly one"},
+		{"no token source", edit("      static: bob-token", "      {}"), "  bob:>>token:", "identities.bob.token", "missing token source", "static, command or oauth2"},
+		{"empty static", edit("static: bob-token", "static: ${EMPTY}"), "static:", "identities.bob.token.static", "the static token is empty", "${ALICE_TOKEN}"},
+		{"unknown grant", edit("grant: client_credentials", "grant: implicit"), "grant:", "identities.alice.token.oauth2.grant",
+			`unsupported grant "implicit"`, "password or client_credentials"},
+		{"password grant without username", edit("grant: client_credentials", "grant: password\n        password: pw-1234"), "      oauth2:",
+			"identities.alice.token.oauth2", "missing username", "username and password"},
+		{"client_credentials without secret", edit("        client_secret: s3cret\n", ""), "      oauth2:",
+			"identities.alice.token.oauth2", "missing client_secret", "${CLIENT_SECRET}"},
+		{"auth_style", edit("client_secret: s3cret", "client_secret: s3cret\n        auth_style: header"), "auth_style:",
+			"identities.alice.token.oauth2.auth_style", `unknown auth_style "header"`, "basic (HTTP Basic) or post"},
+		{"token command empty", edit("static: bob-token", "command: []"), "command: []", "identities.bob.token.command", "empty command", "get-token.sh"},
+		{"token command template", edit("static: bob-token", `command: [./t.sh, "{{token}}"]`), "command:", "identities.bob.token.command[1]",
+			"unknown variable {{token}}", "only {{identity}}"},
+		{"empty revoke", edit("      rfc7009:\n        url: https://api.example.com/oauth/revoke\n        client_id: scanner\n", "      {}\n"),
+			"    revoke:", "identities.alice.revoke", "empty hook", "rfc7009, http or command"},
+		{"two revoke hooks", edit("    revoke:\n", "    revoke:\n      command: [./revoke.sh]\n"), "    revoke:",
+			"identities.alice.revoke", "more than one hook (rfc7009, command)", "keep exactly one"},
+		{"rfc7009 missing url", edit("        url: https://api.example.com/oauth/revoke\n", ""), "rfc7009:",
+			"identities.alice.revoke.rfc7009", "missing url", "the RFC 7009 revocation endpoint, e.g. https://idp.example/oauth/revoke"},
+		{"rfc7009 url off origin", edit("url: https://api.example.com/oauth/revoke", "url: http://api.example.com/oauth/revoke"), "oauth/revoke",
+			"identities.alice.revoke.rfc7009.url", "origin http://api.example.com is not allowed", "add http://api.example.com to target.origins"},
+		{"rfc7009 token hint", edit("        client_id: scanner\n  bob", "        client_id: scanner\n        token_type_hint: id_token\n  bob"),
+			"token_type_hint", "identities.alice.revoke.rfc7009.token_type_hint", `unknown token_type_hint "id_token"`, "access_token or refresh_token"},
+		{"downgrade without restore", edit("  bob:", "    downgrade:\n      command: [./drop.sh]\n  bob:"), "downgrade:",
+			"identities.alice.downgrade", "downgrade without restore", "add restore"},
+		{"http hook method", edit("  bob:", strings.Replace(downgradeHooks, "PUT", "FETCH", 1)+"  bob:"), "FETCH",
+			"identities.alice.downgrade.http.method", `unknown method "FETCH"`, "GET, HEAD, POST"},
+		{"http hook missing url", edit("  bob:", strings.Replace(downgradeHooks, `url: "https://api.example.com/admin/scopes", `, "", 1)+"  bob:"),
+			"http: {method", "identities.alice.downgrade.http", "missing url", "https://idp.example/admin/logout"},
+		{"http hook template", edit("  bob:", strings.Replace(downgradeHooks, `body: "{}"`, `body: "{{subject}}"`, 1)+"  bob:"),
+			"http: {method", "identities.alice.downgrade.http.body", "unknown variable {{subject}}", "only {{token}}"},
+		{"http hook expect", edit("  bob:", strings.Replace(downgradeHooks, `body: "{}"`, `expect: [2000]`, 1)+"  bob:"),
+			"http: {method", "identities.alice.downgrade.http.expect[0]", "2000 is not an HTTP status", "100 to 599"},
+		{"restore command empty", edit("  bob:", strings.Replace(downgradeHooks, "[./restore.sh]", "[]", 1)+"  bob:"),
+			"command: []", "identities.alice.restore.command", "empty command", "revoke.sh"},
+		{"header name", edit("  bob:", strings.Replace(downgradeHooks, `body: "{}"`, `headers: {"Bad Header": x}`, 1)+"  bob:"),
+			"http: {method", "identities.alice.downgrade.http.headers.Bad Header", `"Bad Header" is not a valid header name`, "Content-Type"},
+
+		// vars and probes.
+		{"var named token", edit("", "vars: {token: x}\n"), "vars:", "vars.token", "token is reserved", "rename"},
+		{"probe method", edit("    path: /items\n", "    path: /items\n    method: FETCH\n"), "method: FETCH", "probes.read.method",
+			`unknown method "FETCH"`, "GET, HEAD, POST"},
+		{"probe missing path", edit("    path: /items\n", "    method: GET\n"), "  read:", "probes.read", "missing path", "/items/{{item_id}}"},
+		{"probe relative path", edit("path: /items", "path: items"), "path: items", "probes.read.path", "path must start with / or be an absolute URL", "/items/{{item_id}}"},
+		{"probe scheme-relative path", edit("path: /items", "path: //evil.example/items"), "path: //", "probes.read.path", "names another host", "single /"},
+		{"probe absolute path off origin", edit("path: /items", "path: https://other.example.com/items"), "path: https", "probes.read.path",
+			"origin https://other.example.com is not allowed", "add https://other.example.com to target.origins"},
+		{"probe templated host", edit("path: /items", "path: https://{{host}}/items"), "path: https", "probes.read.path",
+			"origin contains a {{variable}}", "write the scheme and host literally"},
+		{"delete not destructive", edit("  read:\n    path: /items\n", "  read:\n    method: DELETE\n    path: /items/1\n"), "method: DELETE",
+			"probes.read.destructive", "DELETE probe not marked destructive", "tocsin only changes resources it created"},
+		{"delete without setup", edit("  read:\n    path: /items\n", "  read:\n    method: DELETE\n    destructive: true\n    path: /items/1\n"), "  read:",
+			"probes.read", "DELETE probe without a setup", "tocsin only changes resources it created"},
+		{"status out of range", edit("    path: /items\n", "    path: /items\n    accept: [200, 99]\n"), "accept:", "probes.read.accept[1]",
+			"99 is not an HTTP status", "100 to 599"},
+		{"accept and reject overlap", edit("    path: /items\n", "    path: /items\n    accept: [200, 403]\n"), "accept:", "probes.read.reject",
+			"status 403 is both accepted and rejected (reject defaults to 401, 403)", "not both"},
+		{"default accept overlaps reject", edit("    path: /items\n", "    path: /items\n    reject: [204]\n"), "reject:", "probes.read.reject",
+			"status 204 is both accepted and rejected (accept defaults to 200-299)", "not both"},
+		{"empty extract path", edit("    path: /items\n", "    path: /items\n    extract: {id: \"\"}\n"), "extract:", "probes.read.extract.id",
+			"empty extract path", "data.items.0.id"},
+		{"bad extract path", edit("    path: /items\n", "    path: /items\n    extract: {id: data..id}\n"), "extract:", "probes.read.extract.id",
+			"empty extract path", "dot path"},
+		{"unknown variable", edit("path: /items", "path: /items/{{item_id}}"), "path: /items", "probes.read.path",
+			"unknown variable {{item_id}}", "known here: token"},
+		{"unterminated template", edit("path: /items", "path: /items/{{item_id"), "path: /items", "probes.read.path",
+			"unterminated {{", "{{name}}"},
+		{"setup sees no extract", edit("checks:", deleteProbe+"checks:"), "    setup:", "probes.del.setup.path", "", ""}, // placeholder replaced below
+		{"setup with setup", edit("checks:", strings.Replace(deleteProbe, "      extract: {id: id}\n", "      extract: {id: id}\n      setup: {path: /x}\n", 1)+"checks:"),
+			"      setup: {path", "probes.del.setup.setup", "a setup cannot have its own setup", "move the step"},
+		{"verify that writes", edit("checks:", strings.Replace(deleteProbe, "      path: /items/{{id}}\n      reject", "      method: DELETE\n      path: /items/{{id}}\n      reject", 1)+"checks:"),
+			"      method: DELETE", "probes.del.verify.method", "verify must read, not DELETE", "use GET"},
+
+		// checks.
+		{"no checks", edit("checks:\n  toctou/revoked-token-accepted:\n    identity: alice\n    probes: [read]\n", ""), "version: 1", "checks", "no checks", "toctou/revoked-token-accepted"},
+		{"unknown check", edit("toctou/revoked-token-accepted:", "toctou/revoked-token-acepted:"), "acepted", "checks.toctou/revoked-token-acepted",
+			`unknown check "toctou/revoked-token-acepted"`, `did you mean "toctou/revoked-token-accepted"?`},
+		{"check missing identity", edit("    identity: alice\n", ""), "  toctou/", "checks.toctou/revoked-token-accepted", "missing identity", "alice, bob"},
+		{"check unknown identity", edit("identity: alice", "identity: alicee"), "identity: alicee", "checks.toctou/revoked-token-accepted.identity",
+			`no identity named "alicee"`, `did you mean "alice"?`},
+		{"verifier unknown", edit("    identity: alice\n", "    identity: alice\n    verifier: zed-the-verifier\n"), "verifier:",
+			"checks.toctou/revoked-token-accepted.verifier", `no identity named "zed-the-verifier"`, "identities: alice, bob"},
+		{"verifier same", edit("    identity: alice\n", "    identity: alice\n    verifier: alice\n"), "verifier:",
+			"checks.toctou/revoked-token-accepted.verifier", "the verifier is the identity under test", "second identity"},
+		{"check unknown probe", edit("probes: [read]", "probes: [read, reed]"), "probes: [read,", "checks.toctou/revoked-token-accepted.probes[1]",
+			`no probe named "reed"`, `did you mean "read"?`},
+		{"check without probes", edit("    probes: [read]\n", ""), "  toctou/", "checks.toctou/revoked-token-accepted", "no probes", "probes: [read-item]"},
+		{"revoke check needs revoke", edit("identity: alice", "identity: bob"), "identity: bob", "checks.toctou/revoked-token-accepted.identity",
+			`identity "bob" has no revoke`, "add revoke (rfc7009, http or command) to identities.bob"},
+		{"revoke check needs fresh tokens", edit("      static: bob-token\n", "      static: bob-token\n    revoke: {command: [./r.sh]}\n", "identity: alice", "identity: bob"),
+			"identity: bob", "checks.toctou/revoked-token-accepted.identity", `identity "bob" has a static token`, "oauth2 or command token source"},
+		{"downgrade check needs hooks", edit("toctou/revoked-token-accepted:", "toctou/scope-downgrade-ignored:"), "identity: alice",
+			"checks.toctou/scope-downgrade-ignored.identity", `identity "alice" needs downgrade and restore`, "add downgrade and restore (http or command) to identities.alice"},
+		{"inflight needs verifier", edit("toctou/revoked-token-accepted:", "toctou/inflight-revocation:", "checks:", deleteProbe+"checks:", "probes: [read]", "probes: [del]"),
+			"  toctou/", "checks.toctou/inflight-revocation", "missing verifier", "verifier: bob"},
+		{"inflight needs setup and verify", edit("toctou/revoked-token-accepted:", "toctou/inflight-revocation:", "identity: alice", "identity: alice\n    verifier: bob"),
+			"probes: [read]", "checks.toctou/inflight-revocation.probes[0]", `probe "read" needs a setup and a verify`, "add setup (creates the resource) and verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "setup sees no extract" {
+				// A setup sees token and vars, not its own extract.
+				tc.yaml = edit("checks:", strings.Replace(deleteProbe, "      path: /items\n", "      path: /items/{{id}}\n", 1)+"checks:")
+				tc.at, tc.msg, tc.hint = "      path: /items/{{id}}", "unknown variable {{id}}", "a setup sees token and vars only"
+			}
+			_, err := Parse("t.yaml", []byte(tc.yaml), func(name string) (string, bool) {
+				if name == "EMPTY" {
+					return "", true
+				}
+				return "", false
+			})
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *Error, got %v", err)
+			}
+			// at is "text", or "before>>text" for the first text after before.
+			start, at := 0, tc.at
+			if before, after, ok := strings.Cut(at, ">>"); ok {
+				start, at = strings.Index(tc.yaml, before), after
+			}
+			i := strings.Index(tc.yaml[max(start, 0):], at)
+			if start < 0 || i < 0 {
+				t.Fatalf("bad test: %q not in yaml", tc.at)
+			}
+			wantLine := strings.Count(tc.yaml[:start+i], "\n") + 1
+			for _, p := range ce.Problems {
+				if p.Field == tc.field && strings.Contains(p.Msg, tc.msg) {
+					if p.Line != wantLine {
+						t.Errorf("line %d, want %d: %v", p.Line, wantLine, p)
+					}
+					if !strings.Contains(p.Hint, tc.hint) {
+						t.Errorf("hint %q does not contain %q", p.Hint, tc.hint)
+					}
+					if p.File != "t.yaml" {
+						t.Errorf("file %q", p.File)
+					}
+					if want := "(hint: " + p.Hint + ")"; p.Hint != "" && !strings.HasSuffix(p.String(), want) {
+						t.Errorf("String() %q", p.String())
+					}
+					return
+				}
+			}
+			t.Errorf("no problem with field %q and message %q in:\n%v", tc.field, tc.msg, err)
+		})
+	}
+}

@@ -1,0 +1,224 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// decodeConfig fills cfg from the document body, field by field, in file order.
+func (d *decoder) decodeConfig(cfg *Config, body ast.Node) {
+	for _, e := range d.mapping(body, "", nodeLine(body), topFields) {
+		switch e.key {
+		case "version":
+			if v, ok := d.integer(e); ok {
+				cfg.Version = int(v)
+			}
+		case "target":
+			for _, f := range d.mapping(e.value, e.path, e.line, targetFields) {
+				cfg.Target.Origins = d.strList(f, "[https://api.example.com]")
+			}
+		case "limits":
+			d.decodeLimits(&cfg.Limits, e)
+		case "identities":
+			for _, f := range d.mapping(e.value, e.path, e.line, nil) {
+				cfg.Identities[f.key] = d.decodeIdentity(f)
+				cfg.IdentityOrder = append(cfg.IdentityOrder, f.key)
+			}
+		case "vars":
+			cfg.Vars = d.strMap(e)
+		case "probes":
+			for _, f := range d.mapping(e.value, e.path, e.line, nil) {
+				cfg.Probes = append(cfg.Probes, d.decodeProbe(f, f.key, 0))
+			}
+		case "checks":
+			for _, f := range d.mapping(e.value, e.path, e.line, nil) {
+				cfg.Checks = append(cfg.Checks, d.decodeCheck(f))
+			}
+		}
+	}
+}
+
+func (d *decoder) decodeLimits(l *Limits, e entry) {
+	for _, f := range d.mapping(e.value, e.path, e.line, limitFields) {
+		switch f.key {
+		case "request_budget":
+			if v, ok := d.integer(f); ok {
+				l.RequestBudget = int(v)
+			}
+		case "rate":
+			if v, ok := d.number(f); ok {
+				l.Rate = v
+			}
+		case "timeout":
+			l.Timeout = d.duration(f)
+		case "max_window":
+			l.MaxWindow = d.duration(f)
+		case "max_response_bytes":
+			if v, ok := d.integer(f); ok {
+				l.MaxResponseBytes = v
+			}
+		}
+	}
+}
+
+func (d *decoder) decodeIdentity(e entry) *Identity {
+	id := &Identity{Name: e.key}
+	for _, f := range d.mapping(e.value, e.path, e.line, identityFields) {
+		switch f.key {
+		case "token":
+			d.decodeTokenSource(&id.Token, f)
+		case "revoke":
+			id.Revoke = d.decodeHook(f, revokeFields)
+		case "downgrade":
+			id.Downgrade = d.decodeHook(f, changeFields)
+		case "restore":
+			id.Restore = d.decodeHook(f, changeFields)
+		}
+	}
+	return id
+}
+
+func (d *decoder) decodeTokenSource(t *TokenSource, e entry) {
+	for _, f := range d.mapping(e.value, e.path, e.line, tokenFields) {
+		switch f.key {
+		case "static":
+			t.Static = d.str(f)
+		case "command":
+			t.Command = d.strList(f, `["./get-token.sh", "alice"]`)
+		case "oauth2":
+			t.OAuth2 = d.decodeOAuth2(f)
+		}
+	}
+}
+
+func (d *decoder) decodeOAuth2(e entry) *OAuth2 {
+	o := &OAuth2{}
+	for _, f := range d.mapping(e.value, e.path, e.line, oauth2Fields) {
+		switch f.key {
+		case "grant":
+			o.Grant = d.str(f)
+		case "token_url":
+			o.TokenURL = d.str(f)
+		case "client_id":
+			o.ClientID = d.str(f)
+		case "client_secret":
+			o.ClientSecret = d.str(f)
+		case "auth_style":
+			o.AuthStyle = d.str(f)
+		case "username":
+			o.Username = d.str(f)
+		case "password":
+			o.Password = d.str(f)
+		case "scopes":
+			o.Scopes = d.strList(f, "[items:read, items:write]")
+		}
+	}
+	return o
+}
+
+func (d *decoder) decodeHook(e entry, allowed []string) *Hook {
+	h := &Hook{}
+	for _, f := range d.mapping(e.value, e.path, e.line, allowed) {
+		switch f.key {
+		case "rfc7009":
+			h.RFC7009 = d.decodeRFC7009(f)
+		case "http":
+			h.HTTP = d.decodeHTTPHook(f)
+		case "command":
+			h.Command = d.strList(f, `["./revoke.sh", "{{token}}"]`)
+		}
+	}
+	return h
+}
+
+func (d *decoder) decodeRFC7009(e entry) *RFC7009 {
+	r := &RFC7009{}
+	for _, f := range d.mapping(e.value, e.path, e.line, rfc7009Fields) {
+		switch f.key {
+		case "url":
+			r.URL = d.str(f)
+		case "client_id":
+			r.ClientID = d.str(f)
+		case "client_secret":
+			r.ClientSecret = d.str(f)
+		case "auth_style":
+			r.AuthStyle = d.str(f)
+		case "token_type_hint":
+			r.TokenTypeHint = d.str(f)
+		}
+	}
+	return r
+}
+
+func (d *decoder) decodeHTTPHook(e entry) *HTTPHook {
+	h := &HTTPHook{}
+	for _, f := range d.mapping(e.value, e.path, e.line, httpHookFields) {
+		switch f.key {
+		case "method":
+			h.Method = strings.ToUpper(d.str(f))
+		case "url":
+			h.URL = d.str(f)
+		case "headers":
+			h.Headers = d.strMap(f)
+		case "body":
+			h.Body = d.str(f)
+		case "expect":
+			h.Expect = d.intList(f, "[200, 204]")
+		}
+	}
+	return h
+}
+
+// decodeProbe decodes a probe at depth 0, or its setup or verify at depth 1. A setup or verify of
+// those is recorded but not decoded: Validate reports it, and the depth stays bounded even when an
+// alias makes a probe its own setup.
+func (d *decoder) decodeProbe(e entry, name string, depth int) *Probe {
+	p := &Probe{Name: name}
+	for _, f := range d.mapping(e.value, e.path, e.line, probeFields) {
+		switch f.key {
+		case "method":
+			p.Method = strings.ToUpper(d.str(f))
+		case "path":
+			p.Path = d.str(f)
+		case "headers":
+			p.Headers = d.strMap(f)
+		case "body":
+			p.Body = d.str(f)
+		case "accept":
+			p.Accept = d.intList(f, "[200]")
+		case "reject":
+			p.Reject = d.intList(f, "[401, 403]")
+		case "destructive":
+			p.Destructive = d.boolean(f)
+		case "extract":
+			p.Extract = d.strMap(f)
+		case "setup", "verify":
+			sub := &Probe{Name: name + "." + f.key}
+			if depth == 0 {
+				sub = d.decodeProbe(f, sub.Name, depth+1)
+			}
+			if f.key == "setup" {
+				p.Setup = sub
+			} else {
+				p.Verify = sub
+			}
+		}
+	}
+	return p
+}
+
+func (d *decoder) decodeCheck(e entry) *Check {
+	c := &Check{ID: e.key}
+	for _, f := range d.mapping(e.value, e.path, e.line, checkFields) {
+		switch f.key {
+		case "identity":
+			c.Identity = d.str(f)
+		case "verifier":
+			c.Verifier = d.str(f)
+		case "probes":
+			c.Probes = d.strList(f, "[read-item]")
+		}
+	}
+	return c
+}

@@ -1,0 +1,739 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Upper bounds on limits: beyond these a value is a typo, or a scan that would hurt the target.
+const (
+	maxRequestBudget    = 1_000_000
+	maxRate             = 10_000
+	maxTimeout          = 5 * time.Minute
+	maxMaxWindow        = time.Hour
+	maxMaxResponseBytes = 1 << 30
+)
+
+var (
+	probeMethods  = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+	unsafeMethods = []string{"POST", "PUT", "PATCH", "DELETE"}
+	grants        = []string{"password", "client_credentials"}
+	authStyles    = []string{"basic", "post"}
+	tokenHints    = []string{"access_token", "refresh_token"}
+	defaultAccept = "200-299"
+	defaultReject = []int{401, 403}
+)
+
+type validator struct {
+	c       *Config
+	ps      problems
+	origins map[string]bool // canonical allowed origins
+}
+
+// Validate reports every problem with c at once, as an *Error; nil when there is none.
+func (c *Config) Validate() error {
+	v := &validator{c: c, ps: problems{file: c.file}, origins: make(map[string]bool)}
+	v.version()
+	v.target()
+	v.limits()
+	v.identities()
+	v.vars()
+	v.probes()
+	v.checks()
+	return v.ps.err()
+}
+
+// IdentityNames returns the identity names in file order, followed by any others in c.Identities
+// (a config built in code may leave IdentityOrder short) in sorted order.
+func (c *Config) IdentityNames() []string {
+	names := make([]string, 0, len(c.Identities))
+	seen := make(map[string]bool)
+	for _, n := range c.IdentityOrder {
+		if _, ok := c.Identities[n]; ok && !seen[n] {
+			names = append(names, n)
+			seen[n] = true
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(c.Identities)) {
+		if !seen[n] {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+func (v *validator) add(field, msg, hint string) {
+	v.ps.add(v.c.lineOf(field), field, msg, hint)
+}
+
+// addNear reports a problem with field on the line of near when field itself is not in the file:
+// a missing "destructive" is best shown beside the method that needs it.
+func (v *validator) addNear(field, near, msg, hint string) {
+	line := v.c.lineOf(field)
+	if !v.c.written(field) && v.c.written(near) {
+		line = v.c.lineOf(near)
+	}
+	v.ps.add(line, field, msg, hint)
+}
+
+func (v *validator) version() {
+	switch {
+	case v.c.Version == 1:
+	case v.c.Version == 0 && !v.c.written("version"):
+		v.add("version", "missing version", "add `version: 1` at the top of the file")
+	default:
+		v.add("version", fmt.Sprintf("unsupported version %d", v.c.Version), "this tocsin reads version: 1")
+	}
+}
+
+func (v *validator) target() {
+	if len(v.c.Target.Origins) == 0 {
+		v.add("target.origins", "no origins", "list every scheme://host[:port] the scan may contact, e.g. origins: [https://api.example.com]")
+		return
+	}
+	for i, raw := range v.c.Target.Origins {
+		field := fmt.Sprintf("target.origins[%d]", i)
+		canon, msg := parseOrigin(raw)
+		if msg != "" {
+			v.add(field, msg, "write scheme://host[:port] only, e.g. https://api.example.com; paths belong in probes")
+			continue
+		}
+		v.origins[canon] = true
+	}
+}
+
+// parseOrigin checks that raw is scheme://host[:port] (a trailing "/" is tolerated) and returns it in
+// canonical form, or a message saying what is wrong. The message never repeats credentials.
+func parseOrigin(raw string) (canonical, msg string) {
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return "", "empty origin"
+	case err != nil:
+		return "", fmt.Sprintf("%q is not a URL", truncate(raw, 80))
+	case u.User != nil:
+		return "", "origin must not contain credentials"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Sprintf("origin %q must use http or https", truncate(raw, 80))
+	case u.Host == "":
+		return "", fmt.Sprintf("origin %q has no host", truncate(raw, 80))
+	case u.Path != "" && u.Path != "/" || u.RawPath != "":
+		return "", fmt.Sprintf("origin %q has a path", truncate(raw, 80))
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", fmt.Sprintf("origin %q has a query or fragment", truncate(raw, 80))
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), ""
+}
+
+// splitOrigin splits an absolute URL (which may hold {{var}} templates after its host) into its
+// origin, scheme://host[:port], and the rest. ok is false when raw has no scheme://.
+func splitOrigin(raw string) (origin, rest string, ok bool) {
+	i := strings.Index(raw, "://")
+	if i <= 0 || strings.ContainsAny(raw[:i], "/?#{") {
+		return "", "", false
+	}
+	after := raw[i+3:]
+	j := strings.IndexAny(after, "/?#")
+	if j < 0 {
+		j = len(after)
+	}
+	return raw[:i+3+len(after[:j])], after[j:], true
+}
+
+// checkURL reports a URL that is not absolute http(s) or not on an allowed origin. Only the origin is
+// quoted in messages: the rest may carry secrets.
+func (v *validator) checkURL(field, raw, example string) {
+	if strings.ContainsAny(raw, " \t\r\n") {
+		v.add(field, "URL contains whitespace", "percent-encode it, e.g. %20")
+		return
+	}
+	origin, _, ok := splitOrigin(raw)
+	if !ok {
+		v.add(field, "not an absolute http(s) URL", "write the full URL, e.g. "+example)
+		return
+	}
+	if strings.Contains(origin, "{{") {
+		v.add(field, "the URL's origin contains a {{variable}}", "write the scheme and host literally: tocsin checks them against target.origins")
+		return
+	}
+	canon, msg := parseOrigin(origin)
+	if msg != "" {
+		v.add(field, msg, "write the full URL, e.g. "+example)
+		return
+	}
+	if len(v.origins) > 0 && !v.origins[canon] {
+		v.add(field, fmt.Sprintf("origin %s is not allowed", canon), "add "+canon+" to target.origins")
+	}
+}
+
+func (v *validator) limits() {
+	l := v.c.Limits
+	if l.RequestBudget <= 0 {
+		v.add("limits.request_budget", "must be positive", fmt.Sprintf("e.g. %d (the default)", DefaultRequestBudget))
+	} else if l.RequestBudget > maxRequestBudget {
+		v.add("limits.request_budget", fmt.Sprintf("%d requests is too many", l.RequestBudget), fmt.Sprintf("at most %d", maxRequestBudget))
+	}
+	if l.Rate <= 0 {
+		v.add("limits.rate", "must be positive", fmt.Sprintf("requests per second, e.g. %d (the default)", DefaultRate))
+	} else if l.Rate > maxRate {
+		v.add("limits.rate", fmt.Sprintf("%g requests per second is too fast", l.Rate), fmt.Sprintf("at most %d", maxRate))
+	}
+	v.durationLimit("limits.timeout", l.Timeout, maxTimeout, DefaultTimeout)
+	v.durationLimit("limits.max_window", l.MaxWindow, maxMaxWindow, DefaultMaxWindow)
+	if l.MaxResponseBytes <= 0 {
+		v.add("limits.max_response_bytes", "must be positive", fmt.Sprintf("e.g. %d (1 MiB, the default)", DefaultMaxResponseBytes))
+	} else if l.MaxResponseBytes > maxMaxResponseBytes {
+		v.add("limits.max_response_bytes", fmt.Sprintf("%d bytes is too many", l.MaxResponseBytes), fmt.Sprintf("at most %d (1 GiB)", maxMaxResponseBytes))
+	}
+}
+
+func (v *validator) durationLimit(field string, d, most, def time.Duration) {
+	if d <= 0 {
+		v.add(field, "must be positive", fmt.Sprintf("e.g. %s (the default)", def))
+	} else if d > most {
+		v.add(field, fmt.Sprintf("%s is too long", d), fmt.Sprintf("at most %s", most))
+	}
+}
+
+func (v *validator) identities() {
+	for _, name := range v.c.IdentityNames() {
+		id := v.c.Identities[name]
+		field := "identities." + name
+		if id == nil {
+			v.add(field, "empty identity", "give it a token source")
+			continue
+		}
+		if name == "" {
+			v.add(field, "empty identity name", "")
+		}
+		v.tokenSource(field+".token", &id.Token)
+		if id.Revoke != nil {
+			v.hook(field+".revoke", id.Revoke, true)
+		}
+		if id.Downgrade != nil {
+			v.hook(field+".downgrade", id.Downgrade, false)
+			if id.Restore == nil {
+				v.add(field+".downgrade", "downgrade without restore", "add restore, so that the scan gives the privilege back when it is done")
+			}
+		}
+		if id.Restore != nil {
+			v.hook(field+".restore", id.Restore, false)
+		}
+	}
+}
+
+func (t *TokenSource) kinds() []string {
+	var kinds []string
+	if t.Static != "" {
+		kinds = append(kinds, "static")
+	}
+	if t.Command != nil {
+		kinds = append(kinds, "command")
+	}
+	if t.OAuth2 != nil {
+		kinds = append(kinds, "oauth2")
+	}
+	return kinds
+}
+
+func (v *validator) tokenSource(field string, t *TokenSource) {
+	kinds := t.kinds()
+	staticWritten := v.c.written(field + ".static")
+	if staticWritten && t.Static == "" {
+		v.add(field+".static", "the static token is empty", "set it, e.g. static: ${ALICE_TOKEN}, and check that the variable is not empty")
+		kinds = append(kinds, "static")
+	}
+	switch len(kinds) {
+	case 0:
+		v.add(field, "missing token source", "set one of static, command or oauth2 under token")
+		return
+	case 1:
+	default:
+		v.add(field, "more than one token source ("+strings.Join(kinds, ", ")+")", "keep exactly one of static, command, oauth2")
+	}
+	if t.Command != nil {
+		v.argv(field+".command", t.Command, []string{"identity"}, `["./get-token.sh", "alice"]`)
+	}
+	if o := t.OAuth2; o != nil {
+		v.oauth2(field+".oauth2", o)
+	}
+}
+
+func (v *validator) oauth2(field string, o *OAuth2) {
+	switch {
+	case o.Grant == "":
+		v.add(field, "missing grant", "grant: password or grant: client_credentials")
+	case !slices.Contains(grants, o.Grant):
+		v.add(field+".grant", fmt.Sprintf("unsupported grant %q", truncate(o.Grant, 40)), "use password or client_credentials")
+	}
+	if o.TokenURL == "" {
+		v.add(field, "missing token_url", "the token endpoint, e.g. https://idp.example/oauth/token")
+	} else {
+		v.checkURL(field+".token_url", o.TokenURL, "https://idp.example/oauth/token")
+	}
+	if o.ClientID == "" {
+		v.add(field, "missing client_id", "the OAuth2 client the scanner authenticates as")
+	}
+	if o.Grant == "client_credentials" && o.ClientSecret == "" {
+		v.add(field, "missing client_secret", "client_credentials needs it; keep it out of the file with client_secret: ${CLIENT_SECRET}")
+	}
+	v.authStyle(field+".auth_style", o.AuthStyle)
+	if o.Grant == "password" {
+		if o.Username == "" {
+			v.add(field, "missing username", "the password grant needs username and password")
+		}
+		if o.Password == "" {
+			v.add(field, "missing password", "the password grant needs username and password; e.g. password: ${ALICE_PASSWORD}")
+		}
+	}
+	for i, s := range o.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			v.add(fmt.Sprintf("%s.scopes[%d]", field, i), "a scope must be one non-empty word", "list scopes separately, e.g. scopes: [items:read, items:write]")
+		}
+	}
+}
+
+func (v *validator) authStyle(field, style string) {
+	if style != "" && !slices.Contains(authStyles, style) {
+		v.add(field, fmt.Sprintf("unknown auth_style %q", truncate(style, 40)), "use basic (HTTP Basic) or post (in the form body)")
+	}
+}
+
+// hook checks a revoke (revoke true), downgrade or restore hook.
+func (v *validator) hook(field string, h *Hook, revoke bool) {
+	var kinds []string
+	if h.RFC7009 != nil {
+		kinds = append(kinds, "rfc7009")
+	}
+	if h.HTTP != nil {
+		kinds = append(kinds, "http")
+	}
+	if h.Command != nil {
+		kinds = append(kinds, "command")
+	}
+	want := "http or command"
+	if revoke {
+		want = "rfc7009, http or command"
+	}
+	switch {
+	case len(kinds) == 0:
+		v.add(field, "empty hook", "set exactly one of "+want)
+		return
+	case len(kinds) > 1:
+		v.add(field, "more than one hook ("+strings.Join(kinds, ", ")+")", "keep exactly one of "+want)
+	}
+	if r := h.RFC7009; r != nil {
+		if !revoke {
+			v.add(field+".rfc7009", "rfc7009 can only revoke", "use http or command to "+lastSegment(field))
+		} else {
+			v.rfc7009(field+".rfc7009", r)
+		}
+	}
+	if h.HTTP != nil {
+		v.httpHook(field+".http", h.HTTP)
+	}
+	if h.Command != nil {
+		v.argv(field+".command", h.Command, []string{"token"}, `["./revoke.sh", "{{token}}"]`)
+	}
+}
+
+func lastSegment(field string) string {
+	return field[strings.LastIndexByte(field, '.')+1:]
+}
+
+func (v *validator) rfc7009(field string, r *RFC7009) {
+	if r.URL == "" {
+		v.add(field, "missing url", "the RFC 7009 revocation endpoint, e.g. https://idp.example/oauth/revoke")
+	} else {
+		v.checkURL(field+".url", r.URL, "https://idp.example/oauth/revoke")
+	}
+	if r.ClientID == "" {
+		v.add(field, "missing client_id", "RFC 7009 revocation authenticates the client that the token was issued to")
+	}
+	v.authStyle(field+".auth_style", r.AuthStyle)
+	if r.TokenTypeHint != "" && !slices.Contains(tokenHints, r.TokenTypeHint) {
+		v.add(field+".token_type_hint", fmt.Sprintf("unknown token_type_hint %q", truncate(r.TokenTypeHint, 40)), "use access_token or refresh_token, or leave it out")
+	}
+}
+
+func (v *validator) httpHook(field string, h *HTTPHook) {
+	switch {
+	case h.Method == "":
+		v.add(field, "missing method", "e.g. method: POST")
+	case !slices.Contains(probeMethods, h.Method):
+		v.add(field+".method", fmt.Sprintf("unknown method %q", truncate(h.Method, 20)), "use one of "+strings.Join(probeMethods, ", "))
+	}
+	if h.URL == "" {
+		v.add(field, "missing url", "the endpoint to call, e.g. https://idp.example/admin/logout")
+	} else {
+		v.checkURL(field+".url", h.URL, "https://idp.example/admin/logout")
+	}
+	v.headers(field+".headers", h.Headers)
+	v.statuses(field+".expect", h.Expect)
+	allowed := []string{"token"}
+	v.templates(field+".url", h.URL, allowed, "a hook knows only {{token}}")
+	v.templates(field+".body", h.Body, allowed, "a hook knows only {{token}}")
+	for _, k := range slices.Sorted(maps.Keys(h.Headers)) {
+		v.templates(field+".headers."+k, h.Headers[k], allowed, "a hook knows only {{token}}")
+	}
+}
+
+func (v *validator) argv(field string, argv []string, vars []string, example string) {
+	if len(argv) == 0 {
+		v.add(field, "empty command", "give the argv as a list, e.g. "+example)
+		return
+	}
+	if argv[0] == "" {
+		v.add(field+"[0]", "empty program name", "give the argv as a list, e.g. "+example)
+	}
+	for i, arg := range argv {
+		v.templates(fmt.Sprintf("%s[%d]", field, i), arg, vars, "here only {{"+strings.Join(vars, "}}, {{")+"}} is known")
+	}
+}
+
+func (v *validator) headers(field string, h map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		if !validHeaderName(k) {
+			v.add(field+"."+k, fmt.Sprintf("%q is not a valid header name", truncate(k, 40)), "use letters, digits and - as in Content-Type")
+		}
+		if strings.ContainsAny(h[k], "\r\n\x00") {
+			v.add(field+"."+k, "header value contains a line break", "put the value on one line")
+		}
+	}
+}
+
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) statuses(field string, codes []int) {
+	for i, code := range codes {
+		if code < 100 || code > 599 {
+			v.add(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%d is not an HTTP status", code), "use statuses from 100 to 599")
+		}
+	}
+}
+
+// templates reports {{var}} references in s that are not in known, and malformed ones.
+func (v *validator) templates(field, s string, known []string, hint string) {
+	refs, bad := templateRefs(s)
+	for _, b := range bad {
+		v.add(field, b, "write a reference as {{name}}")
+	}
+	for _, r := range refs {
+		if !slices.Contains(known, r) {
+			v.add(field, fmt.Sprintf("unknown variable {{%s}}", r), hint)
+		}
+	}
+}
+
+// templateRefs returns the names referenced as {{name}} in s, in order, and a message for each
+// malformed reference. Spaces inside the braces are ignored: {{ token }} is {{token}}.
+func templateRefs(s string) (names, bad []string) {
+	for {
+		i := strings.Index(s, "{{")
+		if i < 0 {
+			return names, bad
+		}
+		s = s[i+2:]
+		j := strings.Index(s, "}}")
+		if j < 0 {
+			return names, append(bad, "unterminated {{")
+		}
+		name := strings.TrimSpace(s[:j])
+		s = s[j+2:]
+		if !validVarName(name) {
+			bad = append(bad, fmt.Sprintf("{{%s}} is not a variable reference", truncate(name, 40)))
+			continue
+		}
+		names = append(names, name)
+	}
+}
+
+// validVarName reports whether name can be a template variable: letters, digits, '_', '-' and '.',
+// the same rule the probe package renders by.
+func validVarName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '_', c == '-', c == '.', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) vars() {
+	for _, k := range slices.Sorted(maps.Keys(v.c.Vars)) {
+		switch {
+		case k == "token":
+			v.add("vars.token", "token is reserved for the identity's token", "rename the variable")
+		case !validVarName(k):
+			v.add("vars."+k, fmt.Sprintf("%q is not a valid variable name", truncate(k, 40)), "use letters, digits, _, - and .")
+		}
+	}
+}
+
+type probeRole int
+
+const (
+	mainProbe probeRole = iota
+	setupProbe
+	verifyProbe
+)
+
+func (v *validator) probes() {
+	seen := make(map[string]bool)
+	for i, p := range v.c.Probes {
+		if p == nil {
+			v.add(fmt.Sprintf("probes[%d]", i), "empty probe", "")
+			continue
+		}
+		field := "probes." + p.Name
+		if p.Name == "" {
+			v.add(field, "probe without a name", "")
+		}
+		if seen[p.Name] {
+			v.add(field, "duplicate probe name", "give each probe its own name")
+		}
+		seen[p.Name] = true
+		base := []string{"token"}
+		base = append(base, slices.Sorted(maps.Keys(v.c.Vars))...)
+		withSetup := base
+		if p.Setup != nil {
+			withSetup = append(slices.Clone(base), slices.Sorted(maps.Keys(p.Setup.Extract))...)
+			v.probe(field+".setup", p.Setup, setupProbe, base)
+		}
+		v.probe(field, p, mainProbe, withSetup)
+		if p.Verify != nil {
+			v.probe(field+".verify", p.Verify, verifyProbe, withSetup)
+		}
+	}
+}
+
+func (v *validator) probe(field string, p *Probe, role probeRole, known []string) {
+	switch {
+	case p.Method == "":
+		v.add(field, "missing method", "e.g. method: GET")
+	case !slices.Contains(probeMethods, p.Method):
+		v.add(field+".method", fmt.Sprintf("unknown method %q", truncate(p.Method, 20)), "use one of "+strings.Join(probeMethods, ", "))
+	}
+	v.probePath(field, p.Path)
+	v.headers(field+".headers", p.Headers)
+	v.statuses(field+".accept", p.Accept)
+	v.statuses(field+".reject", p.Reject)
+	v.disjoint(field, p.Accept, p.Reject)
+	for _, name := range slices.Sorted(maps.Keys(p.Extract)) {
+		path := p.Extract[name]
+		f := field + ".extract." + name
+		switch {
+		case name == "token":
+			v.add(f, "token is reserved for the identity's token", "extract into another name")
+		case !validVarName(name):
+			v.add(f, fmt.Sprintf("%q is not a valid variable name", truncate(name, 40)), "use letters, digits, _, - and .")
+		}
+		if path == "" || slices.Contains(strings.Split(path, "."), "") {
+			v.add(f, "empty extract path", "a dot path into the JSON response, e.g. id or data.items.0.id")
+		}
+	}
+
+	isUnsafe := slices.Contains(unsafeMethods, p.Method)
+	switch role {
+	case mainProbe:
+		if isUnsafe && !p.Destructive {
+			v.addNear(field+".destructive", field+".method", p.Method+" probe not marked destructive",
+				"set destructive: true and give it a setup that creates the resource (tocsin only changes resources it created)")
+		}
+		if isUnsafe && p.Setup == nil {
+			v.add(field, p.Method+" probe without a setup",
+				"add a setup that creates the resource it acts on (tocsin only changes resources it created)")
+		}
+	case setupProbe, verifyProbe:
+		kind := "setup"
+		if role == verifyProbe {
+			kind = "verify"
+			if p.Method != "" && p.Method != "GET" && p.Method != "HEAD" {
+				v.add(field+".method", "verify must read, not "+p.Method, "use GET (or HEAD) to read the resource back")
+			}
+		}
+		if p.Setup != nil {
+			v.add(field+".setup", "a "+kind+" cannot have its own setup", "setup and verify are plain probes; move the step to the top-level probe's setup")
+		}
+		if p.Verify != nil {
+			v.add(field+".verify", "a "+kind+" cannot have its own verify", "setup and verify are plain probes; move the step to the top-level probe's verify")
+		}
+	}
+
+	hint := "define it under vars, or extract it in this probe's setup; known here: " + strings.Join(known, ", ")
+	if role == setupProbe {
+		hint = "a setup sees token and vars only; known here: " + strings.Join(known, ", ")
+	}
+	v.templates(field+".path", p.Path, known, hint)
+	v.templates(field+".body", p.Body, known, hint)
+	for _, k := range slices.Sorted(maps.Keys(p.Headers)) {
+		v.templates(field+".headers."+k, p.Headers[k], known, hint)
+	}
+}
+
+func (v *validator) probePath(field, path string) {
+	switch {
+	case path == "":
+		v.add(field, "missing path", "e.g. path: /items/{{item_id}}, or an absolute URL on an allowed origin")
+	case strings.HasPrefix(path, "//"):
+		v.add(field+".path", "a path starting with // names another host", "start the path with a single /, or write an absolute URL on an allowed origin")
+	case strings.HasPrefix(path, "/"):
+		if strings.ContainsAny(path, " \t\r\n") {
+			v.add(field+".path", "path contains whitespace", "percent-encode it, e.g. %20")
+		}
+	default:
+		if _, _, ok := splitOrigin(path); !ok {
+			v.add(field+".path", "path must start with / or be an absolute URL", "e.g. /items/{{item_id}} or https://api.example.com/items/{{item_id}}")
+			return
+		}
+		v.checkURL(field+".path", path, "https://api.example.com/items")
+	}
+}
+
+// disjoint reports statuses that are both accepted and rejected, counting the defaults.
+func (v *validator) disjoint(field string, accept, reject []int) {
+	acceptNote, rejectNote := "", ""
+	isAccepted := func(code int) bool { return slices.Contains(accept, code) }
+	if len(accept) == 0 {
+		acceptNote = " (accept defaults to " + defaultAccept + ")"
+		isAccepted = func(code int) bool { return code >= 200 && code <= 299 }
+	}
+	if len(reject) == 0 {
+		reject, rejectNote = defaultReject, " (reject defaults to 401, 403)"
+	}
+	for _, code := range reject {
+		if isAccepted(code) {
+			v.addNear(field+".reject", field+".accept", fmt.Sprintf("status %d is both accepted and rejected%s%s", code, acceptNote, rejectNote),
+				"a status may be in accept or reject, not both")
+			return
+		}
+	}
+}
+
+func (v *validator) checks() {
+	if len(v.c.Checks) == 0 {
+		v.add("checks", "no checks", "add at least one of: "+strings.Join(KnownChecks, ", "))
+		return
+	}
+	probeNames := make([]string, 0, len(v.c.Probes))
+	for _, p := range v.c.Probes {
+		if p != nil {
+			probeNames = append(probeNames, p.Name)
+		}
+	}
+	identityNames := v.c.IdentityNames()
+	seen := make(map[string]bool)
+	for i, ch := range v.c.Checks {
+		if ch == nil {
+			v.add(fmt.Sprintf("checks[%d]", i), "empty check", "")
+			continue
+		}
+		field := "checks." + ch.ID
+		if seen[ch.ID] {
+			v.add(field, "duplicate check", "list each check once")
+		}
+		seen[ch.ID] = true
+		if !slices.Contains(KnownChecks, ch.ID) {
+			v.add(field, fmt.Sprintf("unknown check %q", ch.ID), suggestName(ch.ID, KnownChecks, "known checks"))
+		}
+		id := v.c.Identities[ch.Identity]
+		switch {
+		case ch.Identity == "":
+			v.add(field, "missing identity", "name the identity under test, one of: "+strings.Join(identityNames, ", "))
+		case id == nil:
+			v.add(field+".identity", fmt.Sprintf("no identity named %q", ch.Identity), suggestName(ch.Identity, identityNames, "identities"))
+		}
+		if ch.Verifier != "" {
+			switch {
+			case v.c.Identities[ch.Verifier] == nil:
+				v.add(field+".verifier", fmt.Sprintf("no identity named %q", ch.Verifier), suggestName(ch.Verifier, identityNames, "identities"))
+			case ch.Verifier == ch.Identity:
+				v.add(field+".verifier", "the verifier is the identity under test", "name a second identity that stays valid while the first is revoked")
+			}
+		}
+		if len(ch.Probes) == 0 {
+			v.add(field, "no probes", "list the probes the check sends, e.g. probes: [read-item]")
+		}
+		for j, name := range ch.Probes {
+			if v.c.Probe(name) == nil {
+				v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("no probe named %q", name), suggestName(name, probeNames, "probes"))
+			}
+		}
+		v.checkNeeds(field, ch, id)
+	}
+}
+
+// checkNeeds reports what a known check needs of its identity, verifier and probes.
+func (v *validator) checkNeeds(field string, ch *Check, id *Identity) {
+	revokes := ch.ID == CheckRevokedTokenAccepted || ch.ID == CheckInflightRevocation
+	changes := revokes || ch.ID == CheckScopeDowngrade
+	idField := "identities." + ch.Identity
+	if id != nil {
+		if revokes && id.Revoke == nil {
+			v.add(field+".identity", fmt.Sprintf("identity %q has no revoke, which %s needs", ch.Identity, ch.ID),
+				"add revoke (rfc7009, http or command) to "+idField)
+		}
+		if ch.ID == CheckScopeDowngrade && (id.Downgrade == nil || id.Restore == nil) {
+			v.add(field+".identity", fmt.Sprintf("identity %q needs downgrade and restore for %s", ch.Identity, ch.ID),
+				"add downgrade and restore (http or command) to "+idField)
+		}
+		if changes && id.Token.Static != "" && id.Token.Command == nil && id.Token.OAuth2 == nil {
+			v.add(field+".identity", fmt.Sprintf("identity %q has a static token, but %s spends a fresh token on each experiment", ch.Identity, ch.ID),
+				"give "+idField+" an oauth2 or command token source")
+		}
+	}
+	if ch.ID != CheckInflightRevocation {
+		return
+	}
+	if ch.Verifier == "" {
+		v.add(field, "missing verifier", "name a second identity that stays valid and reads the resource back, e.g. verifier: bob")
+	}
+	for j, name := range ch.Probes {
+		p := v.c.Probe(name)
+		if p != nil && (p.Setup == nil || p.Verify == nil) {
+			v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q needs a setup and a verify for %s", name, ch.ID),
+				"add setup (creates the resource) and verify (reads it back) to probes."+name)
+		}
+	}
+}
+
+// suggestName proposes the nearest of names, or lists them.
+func suggestName(name string, names []string, what string) string {
+	if len(names) == 0 {
+		return "none are defined"
+	}
+	best, bestDist := "", -1
+	for _, n := range names {
+		if d := editDistance(name, n); bestDist < 0 || d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	if bestDist <= max(2, len(name)/3) {
+		return fmt.Sprintf("did you mean %q?", best)
+	}
+	return what + ": " + strings.Join(names, ", ")
+}

@@ -1,0 +1,183 @@
+package target
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/config"
+	"github.com/tocsin/tocsin/internal/redact"
+)
+
+func exampleConfig(t *testing.T) *config.Config {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "examples", "tocsin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TOCSIN_LAB_CLIENT_SECRET": "lab-client-secret", "TOCSIN_LAB_ADMIN_KEY": "lab-admin-key"}
+	cfg, err := config.Parse("tocsin.yaml", data, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestBuildExample(t *testing.T) {
+	r := &redact.Redactor{}
+	tg, err := Build(context.Background(), exampleConfig(t), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg.Client == nil || tg.Redactor != r || tg.MaxWindow != time.Minute || !slices.Equal(tg.Origins, []string{"http://127.0.0.1:8787"}) {
+		t.Errorf("target %+v", tg)
+	}
+	alice := tg.Identities["alice"]
+	if alice == nil || alice.Name != "alice" || alice.Source == nil || !alice.Source.Fresh() ||
+		alice.Revoke == nil || alice.Revoke.Kind() != "rfc7009" || alice.Downgrade == nil || alice.Restore == nil {
+		t.Fatalf("alice %+v", alice)
+	}
+	if bob := tg.Identities["bob"]; bob == nil || bob.Revoke != nil || bob.Downgrade != nil {
+		t.Errorf("bob %+v", bob)
+	}
+	read := tg.Probes["read-report"]
+	if read.URL != "http://127.0.0.1:8787/reports/summary" || read.Endpoint() != "GET /reports/summary" ||
+		!slices.Equal(read.Accept, []int{200}) || !slices.Equal(read.Reject, []int{401, 403}) {
+		t.Errorf("read-report %+v", read)
+	}
+	item := tg.Probes["read-item"]
+	if item.URL != "http://127.0.0.1:8787/items/{{item_id}}" || len(item.Accept) != 100 || item.Accept[0] != 200 ||
+		!slices.Equal(item.Reject, []int{401, 403}) {
+		t.Errorf("read-item %+v", item)
+	}
+	if s := item.Setup; s == nil || s.Method != "POST" || s.URL != "http://127.0.0.1:8787/items" || s.Extract["item_id"] != "id" ||
+		!slices.Equal(s.Accept, []int{201}) {
+		t.Errorf("read-item setup %+v", item.Setup)
+	}
+	del := tg.Probes["delete-item"]
+	if !del.Destructive || del.Verify == nil || !slices.Equal(del.Verify.Reject, []int{404}) || del.Setup == nil {
+		t.Errorf("delete-item %+v", del)
+	}
+	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade}) {
+		t.Errorf("check order %v", tg.CheckOrder)
+	}
+	if p := tg.Checks[config.CheckRevokedTokenAccepted]; p.Identity != "alice" || !slices.Equal(p.Probes, []string{"read-item"}) {
+		t.Errorf("plan %+v", p)
+	}
+	if tg.Vars["greeting"] != "hello" {
+		t.Errorf("vars %v", tg.Vars)
+	}
+}
+
+func TestBuildRegistersSecrets(t *testing.T) {
+	r := &redact.Redactor{}
+	if _, err := Build(context.Background(), exampleConfig(t), r); err != nil {
+		t.Fatal(err)
+	}
+	basic := base64.StdEncoding.EncodeToString([]byte("tocsin-scanner:lab-client-secret"))
+	for _, secret := range []string{"lab-client-secret", "alice-password", "bob-password", "Bearer lab-admin-key", "lab-admin-key", basic} {
+		if got := r.String("x " + secret + " y"); strings.Contains(got, secret) {
+			t.Errorf("%q not redacted: %q", secret, got)
+		}
+	}
+	if got := r.String("alice tocsin-scanner"); got != "alice tocsin-scanner" {
+		t.Errorf("non-secrets redacted: %q", got)
+	}
+}
+
+func TestBuildStaticAndCommand(t *testing.T) {
+	cfg := &config.Config{
+		Version: 1,
+		Target:  config.Target{Origins: []string{"https://api.example.com"}},
+		Identities: map[string]*config.Identity{
+			"alice": {Name: "alice", Token: config.TokenSource{Command: []string{"./token.sh", "{{identity}}"}},
+				Revoke: &config.Hook{HTTP: &config.HTTPHook{Method: "POST", URL: "https://api.example.com/logout",
+					Headers: map[string]string{"Authorization": "Bearer {{token}}", "X-Api-Key": "admin-api-key"}}}},
+			"bob": {Name: "bob", Token: config.TokenSource{Static: "bob-static-token"}},
+		},
+		IdentityOrder: []string{"alice", "bob"},
+		Probes:        []*config.Probe{{Name: "abs", Path: "https://api.example.com/v2/items"}},
+		Checks:        []*config.Check{{ID: config.CheckRevokedTokenAccepted, Identity: "alice", Verifier: "bob", Probes: []string{"abs"}}},
+	}
+	cfg.ApplyDefaults()
+	r := &redact.Redactor{}
+	tg, err := Build(context.Background(), cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := tg.Identities["bob"].Source.Kind(); k != "static" {
+		t.Errorf("bob source %q", k)
+	}
+	if k := tg.Identities["alice"].Revoke.Kind(); k != "http" {
+		t.Errorf("alice revoke %q", k)
+	}
+	if got := tg.Probes["abs"].URL; got != "https://api.example.com/v2/items" {
+		t.Errorf("absolute probe URL %q", got)
+	}
+	if p := tg.Checks[config.CheckRevokedTokenAccepted]; p.Verifier != "bob" {
+		t.Errorf("plan %+v", p)
+	}
+	for _, secret := range []string{"bob-static-token", "admin-api-key"} {
+		if strings.Contains(r.String(secret), secret) {
+			t.Errorf("%q not redacted", secret)
+		}
+	}
+	if got := r.String("Bearer {{token}}"); got != "Bearer {{token}}" {
+		t.Errorf("template registered as a secret: %q", got)
+	}
+}
+
+func TestBuildRejectsInvalidConfig(t *testing.T) {
+	cfg := exampleConfig(t)
+	cfg.Identities["alice"].Revoke = nil
+	cfg.Limits.Rate = 0
+	r := &redact.Redactor{}
+	_, err := Build(context.Background(), cfg, r)
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *config.Error, got %v", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"tocsin.yaml:19: limits.rate: must be positive",
+		`checks.toctou/revoked-token-accepted.identity: identity "alice" has no revoke`,
+		"hint: add revoke (rfc7009, http or command) to identities.alice",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	// Secrets are registered before anything can fail.
+	if strings.Contains(r.String("lab-client-secret"), "lab-client-secret") {
+		t.Error("secret not registered before validation failed")
+	}
+}
+
+func TestBuildNilConfigAndCancelledContext(t *testing.T) {
+	if _, err := Build(context.Background(), nil, nil); err == nil {
+		t.Error("nil config accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Build(ctx, exampleConfig(t), nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled context: %v", err)
+	}
+}
+
+func TestResolveURL(t *testing.T) {
+	for _, tc := range []struct{ origin, path, want string }{
+		{"https://a.example", "/x/{{id}}", "https://a.example/x/{{id}}"},
+		{"https://a.example/", "/x", "https://a.example/x"},
+		{"https://a.example", "https://a.example/y", "https://a.example/y"},
+	} {
+		if got := resolveURL(tc.origin, tc.path); got != tc.want {
+			t.Errorf("resolveURL(%q, %q) = %q, want %q", tc.origin, tc.path, got, tc.want)
+		}
+	}
+}
