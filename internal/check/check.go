@@ -1,0 +1,79 @@
+// Package check holds tocsin's detections. A check is a small type with static metadata and one
+// method that proves a flaw from outside the API; All lists every check in one place.
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/target"
+)
+
+// Meta is a check's static description.
+type Meta struct {
+	ID    string // stable, e.g. "toctou/revoked-token-accepted"
+	Title string
+	CWE   string
+	// Description says what flaw the check proves and how, for --help and reports.
+	Description string
+	Remediation string
+	References  []string
+}
+
+// Env is what one run of a check works with.
+type Env struct {
+	Target *target.Target
+	Plan   target.Plan
+	// Progress, when set, receives short status lines during long waits.
+	Progress func(msg string)
+}
+
+func (e *Env) progress(format string, args ...any) {
+	if e.Progress != nil {
+		e.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+// Check is one detection.
+type Check interface {
+	Meta() Meta
+	Run(ctx context.Context, env *Env) ([]finding.Finding, error)
+}
+
+// All returns every check, in the order a scan runs them.
+func All() []Check {
+	return []Check{
+		RevokedTokenAccepted{},
+		ScopeDowngradeIgnored{},
+	}
+}
+
+// ByID returns the check with the given ID, or nil.
+func ByID(id string) Check {
+	for _, c := range All() {
+		if c.Meta().ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// SkipError says why a check could not run on this target; the scan reports it as skipped, not failed.
+type SkipError struct{ Reason string }
+
+func (e *SkipError) Error() string { return "skipped: " + e.Reason }
+
+func skip(format string, args ...any) error {
+	return &SkipError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// IsSkip reports whether err means the check was skipped, and why.
+func IsSkip(err error) (string, bool) {
+	var s *SkipError
+	if errors.As(err, &s) {
+		return s.Reason, true
+	}
+	return "", false
+}

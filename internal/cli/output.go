@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/report"
+)
+
+// outputFlags are shared by the commands that produce reports.
+type outputFlags struct {
+	format string
+	out    string
+	failOn string
+	quiet  bool
+}
+
+func (o *outputFlags) register(fs *flag.FlagSet, defaultFailOn string) {
+	fs.StringVar(&o.format, "format", "text", "report format: "+strings.Join(report.Formats, ", "))
+	fs.StringVar(&o.out, "o", "", "write the report to this `file` (a text summary still goes to standard output)")
+	fs.StringVar(&o.failOn, "fail-on", defaultFailOn, "exit 1 when a finding is at or above this `severity`: info, low, medium, high, critical, or none")
+	fs.BoolVar(&o.quiet, "q", false, "no progress lines on standard error")
+}
+
+// threshold returns the --fail-on severity; ok is false for "none".
+func (o *outputFlags) threshold() (sev finding.Severity, ok bool, err error) {
+	if o.failOn == "none" {
+		return 0, false, nil
+	}
+	sev, err = finding.ParseSeverity(o.failOn)
+	if err != nil {
+		return 0, false, fmt.Errorf("--fail-on: %w", err)
+	}
+	return sev, true, nil
+}
+
+func (o *outputFlags) validate() error {
+	for _, f := range report.Formats {
+		if o.format == f {
+			_, _, err := o.threshold()
+			return err
+		}
+	}
+	return fmt.Errorf("--format: unknown format %q (want one of %s)", o.format, strings.Join(report.Formats, ", "))
+}
+
+// emit writes the reports: in the chosen format to -o, or to standard output when -o is not set. With
+// -o, standard output still gets the text summary, so a terminal or CI log shows what was found.
+func (o *outputFlags) emit(s *stdio, reports ...*report.Report) error {
+	color := isTerminal(s.out) && os.Getenv("NO_COLOR") == ""
+	if o.out == "" {
+		return report.Write(s.out, o.format, report.Options{Color: color && o.format == "text"}, reports...)
+	}
+	var buf bytes.Buffer
+	if err := report.Write(&buf, o.format, report.Options{}, reports...); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(o.out, buf.Bytes()); err != nil {
+		return err
+	}
+	if err := report.Write(s.out, "text", report.Options{Color: color}, reports...); err != nil {
+		return err
+	}
+	fmt.Fprintf(s.out, "\n%s report written to %s\n", o.format, o.out)
+	return nil
+}
+
+// exitCode applies --fail-on to the reports.
+func (o *outputFlags) exitCode(reports ...*report.Report) int {
+	sev, ok, _ := o.threshold()
+	if !ok {
+		return ExitOK
+	}
+	for _, r := range reports {
+		if r.AtOrAbove(sev) > 0 {
+			return ExitFindings
+		}
+	}
+	return ExitOK
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so an interrupted run never leaves a
+// half-written report where a complete one was expected.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write report %s: %w", path, err)
+	}
+	return nil
+}
+
+// progress prints status lines on standard error: one live, rewritten line on a terminal, plain lines
+// otherwise (CI logs), so that a long window measurement never looks like a hang.
+type progress struct {
+	mu    sync.Mutex
+	s     *stdio
+	tty   bool
+	quiet bool
+	live  bool
+}
+
+func newProgress(s *stdio, quiet bool) *progress {
+	return &progress{s: s, tty: isTerminal(s.err), quiet: quiet}
+}
+
+func (p *progress) printer(prefix string) func(string) {
+	return func(msg string) {
+		if p.quiet {
+			return
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.tty {
+			fmt.Fprintf(p.s.err, "\r\x1b[K%s%s", prefix, msg)
+			p.live = true
+			return
+		}
+		fmt.Fprintf(p.s.err, "%s%s\n", prefix, msg)
+	}
+}
+
+// done clears the live line.
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live {
+		fmt.Fprint(p.s.err, "\r\x1b[K")
+		p.live = false
+	}
+}

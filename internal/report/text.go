@@ -1,0 +1,164 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tocsin/tocsin/internal/finding"
+)
+
+var severityColor = map[finding.Severity]string{
+	finding.Critical: "\x1b[1;35m",
+	finding.High:     "\x1b[1;31m",
+	finding.Medium:   "\x1b[33m",
+	finding.Low:      "\x1b[36m",
+	finding.Info:     "\x1b[2m",
+}
+
+const colorReset = "\x1b[0m"
+
+// WriteText writes a summary for a terminal: findings first, most severe first, then every check's
+// status.
+func WriteText(w io.Writer, r *Report, opts Options) error {
+	p := &printer{w: w}
+	sev := func(s finding.Severity) string {
+		label := "[" + strings.ToUpper(s.String()) + "]"
+		if opts.Color {
+			return severityColor[s] + label + colorReset
+		}
+		return label
+	}
+	p.f("tocsin %s: scan of %s (%s)\n", r.Tool.Version, r.Target.Name, strings.Join(r.Target.Origins, ", "))
+	p.f("started %s, took %s, %d requests\n\n", r.StartedAt.UTC().Format("2006-01-02 15:04:05 MST"), seconds(r.DurationMS), r.Requests)
+
+	if len(r.Findings) == 0 {
+		p.f("No findings.\n")
+	} else {
+		p.f("%d finding%s: %s\n", len(r.Findings), plural(len(r.Findings)), r.Summary.counts())
+	}
+	for _, f := range r.Findings {
+		p.f("\n%s %s  (%s, %s)\n", sev(f.Severity), f.Title, f.Check, f.ID)
+		p.f("  endpoint:  %s   identity: %s\n", f.Endpoint, f.Identity)
+		p.wrap("  ", f.Summary)
+		if w := f.Window; w != nil {
+			if w.Never {
+				p.f("  window:    still honoured at %s, the max window (%d passes, %d requests)\n", ms(w.LastAcceptedMS), len(w.Passes), f.Requests)
+			} else {
+				p.f("  window:    [%s, %s] after the %s was acknowledged; width %s, %d passes, %d requests\n",
+					ms(w.LastAcceptedMS), ms(w.FirstRejectedMS), w.Change, ms(w.WidthMS()), len(w.Passes), f.Requests)
+			}
+		}
+		if f.SeverityReason != "" {
+			p.f("  severity:  %s\n", f.SeverityReason)
+		}
+		if tl := timelineText(f.Evidence); tl != "" {
+			p.f("  timeline (ms from the acknowledgement):\n%s", tl)
+		}
+		p.f("  remediation:\n")
+		for _, line := range strings.Split(f.Remediation, "\n") {
+			p.wrap("    ", line)
+		}
+	}
+
+	p.f("\nChecks:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range r.Checks {
+		detail := ""
+		switch c.Status {
+		case StatusFailed:
+			detail = fmt.Sprintf("%d finding%s", c.Findings, plural(c.Findings))
+		case StatusSkipped, StatusError:
+			detail = c.Reason
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d requests\t%s\t%s\n", c.Status, c.ID, c.Requests, seconds(c.DurationMS), detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return p.err
+}
+
+// timelineText condenses an evidence timeline: runs of replays with the same outcome become one line.
+func timelineText(events []finding.Event) string {
+	var b strings.Builder
+	for i := 0; i < len(events); i++ {
+		e := events[i]
+		if e.Kind == finding.EventReplay && e.HTTP != nil {
+			j := i
+			for j+1 < len(events) && events[j+1].Kind == finding.EventReplay && events[j+1].HTTP != nil && events[j+1].HTTP.Outcome == e.HTTP.Outcome {
+				j++
+			}
+			last := events[j]
+			if j == i {
+				fmt.Fprintf(&b, "    %10.1f  replay %s: %d %s\n", e.AtMS, e.HTTP.Method, e.HTTP.Status, e.HTTP.Outcome)
+			} else {
+				fmt.Fprintf(&b, "    %10.1f  %d replays %s .. %.1f: %d %s\n", e.AtMS, j-i+1, e.HTTP.Method, last.AtMS, last.HTTP.Status, last.HTTP.Outcome)
+			}
+			i = j
+			continue
+		}
+		detail := e.Detail
+		if e.HTTP != nil {
+			detail = fmt.Sprintf("%s: %s %s -> %d", detail, e.HTTP.Method, e.HTTP.URL, e.HTTP.Status)
+		}
+		fmt.Fprintf(&b, "    %10.1f  %s\n", e.AtMS, strings.TrimSpace(e.Kind+" "+detail))
+	}
+	return b.String()
+}
+
+func (s Summary) counts() string {
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		name string
+	}{{s.Critical, "critical"}, {s.High, "high"}, {s.Medium, "medium"}, {s.Low, "low"}, {s.Info, "info"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.name))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+// wrap prints text indented and folded at about 100 columns.
+func (p *printer) wrap(indent, text string) {
+	const width = 100
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > width {
+			p.f("%s\n", line)
+			line = indent + "  "
+		}
+		if len(line) > len(strings.TrimRight(line, " ")) || line == indent {
+			line += word
+		} else {
+			line += " " + word
+		}
+	}
+	if strings.TrimSpace(line) != "" {
+		p.f("%s\n", line)
+	}
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.1f ms", v) }
+
+func seconds(msv float64) string { return fmt.Sprintf("%.1f s", msv/1000) }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
