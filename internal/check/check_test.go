@@ -15,7 +15,7 @@ import (
 )
 
 // labTarget starts a lab with opts and builds the target its own config describes.
-func labTarget(tb testing.TB, opts lab.Options) (*lab.Lab, *target.Target) {
+func labTarget(tb testing.TB, opts lab.Options, tweaks ...func(*config.Config)) (*lab.Lab, *target.Target) {
 	tb.Helper()
 	ctx := context.Background()
 	l, err := lab.Start(ctx, "127.0.0.1:0", opts)
@@ -34,6 +34,9 @@ func labTarget(tb testing.TB, opts lab.Options) (*lab.Lab, *target.Target) {
 	// Generous, so that a slow -race run cannot turn a window into "never"; the lab's windows are
 	// well under a second.
 	cfg.Limits.MaxWindow = 15 * time.Second
+	for _, tweak := range tweaks {
+		tweak(cfg)
+	}
 	tgt, err := target.Build(ctx, cfg, &redact.Redactor{})
 	if err != nil {
 		tb.Fatalf("build target: %v", err)

@@ -436,5 +436,8 @@ func fmtMS(v float64) string {
 	if v >= 10000 {
 		return fmt.Sprintf("%.1f s", v/1000)
 	}
+	if v < 1 && v > -1 {
+		return fmt.Sprintf("%.2f ms", v)
+	}
 	return fmt.Sprintf("%.1f ms", math.Round(v*10)/10)
 }

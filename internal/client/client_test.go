@@ -380,3 +380,37 @@ func TestHTTPClientSameRules(t *testing.T) {
 		t.Errorf("server saw %d, Sent() = %d, want 3 and 3", hits.Load(), c.Sent())
 	}
 }
+
+func TestReadyWaitsForTheRateLimitWithoutSpending(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	c, err := New(Options{Origins: []string{srv.URL}, Rate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// Drain the burst, then ask for 4 back-to-back requests: at 50/s that takes about 80 ms.
+	for c.guard.limiter.Tokens() >= 1 {
+		c.guard.limiter.Allow()
+	}
+	start := time.Now()
+	if err := c.Ready(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 60*time.Millisecond {
+		t.Errorf("Ready returned after %v, want about 80ms", waited)
+	}
+	if c.Sent() != 0 {
+		t.Errorf("Ready spent %d requests of the budget", c.Sent())
+	}
+	for i := range 4 {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		before := time.Now()
+		if _, err := c.Do(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(before); d > 15*time.Millisecond {
+			t.Errorf("request %d after Ready waited %v for the limiter", i, d)
+		}
+	}
+}

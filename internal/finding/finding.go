@@ -68,6 +68,8 @@ type Finding struct {
 	// SeverityReason says which clause of the severity rule applied.
 	SeverityReason string  `json:"severity_reason,omitempty"`
 	Window         *Window `json:"window,omitempty"`
+	// Inflight holds the figures of an in-flight revocation proof.
+	Inflight *Inflight `json:"inflight,omitempty"`
 	// Requests is how many HTTP requests the check spent proving this finding.
 	Requests    int      `json:"requests"`
 	Evidence    []Event  `json:"evidence,omitempty"`
@@ -118,6 +120,27 @@ type Pass struct {
 	FillToChangeMS  float64 `json:"fill_to_change_ms"`
 }
 
+// Inflight is the proof that an action committed after the revocation of the token that authorized it
+// was acknowledged. Offsets are milliseconds after the action was sent, in the proving attempt.
+type Inflight struct {
+	// ActionLatencyMS is the action's median round trip when nothing races it.
+	ActionLatencyMS float64 `json:"action_latency_ms"`
+	// AckMS is when the revocation was acknowledged; VerifyMS when the read that still found the
+	// resource was sent; AnsweredMS when the action answered with success. AckMS < VerifyMS proves
+	// the action had not committed when the revocation was acknowledged.
+	AckMS      float64 `json:"ack_ms"`
+	VerifyMS   float64 `json:"verify_ms"`
+	AnsweredMS float64 `json:"answered_ms"`
+	// RevokeOffsetsHitMS are the offsets (revocation sent this long after the action) that proved
+	// the flaw; RevokeOffsetsTriedMS all those tried.
+	RevokeOffsetsHitMS   []float64 `json:"revoke_offsets_hit_ms"`
+	RevokeOffsetsTriedMS []float64 `json:"revoke_offsets_tried_ms"`
+	Attempts             int       `json:"attempts"`
+	// RefusedAfterRevocation is true when a control attempt, revoking before sending the action,
+	// was refused: the API does check revocation, only not at the moment of the action.
+	RefusedAfterRevocation bool `json:"refused_after_revocation"`
+}
+
 // Event is one entry of an evidence timeline.
 type Event struct {
 	// AtMS is the offset from the start of the experiment this timeline belongs to.
@@ -136,6 +159,10 @@ const (
 	EventChangeAcked = "change-acknowledged"
 	EventReplay      = "replay"
 	EventRestore     = "restore"
+	EventSetup       = "setup"
+	EventAction      = "action-sent"
+	EventAnswered    = "action-answered"
+	EventVerify      = "verify"
 	EventNote        = "note"
 )
 

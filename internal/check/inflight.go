@@ -1,0 +1,374 @@
+package check
+
+// toctou/inflight-revocation proves the source document's flaw: the API checks the token when the
+// request starts, then loads and acts, and the action commits after the token's revocation was
+// acknowledged, on the strength of the earlier check. It uses the observed-after-revocation oracle
+// (docs/checks.md): create a fresh resource, send the action with the identity's fresh token, revoke
+// that token while the action is in flight and wait for the acknowledgement at R, then read the
+// resource with a second, valid identity. If that read, sent after R, still finds the resource, and
+// the action then succeeds and the resource is gone, the action committed after R: proven, with the
+// timeline as evidence. Timing alone never flags: a success that arrives after R proves nothing
+// without the read. The revocation is swept across the action's measured latency, a few attempts per
+// offset, stopping at the first proof.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http/httptrace"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/identity"
+	"github.com/tocsin/tocsin/internal/probe"
+)
+
+const (
+	latencyRuns       = 3 // un-raced runs of the action to measure its latency
+	attemptsPerOffset = 2
+)
+
+// revokeFractions are where in the action's latency the revocation is sent, most promising first:
+// the middle of the flight, then the quarters, then the eighths.
+var revokeFractions = []float64{0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875, 0.0625}
+
+// InflightRevocation is the check toctou/inflight-revocation.
+type InflightRevocation struct{}
+
+func (InflightRevocation) Meta() Meta {
+	return Meta{
+		ID:    "toctou/inflight-revocation",
+		Title: "Action committed after its token was revoked",
+		CWE:   "CWE-367",
+		Description: "Revokes the token while a destructive action it authorized is in flight, then reads the resource " +
+			"with a second identity: a read after the acknowledged revocation that still finds the resource, followed " +
+			"by the action's success, proves the action committed on a check made before the revocation.",
+		Remediation: remediationInflight,
+		References: []string{
+			"https://cwe.mitre.org/data/definitions/367.html",
+			"https://www.rfc-editor.org/rfc/rfc7009",
+		},
+	}
+}
+
+const remediationInflight = `Check the grant at the moment of the action, atomically with revocation, not once at the start of the request.
+- Re-validate the token (and its scopes) immediately before the sensitive step, and make revocation and the action exclude each other: the action holds the grant (a shared lock, or SELECT ... FOR SHARE on the grant row inside the action's transaction) while it runs, and revocation updates that row, so it waits for in-flight actions and every later action sees it revoked.
+- Keep the load-then-act gap out of the authorization decision: authorize at the data layer in the same transaction as the write.
+Idioms: Flask: do not authorize the delete from g.user set in before_request; re-validate inside the route under the same lock or transaction as the delete. Go net/http: wrap the load and the delete in guard.Do(ctx, jti, "items:delete", ...) (tocsin's guard package), whose Revoke returns only after in-flight actions finished. Express: re-check in the handler inside the database transaction, not only in an app.use middleware.`
+
+func (c InflightRevocation) Run(ctx context.Context, env *Env) ([]finding.Finding, error) {
+	t := env.Target
+	id, ok := t.Identities[env.Plan.Identity]
+	if !ok {
+		return nil, fmt.Errorf("identity %q is not defined", env.Plan.Identity)
+	}
+	if id.Revoke == nil {
+		return nil, skip("identity %q has no revoke hook (hint: add identities.%s.revoke)", id.Name, id.Name)
+	}
+	if !id.Source.Fresh() {
+		return nil, skip("identity %q has a %s token: each attempt revokes a token, so it needs a command or oauth2 source", id.Name, id.Source.Kind())
+	}
+	verifier, ok := t.Identities[env.Plan.Verifier]
+	if !ok {
+		return nil, skip("no verifier identity (hint: set checks.%s.verifier to a second identity that stays valid)", c.Meta().ID)
+	}
+	var out []finding.Finding
+	for _, name := range env.Plan.Probes {
+		p, ok := t.Probes[name]
+		if !ok {
+			return out, fmt.Errorf("probe %q is not defined", name)
+		}
+		if !p.Destructive || p.Setup == nil || p.Verify == nil {
+			return out, skip("probe %q: the in-flight check needs an action probe with destructive: true, a setup that creates the resource and a verify that reads it back", name)
+		}
+		r := &inflightRun{env: env, meta: c.Meta(), ident: id, verifier: verifier, probe: p}
+		before := t.Client.Sent()
+		f, err := r.run(ctx)
+		if err != nil {
+			return out, err
+		}
+		if f != nil {
+			f.Requests = t.Client.Sent() - before
+			out = append(out, *f)
+		}
+	}
+	return out, nil
+}
+
+type inflightRun struct {
+	env             *Env
+	meta            Meta
+	ident, verifier *identity.Identity
+	probe           *probe.Probe
+	verifierToken   string
+}
+
+// attemptResult is one raced attempt, with absolute times.
+type attemptResult struct {
+	offset                 time.Duration
+	actionStart            time.Time // when the action's request was written
+	action                 *probe.Result
+	revokeSent, ack        time.Time
+	verify, final          *probe.Result
+	setup                  *probe.Result
+	tokenAt                time.Time
+	token                  string
+	existedAfterAck, proof bool
+}
+
+func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
+	t := r.env.Target
+	vt, err := r.verifier.Source.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verifier %q: get token: %w", r.verifier.Name, t.Redactor.Error(err))
+	}
+	r.verifierToken = vt.Value
+
+	// Measure the action when nothing races it, and check that setup, action and verify mean what
+	// the oracle needs: the action succeeds with a fresh token and the verify read then finds nothing.
+	var latencies []time.Duration
+	for range latencyRuns {
+		a, err := r.attempt(ctx, -1)
+		if err != nil {
+			return nil, err
+		}
+		if a.action.Outcome != probe.Accepted {
+			return nil, fmt.Errorf("probe %q: %s answered %d with a fresh token of %q and no revocation (hint: the action must succeed on a resource its setup created; check accept statuses and scopes)", r.probe.Name, r.probe.Endpoint(), a.action.Response.Status, r.ident.Name)
+		}
+		if a.final.Outcome != probe.Rejected {
+			return nil, fmt.Errorf("probe %q: verify %s still answers %d after the action succeeded (hint: verify must read the resource the action removes; its accept statuses mean \"still there\", its reject statuses \"gone\")", r.probe.Name, r.probe.Verify.Endpoint(), a.final.Response.Status)
+		}
+		latencies = append(latencies, a.action.Response.Received.Sub(a.actionStart))
+	}
+	slices.Sort(latencies)
+	latency := latencies[len(latencies)/2]
+
+	// Control: revoke first, then act. A refusal shows the API does check revocation, so a proof
+	// below is about the moment of the check, not about a cache.
+	control, err := r.attempt(ctx, -2)
+	if err != nil {
+		return nil, err
+	}
+	refusedAfter := control.action.Outcome == probe.Rejected
+
+	var tried []float64
+	attempts := 0
+	for _, frac := range revokeFractions {
+		offset := time.Duration(frac * float64(latency))
+		tried = append(tried, finding.Round(ms(offset)))
+		for range attemptsPerOffset {
+			attempts++
+			r.env.progress("%s: attempt %d: revoking %.1f ms into a %.1f ms action", r.meta.ID, attempts, ms(offset), ms(latency))
+			a, err := r.attempt(ctx, offset)
+			if err != nil {
+				return nil, err
+			}
+			if a.proof {
+				return r.finding(a, latency, tried, attempts, refusedAfter), nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// attempt creates a resource and acts on it. offset >= 0 revokes the token that long after the
+// action is sent; -1 does not revoke (latency run); -2 revokes before sending (control).
+func (r *inflightRun) attempt(ctx context.Context, offset time.Duration) (*attemptResult, error) {
+	t := r.env.Target
+	a := &attemptResult{offset: offset}
+	tok, err := r.ident.Source.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("identity %q: get token: %w", r.ident.Name, t.Redactor.Error(err))
+	}
+	a.tokenAt, a.token = time.Now(), tok.Value
+	vars := maps.Clone(t.Vars)
+	if vars == nil {
+		vars = probe.Vars{}
+	}
+	vars["token"] = tok.Value
+	a.setup, err = r.probe.Setup.Do(ctx, t.Client, vars)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: setup: %w", r.probe.Name, t.Redactor.Error(err))
+	}
+	if a.setup.Outcome != probe.Accepted {
+		return nil, fmt.Errorf("probe %q: setup %s answered %d with a fresh token of %q (hint: check the setup request and the identity's permissions)", r.probe.Name, r.probe.Setup.Endpoint(), a.setup.Response.Status, r.ident.Name)
+	}
+	maps.Copy(vars, a.setup.Extracted)
+	verifyVars := maps.Clone(vars)
+	verifyVars["token"] = r.verifierToken
+
+	revoke := func() error {
+		a.revokeSent = time.Now()
+		if err := r.ident.Revoke.Run(ctx, tok.Value); err != nil {
+			return fmt.Errorf("identity %q: revocation (%s hook): %w", r.ident.Name, r.ident.Revoke.Kind(), t.Redactor.Error(err))
+		}
+		a.ack = time.Now()
+		return nil
+	}
+	if offset == -2 {
+		if err := revoke(); err != nil {
+			return nil, err
+		}
+	}
+
+	type actionDone struct {
+		res *probe.Result
+		err error
+	}
+	done := make(chan actionDone, 1)
+	// Offsets count from the moment the action's request is written to the connection, not from the
+	// call: connection set-up and scheduling would otherwise eat a small check-to-use gap.
+	written := make(chan time.Time, 1)
+	actx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			select {
+			case written <- time.Now():
+			default:
+			}
+		},
+	})
+	// The action, the revocation and both reads must not wait for the rate limit halfway.
+	if err := t.Client.Ready(ctx, 4); err != nil {
+		return nil, err
+	}
+	a.actionStart = time.Now()
+	go func() {
+		res, err := r.probe.Do(actx, t.Client, vars)
+		done <- actionDone{res, err}
+	}()
+	var revokeErr, verifyErr error
+	if offset >= 0 {
+		select {
+		case a.actionStart = <-written:
+		case d := <-done: // failed before writing; report it below
+			done <- d
+		}
+		if err := sleepUntil(ctx, a.actionStart.Add(offset)); err != nil {
+			<-done
+			return nil, err
+		}
+		if revokeErr = revoke(); revokeErr == nil {
+			// The oracle: read the resource right after the acknowledgement, as an identity that
+			// stays valid.
+			a.verify, verifyErr = r.probe.Verify.Do(ctx, t.Client, verifyVars)
+		}
+	}
+	d := <-done
+	if offset < 0 {
+		select {
+		case a.actionStart = <-written:
+		default:
+		}
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("probe %q: action: %w", r.probe.Name, t.Redactor.Error(d.err))
+	}
+	a.action = d.res
+	if revokeErr != nil {
+		return nil, revokeErr
+	}
+	if verifyErr != nil {
+		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(verifyErr))
+	}
+	if a.final, err = r.probe.Verify.Do(ctx, t.Client, verifyVars); err != nil {
+		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
+	}
+	for _, v := range []*probe.Result{a.verify, a.final} {
+		if v != nil && v.Outcome == probe.Inconclusive {
+			return nil, fmt.Errorf("probe %q: verify %s answered %d, neither \"still there\" (accept) nor \"gone\" (reject) (hint: set the verify probe's accept and reject statuses, e.g. accept [200], reject [404])", r.probe.Name, r.probe.Verify.Endpoint(), v.Response.Status)
+		}
+	}
+	if offset == -1 {
+		// Latency runs do not race a revocation; spend the token anyway so that no token the scan
+		// minted stays usable after it.
+		_ = r.ident.Revoke.Run(ctx, tok.Value)
+	}
+	if a.action.Outcome != probe.Accepted && a.final.Outcome == probe.Accepted {
+		r.cleanUp(ctx, vars)
+	}
+	a.existedAfterAck = a.verify != nil && a.verify.Outcome == probe.Accepted && a.verify.Response.Sent.After(a.ack)
+	a.proof = a.existedAfterAck && a.action.Outcome == probe.Accepted && a.final.Outcome == probe.Rejected
+	return a, nil
+}
+
+func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []float64, attempts int, refusedAfter bool) *finding.Finding {
+	red := r.env.Target.Redactor
+	rel := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.ack))) }
+	exch := func(res *probe.Result, token string) *finding.Exchange {
+		body := res.Response.Body
+		if len(body) > 200 {
+			body = body[:200]
+		}
+		return &finding.Exchange{
+			Method: res.Method, URL: red.String(res.URL), Token: red.Label(token), Status: res.Response.Status,
+			Outcome: res.Outcome.String(), SentMS: rel(res.Response.Sent), ReceivedMS: rel(res.Response.Received),
+			BodyExcerpt: red.String(string(body)),
+		}
+	}
+	events := []finding.Event{
+		{AtMS: rel(a.tokenAt), Kind: finding.EventToken, Detail: fmt.Sprintf("fresh token for %s (%s)", r.ident.Name, r.ident.Source.Kind())},
+		{AtMS: rel(a.setup.Response.Sent), Kind: finding.EventSetup, Detail: "resource created", HTTP: exch(a.setup, a.token)},
+		{AtMS: rel(a.action.Response.Sent), Kind: finding.EventAction, Detail: "action sent", HTTP: exch(a.action, a.token)},
+		{AtMS: rel(a.revokeSent), Kind: finding.EventChangeSent, Detail: "revocation sent (" + r.ident.Revoke.Kind() + ")"},
+		{AtMS: 0, Kind: finding.EventChangeAcked, Detail: "revocation acknowledged"},
+		{AtMS: rel(a.verify.Response.Sent), Kind: finding.EventVerify, Detail: "resource still there after the acknowledgement (as " + r.verifier.Name + ")", HTTP: exch(a.verify, r.verifierToken)},
+		{AtMS: rel(a.action.Response.Received), Kind: finding.EventAnswered, Detail: fmt.Sprintf("action answered %d", a.action.Response.Status)},
+		{AtMS: rel(a.final.Response.Sent), Kind: finding.EventVerify, Detail: "resource gone (as " + r.verifier.Name + ")", HTTP: exch(a.final, r.verifierToken)},
+	}
+	sort.SliceStable(events, func(i, j int) bool { return events[i].AtMS < events[j].AtMS })
+	sinceAction := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.action.Response.Sent))) }
+	in := &finding.Inflight{
+		ActionLatencyMS:        finding.Round(ms(latency)),
+		AckMS:                  sinceAction(a.ack),
+		VerifyMS:               sinceAction(a.verify.Response.Sent),
+		AnsweredMS:             sinceAction(a.action.Response.Received),
+		RevokeOffsetsHitMS:     []float64{finding.Round(ms(a.offset))},
+		RevokeOffsetsTriedMS:   tried,
+		Attempts:               attempts,
+		RefusedAfterRevocation: refusedAfter,
+	}
+	summary := fmt.Sprintf("%s succeeded (%d) and removed the resource after the revocation of its token was acknowledged: the revocation was acknowledged %s after the action was sent, a read %s later still found the resource, and the action answered at %s (attempt %d, revocation sent %s into a %s action).",
+		r.probe.Endpoint(), a.action.Response.Status, fmtMS(in.AckMS), fmtMS(in.VerifyMS-in.AckMS), fmtMS(in.AnsweredMS), attempts, fmtMS(ms(a.offset)), fmtMS(in.ActionLatencyMS))
+	reason := "destructive action committed on a check made before the revocation was acknowledged"
+	if !refusedAfter {
+		summary += " The API also accepted the action when the token was revoked before it was sent: it does not see revocations promptly at all (see toctou/revoked-token-accepted)."
+		reason += "; revoked tokens are accepted even before the action starts"
+	}
+	return &finding.Finding{
+		ID:             finding.StableID(r.meta.ID, r.probe.Endpoint(), r.ident.Name),
+		Check:          r.meta.ID,
+		Title:          r.meta.Title,
+		Severity:       finding.High,
+		SeverityReason: reason,
+		CWE:            r.meta.CWE,
+		Endpoint:       r.probe.Endpoint(),
+		Probe:          r.probe.Name,
+		Identity:       r.ident.Name,
+		Summary:        summary,
+		Inflight:       in,
+		Evidence:       events,
+		Remediation:    r.meta.Remediation,
+		References:     r.meta.References,
+	}
+}
+
+// cleanUp removes a resource the scan created whose action was refused, with a fresh token, so that
+// a scan leaves nothing behind. It is best effort: a failure is reported as progress, not as an error.
+func (r *inflightRun) cleanUp(ctx context.Context, vars probe.Vars) {
+	t := r.env.Target
+	tok, err := r.ident.Source.Token(ctx)
+	if err == nil {
+		vars = maps.Clone(vars)
+		vars["token"] = tok.Value
+		var res *probe.Result
+		if res, err = r.probe.Do(ctx, t.Client, vars); err == nil && res.Outcome != probe.Accepted {
+			err = fmt.Errorf("answered %d", res.Response.Status)
+		}
+		_ = r.ident.Revoke.Run(ctx, tok.Value)
+	}
+	if err != nil {
+		r.env.progress("%s: could not remove a resource the scan created (%s): %v", r.meta.ID, r.probe.Endpoint(), t.Redactor.Error(err))
+	}
+}

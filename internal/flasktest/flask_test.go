@@ -1,0 +1,399 @@
+//go:build unix
+
+package flasktest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/config"
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/redact"
+	"github.com/tocsin/tocsin/internal/report"
+	"github.com/tocsin/tocsin/internal/scan"
+	"github.com/tocsin/tocsin/internal/target"
+	"github.com/tocsin/tocsin/internal/testenv"
+)
+
+const (
+	// python is Debian's interpreter, which has python3-flask and python3-jwt; the python3 first on
+	// PATH may be another installation without them.
+	python      = "/usr/bin/python3"
+	installHint = "apt-get install python3-flask python3-jwt"
+
+	checkRevoked   = "toctou/revoked-token-accepted"
+	checkDowngrade = "toctou/scope-downgrade-ignored"
+	checkInflight  = "toctou/inflight-revocation"
+
+	// actionGap is app.py's default pause inside DELETE (FLASK_ACTION_GAP), which these tests keep.
+	actionGap = 150 * time.Millisecond
+)
+
+var (
+	appDir     = filepath.Join("..", "..", "testdata", "flask-api")
+	configFile = filepath.Join(appDir, "tocsin.yaml")
+)
+
+// The seed's patterns, with caches short enough to keep the scan to a few seconds.
+func TestVulnerableFlaskYieldsOneFindingPerCheck(t *testing.T) {
+	ttl := 500 * time.Millisecond
+	app := startFlask(t, map[string]string{
+		"FLASK_MODE":              "vulnerable",
+		"FLASK_INTROSPECTION_TTL": seconds(ttl),
+		"FLASK_PERMISSION_TTL":    seconds(ttl),
+	})
+	rep := scanFlask(t, app)
+
+	byCheck := findingsByCheck(rep)
+	for _, id := range []string{checkRevoked, checkDowngrade, checkInflight} {
+		if n := len(byCheck[id]); n != 1 {
+			t.Errorf("%s: %d findings, want 1", id, n)
+		}
+	}
+	if len(rep.Findings) != 3 {
+		t.Fatalf("%d findings, want 3 (one per check): %s", len(rep.Findings), summaries(rep))
+	}
+	assertStatuses(t, rep, report.StatusFailed)
+
+	revoked := byCheck[checkRevoked][0]
+	assertWindowContainsTTL(t, revoked, "revocation", ttl)
+	downgraded := byCheck[checkDowngrade][0]
+	assertWindowContainsTTL(t, downgraded, "downgrade", ttl)
+	// The introspection cache also accepts a token revoked before the DELETE is sent, which the
+	// check's control attempt notices.
+	assertInflight(t, byCheck[checkInflight][0], false)
+}
+
+// With both caches off, what is left is the seed's DELETE alone: a revoked token is refused by
+// every new request, so only the in-flight check finds something, and its control attempt (revoke,
+// then send the DELETE) is refused.
+func TestFlaskSeedDeleteWithoutCaches(t *testing.T) {
+	app := startFlask(t, map[string]string{
+		"FLASK_MODE":              "vulnerable",
+		"FLASK_INTROSPECTION_TTL": "0",
+		"FLASK_PERMISSION_TTL":    "0",
+	})
+	rep := scanFlask(t, app)
+	if len(rep.Findings) != 1 || rep.Findings[0].Check != checkInflight {
+		t.Fatalf("want exactly one %s finding, got: %s", checkInflight, summaries(rep))
+	}
+	assertInflight(t, rep.Findings[0], true)
+	for _, c := range rep.Checks {
+		if want := statusFor(c.ID == checkInflight); c.Status != want {
+			t.Errorf("%s: status %s (%s), want %s", c.ID, c.Status, c.Reason, want)
+		}
+	}
+}
+
+// The fixed mode re-checks at the moment of use, and revocation and scope changes wait for an
+// in-flight DELETE: nothing to find, and every check ran to the end.
+func TestFixedFlaskYieldsNothing(t *testing.T) {
+	app := startFlask(t, map[string]string{"FLASK_MODE": "fixed"})
+	rep := scanFlask(t, app)
+	if len(rep.Findings) != 0 {
+		t.Errorf("%d findings, want none: %s", len(rep.Findings), summaries(rep))
+	}
+	assertStatuses(t, rep, report.StatusPassed)
+}
+
+func statusFor(found bool) string {
+	if found {
+		return report.StatusFailed
+	}
+	return report.StatusPassed
+}
+
+// assertStatuses checks that every check the config lists ran and ended with want; a skipped or
+// failed-to-run check would otherwise pass a "no findings" test.
+func assertStatuses(t *testing.T, rep *report.Report, want string) {
+	t.Helper()
+	if len(rep.Checks) != 3 {
+		t.Errorf("%d checks ran, want the 3 the config lists: %+v", len(rep.Checks), rep.Checks)
+	}
+	for _, c := range rep.Checks {
+		if c.Status != want {
+			t.Errorf("%s: status %s (%s), want %s", c.ID, c.Status, c.Reason, want)
+		}
+	}
+}
+
+// windowSlack is how far the bracket may sit from the TTL. The cache entry's clock starts when
+// app.py's before_request runs, not when the scanner sent the filling request, and a replay is
+// judged when it reaches before_request, not when it was sent; so the bracket's lower end can exceed
+// the TTL by the difference between those two latencies. Through werkzeug's threaded server on
+// loopback that difference is 0-3 ms on a quiet machine (the Go lab's is under 1 ms, hence its 5 ms
+// slack), and it reached 10 ms with both of this machine's cores saturated by other work. A real
+// bug moves the bracket much further: a cache refreshed on hits never closes, a fill taken from
+// the wrong request shifts it by a pass's length (tens to hundreds of ms).
+const windowSlack = 20.0 // ms
+
+// maxBracketWidth: the check aims at 8 ms; Python's latency jitter can leave it wider after its
+// five passes. Still far narrower than the 500 ms TTL it measures.
+const maxBracketWidth = 30.0 // ms
+
+// assertWindowContainsTTL checks that the bracket, counted from the request that filled the cache
+// (adding FillToChangeMS), contains the app's cache TTL.
+func assertWindowContainsTTL(t *testing.T, f finding.Finding, change string, ttl time.Duration) {
+	t.Helper()
+	w := f.Window
+	if w == nil || w.Never {
+		t.Fatalf("%s: window %+v, want a closed bracket", f.Check, w)
+	}
+	if w.Change != change || f.Identity != "alice" {
+		t.Errorf("%s: change %q identity %q, want %q and alice", f.Check, w.Change, f.Identity, change)
+	}
+	lo, hi := w.LastAcceptedMS+w.FillToChangeMS, w.FirstRejectedMS+w.FillToChangeMS
+	want := float64(ttl.Milliseconds())
+	t.Logf("%s: bracket [%.1f, %.1f] ms after the %s was acknowledged, [%.1f, %.1f] ms after the cache fill (TTL %.0f ms), width %.1f ms, %d passes, %d requests",
+		f.Check, w.LastAcceptedMS, w.FirstRejectedMS, change, lo, hi, want, w.WidthMS(), len(w.Passes), f.Requests)
+	if lo-windowSlack > want || hi+windowSlack < want {
+		t.Errorf("%s: bracket [%.1f, %.1f] ms after the fill does not contain the TTL %.0f ms within %.0f ms (window %+v)", f.Check, lo, hi, want, windowSlack, w)
+	}
+	if w.LastAcceptedMS > w.FirstRejectedMS {
+		t.Errorf("%s: inverted bracket %+v", f.Check, w)
+	}
+	if w.WidthMS() > maxBracketWidth {
+		t.Errorf("%s: bracket width %.1f ms, want <= %.0f", f.Check, w.WidthMS(), maxBracketWidth)
+	}
+}
+
+// assertInflight checks the finding against the observed-after-revocation oracle (DESIGN.md): the
+// revocation was acknowledged, then a read by bob still found the item, then the DELETE answered
+// success, then the item was gone.
+func assertInflight(t *testing.T, f finding.Finding, refusedAfterRevocation bool) {
+	t.Helper()
+	if f.Check != checkInflight || f.Identity != "alice" || f.Probe != "delete-item" || f.Endpoint != "DELETE /items/{{item_id}}" {
+		t.Errorf("unexpected finding: check %q identity %q probe %q endpoint %q", f.Check, f.Identity, f.Probe, f.Endpoint)
+	}
+	if f.Severity < finding.High {
+		t.Errorf("severity %s for a destructive action committed after revocation, want at least high", f.Severity)
+	}
+	in := f.Inflight
+	if in == nil {
+		t.Fatalf("no in-flight figures: %+v", f)
+	}
+	t.Logf("%s: revocation acknowledged %.1f ms after the DELETE was sent, read still found the item at %.1f ms, DELETE answered 204 at %.1f ms (latency %.1f ms, offsets hit %v of %v, %d attempts, %d requests)",
+		f.Check, in.AckMS, in.VerifyMS, in.AnsweredMS, in.ActionLatencyMS, in.RevokeOffsetsHitMS, in.RevokeOffsetsTriedMS, in.Attempts, f.Requests)
+	if !(in.AckMS < in.VerifyMS && in.VerifyMS < in.AnsweredMS) {
+		t.Errorf("timeline out of the oracle's order: ack %.1f, verify sent %.1f, action answered %.1f ms (want ack < verify < answer)", in.AckMS, in.VerifyMS, in.AnsweredMS)
+	}
+	// The DELETE sleeps actionGap before it deletes, so it cannot answer sooner; much later would
+	// mean the latency runs measured something else.
+	gapMS := float64(actionGap.Milliseconds())
+	if in.ActionLatencyMS < gapMS || in.ActionLatencyMS > gapMS+250 || in.AnsweredMS < gapMS {
+		t.Errorf("DELETE latency %.1f ms, answered at %.1f ms; app.py's gap is %.0f ms", in.ActionLatencyMS, in.AnsweredMS, gapMS)
+	}
+	if in.RefusedAfterRevocation != refusedAfterRevocation {
+		t.Errorf("control attempt (revoke, then DELETE) refused = %v, want %v", in.RefusedAfterRevocation, refusedAfterRevocation)
+	}
+
+	// The evidence shows the same order, with every token redacted.
+	var ackAt, stillThereAt, answeredAt, goneAt *float64
+	for _, e := range f.Evidence {
+		at := e.AtMS
+		switch {
+		case e.Kind == finding.EventChangeAcked:
+			ackAt = &at
+		case e.Kind == finding.EventVerify && e.HTTP != nil && e.HTTP.Status == 200:
+			stillThereAt = &at
+		case e.Kind == finding.EventAnswered:
+			answeredAt = &at
+		case e.Kind == finding.EventVerify && e.HTTP != nil && e.HTTP.Status == 404:
+			goneAt = &at
+		}
+		if e.HTTP != nil && !strings.HasPrefix(e.HTTP.Token, "[token:") {
+			t.Errorf("evidence token not redacted: %q", e.HTTP.Token)
+		}
+	}
+	if ackAt == nil || stillThereAt == nil || answeredAt == nil || goneAt == nil {
+		t.Fatalf("evidence lacks the acknowledgement, the read that still found the item, the answer or the read that found it gone: %+v", f.Evidence)
+	}
+	if !(*ackAt < *stillThereAt && *stillThereAt < *answeredAt && *answeredAt < *goneAt) {
+		t.Errorf("evidence out of order: ack %.1f, still there %.1f, answered %.1f, gone %.1f ms", *ackAt, *stillThereAt, *answeredAt, *goneAt)
+	}
+}
+
+func findingsByCheck(rep *report.Report) map[string][]finding.Finding {
+	out := map[string][]finding.Finding{}
+	for _, f := range rep.Findings {
+		out[f.Check] = append(out[f.Check], f)
+	}
+	return out
+}
+
+func summaries(rep *report.Report) string {
+	var b strings.Builder
+	for _, f := range rep.Findings {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Check, f.Summary)
+	}
+	for _, c := range rep.Checks {
+		fmt.Fprintf(&b, "\n  check %s: %s %s", c.ID, c.Status, c.Reason)
+	}
+	return b.String()
+}
+
+// scanFlask scans the app from testdata/flask-api/tocsin.yaml, as `tocsin scan -c` would, and checks
+// that the report holds no secret.
+func scanFlask(t *testing.T, app *flaskApp) *report.Report {
+	t.Helper()
+	data, err := os.ReadFile(configFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(configFile, data, func(name string) (string, bool) {
+		v, ok := app.env[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatalf("parse %s: %v", configFile, err)
+	}
+	// Generous, so that a slow run cannot turn a 0.5 s window into "never refused".
+	cfg.Limits.MaxWindow = 15 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	tgt, err := target.Build(ctx, cfg, &redact.Redactor{})
+	if err != nil {
+		t.Fatalf("build target: %v", err)
+	}
+	start := time.Now()
+	rep, err := scan.Run(ctx, tgt, scan.Options{Name: "flask-api", Progress: func(msg string) { t.Log(msg) }})
+	if err != nil {
+		t.Fatalf("scan: %v", err)
+	}
+	t.Logf("scan took %.2f s, %d requests, %d findings", time.Since(start).Seconds(), rep.Requests, len(rep.Findings))
+
+	out, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PyJWT's tokens start with the base64 of `{"`: eyJ. None may reach a report, nor any secret.
+	for _, secret := range []string{"eyJ", app.env["FLASK_CLIENT_SECRET"], app.env["FLASK_ADMIN_KEY"], "alice-password", "bob-password"} {
+		if bytes.Contains(out, []byte(secret)) {
+			t.Errorf("the JSON report contains %q", secret)
+		}
+	}
+	return rep
+}
+
+// flaskApp is a running app.py.
+type flaskApp struct {
+	origin string
+	env    map[string]string // what tocsin.yaml refers to: FLASK_ORIGIN and the app's secrets
+}
+
+// startFlask runs app.py with settings (FLASK_* variables) and fresh secrets on a free loopback
+// port, and stops it when the test ends.
+func startFlask(t *testing.T, settings map[string]string) *flaskApp {
+	t.Helper()
+	py := testenv.LookPath(t, installHint, python)
+	env := childEnv(settings)
+	if out, err := runWithEnv(env, py, "-c", "import flask, jwt"); err != nil {
+		t.Logf("%s -c 'import flask, jwt': %v\n%s", py, err, out)
+		testenv.Missing(t, "python3-flask/python3-jwt", installHint)
+	}
+	secrets := map[string]string{"FLASK_CLIENT_SECRET": rand.Text(), "FLASK_ADMIN_KEY": rand.Text()}
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+
+	cmd := exec.Command(py, filepath.Join(appDir, "app.py"), "--port", "0")
+	cmd.Env = env
+	// Its own process group, so that cleanup kills whatever it started with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", cmd, err)
+	}
+	lines := make(chan string, 1)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		lines <- line
+		io.Copy(io.Discard, r) // nothing else is expected; never let the app block on a full pipe
+	}()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-drained // Wait must not run before the pipe's reader is done
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("app.py stderr:\n%s", stderr.String())
+		}
+	})
+
+	var line string
+	select {
+	case line = <-lines:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("app.py printed no LISTENING line in 30 s; stderr:\n%s", stderr.String())
+	}
+	origin, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTENING ")
+	if !ok || !strings.HasPrefix(origin, "http://127.0.0.1:") {
+		t.Fatalf("app.py's first line is %q, want LISTENING http://127.0.0.1:PORT; stderr:\n%s", line, stderr.String())
+	}
+	secrets["FLASK_ORIGIN"] = origin
+	return &flaskApp{origin: origin, env: secrets}
+}
+
+// childEnv is this process's environment without anything that would change how app.py runs
+// (FLASK_* settings, another Python's PYTHONHOME or PYTHONPATH), plus settings.
+func childEnv(settings map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "FLASK_") || name == "PYTHONHOME" || name == "PYTHONPATH" {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "PYTHONDONTWRITEBYTECODE=1")
+	for k, v := range settings {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+func runWithEnv(env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	return cmd.CombinedOutput()
+}
+
+func seconds(d time.Duration) string { return fmt.Sprintf("%g", d.Seconds()) }
+
+// lockedBuffer collects the app's stderr, written by exec's copying goroutine and read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,446 @@
+"""A small Flask bearer-token API with the seed document's time-of-check/time-of-use flaws.
+
+It is tocsin's real-world target: the Go lab (internal/lab) has the same patterns, this app has them
+the way a Flask developer writes them, and tocsin scans it from a config file alone, like any
+third-party API. Everything runs in one threaded process on 127.0.0.1: an OAuth2 token endpoint
+(password grant), RFC 7009 revocation, an admin endpoint that changes a subject's scopes, and the
+resource API.
+
+FLASK_MODE=vulnerable (the default) is the seed's pattern: before_request decodes the bearer token
+into flask.g, with the "introspection" (is the token revoked?) cached per token and the subject's
+scopes cached per subject, and DELETE acts on g after a pause. FLASK_MODE=fixed re-checks at the
+moment of the action: reads look at the revocation list and the subject's current scopes on every
+request with no cache, and DELETE holds a lock from its re-check through the delete that revocation
+and scope changes take before they apply and answer, so a revocation waits for an in-flight DELETE
+and no DELETE can use a token after its revocation was acknowledged.
+
+Run with Debian's python3-flask and python3-jwt: /usr/bin/python3 app.py --port 0
+Configuration (environment, or the flags of the same meaning; see README.md):
+  FLASK_CLIENT_SECRET       client secret of the OAuth2 client (required)
+  FLASK_ADMIN_KEY           bearer key of the admin endpoint (required)
+  FLASK_CLIENT_ID           OAuth2 client id (default tocsin-scanner)
+  FLASK_PORT                port on 127.0.0.1; 0 picks a free one (default 0)
+  FLASK_MODE                vulnerable | fixed (default vulnerable)
+  FLASK_INTROSPECTION_TTL   vulnerable: seconds a token's introspection is cached (default 2)
+  FLASK_PERMISSION_TTL      vulnerable: seconds a subject's scopes are cached (default 2)
+  FLASK_ACTION_GAP          seconds DELETE pauses between loading and deleting (default 0.15)
+  FLASK_TOKEN_LIFETIME      seconds an access token lives (default 900)
+The first line on stdout is "LISTENING http://127.0.0.1:PORT", once the socket is bound.
+"""
+
+import argparse
+import base64
+import binascii
+import contextlib
+import functools
+import hmac
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+import urllib.parse
+
+import jwt
+from flask import Flask, abort, g, jsonify, make_response, request
+from werkzeug.serving import make_server
+
+VULNERABLE, FIXED = "vulnerable", "fixed"
+KNOWN_SCOPES = ["items:read", "items:write", "items:delete", "reports:read"]
+MAX_ITEM_NAME = 200
+
+app = Flask(__name__)
+# Form and JSON bodies here are small; refuse anything larger before reading it.
+app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+
+settings = argparse.Namespace()  # filled in by main() before the server starts
+
+# The identity provider's state: the authority on which tokens are revoked and which scopes each
+# subject may use now. STATE_LOCK guards it and the items; it is only ever held briefly.
+STATE_LOCK = threading.Lock()
+PASSWORDS = {"alice": "alice-password", "bob": "bob-password"}
+SUBJECT_SCOPES = {
+    "alice": ["items:read", "items:write", "items:delete", "reports:read"],
+    "bob": ["items:read", "items:write"],
+}
+REVOKED = {}  # jti -> exp, so that expired entries can be dropped
+ITEMS = {}  # id -> {"id", "name", "owner"}
+SIGNING_KEY = secrets.token_bytes(32)  # HS256 key: 256 bits, new for each process
+
+# Fixed mode only: held by a DELETE from its re-check through the delete, and taken by revocation
+# and scope changes before they are applied and acknowledged. One lock for everything is the
+# simplest correct choice for a small app (DELETEs serialise); per-token locks scale better.
+ACTION_LOCK = threading.Lock()
+
+# Vulnerable mode only: the caches of the seed's second pattern. Entries expire a fixed time after
+# they were filled; hits do not refresh them. time.monotonic(), so a clock change cannot move them.
+CACHE_LOCK = threading.Lock()
+INTROSPECTION_CACHE = {}  # token -> (expires, claims)
+PERMISSION_CACHE = {}  # subject -> (expires, scopes)
+MAX_CACHE_ENTRIES = 10_000
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+def fail(status, code, description, www_authenticate=None):
+    """Stops the request with an RFC 6749/6750-style JSON error."""
+    response = make_response(jsonify(error=code, error_description=description), status)
+    if www_authenticate:
+        response.headers["WWW-Authenticate"] = www_authenticate
+    response.headers["Cache-Control"] = "no-store"
+    abort(response)
+
+
+def invalid_token(description):
+    fail(401, "invalid_token", description, 'Bearer error="invalid_token"')
+
+
+def insufficient_scope(scope):
+    fail(403, "insufficient_scope", "the token lacks scope " + scope,
+         f'Bearer error="insufficient_scope", scope="{scope}"')
+
+
+# ---- identity provider ----------------------------------------------------------------------------
+
+
+def authenticate_client():
+    """Checks HTTP Basic client authentication (RFC 6749 section 2.3.1), or the form's client_id and
+    client_secret. The Basic credentials are form-encoded before base64, so they are decoded here."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        client_id, _, secret = decoded.partition(":")
+        client_id, secret = urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+    elif "client_secret" in request.form:
+        client_id, secret = request.form.get("client_id", ""), request.form["client_secret"]
+    else:
+        client_id, secret = "", None
+    ok_id = hmac.compare_digest(client_id.encode(), settings.client_id.encode())
+    ok_secret = secret is not None and hmac.compare_digest(secret.encode(), settings.client_secret.encode())
+    if not (ok_id and ok_secret):
+        fail(401, "invalid_client", "client authentication failed", 'Basic realm="tocsin-flask"')
+
+
+@app.post("/oauth/token")
+def issue_token():
+    authenticate_client()
+    if request.form.get("grant_type") != "password":
+        fail(400, "unsupported_grant_type", "use grant_type=password")
+    user, password = request.form.get("username", ""), request.form.get("password", "")
+    want = PASSWORDS.get(user)
+    if want is None or not hmac.compare_digest(password.encode(), want.encode()):
+        fail(400, "invalid_grant", "wrong username or password")
+    requested = request.form.get("scope", "").split()
+    with STATE_LOCK:
+        allowed = list(SUBJECT_SCOPES[user])
+    # The token gets what was asked for and is allowed now; nothing asked for means everything allowed.
+    scopes = [s for s in allowed if not requested or s in requested]
+    if not scopes:
+        fail(400, "invalid_scope", "none of the requested scopes is allowed")
+    now = int(time.time())
+    claims = {
+        "jti": secrets.token_urlsafe(16),
+        "sub": user,
+        "scope": " ".join(scopes),
+        "client_id": settings.client_id,
+        "iat": now,
+        "exp": now + settings.token_lifetime,
+    }
+    token = jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
+    response = jsonify(access_token=token, token_type="Bearer", expires_in=settings.token_lifetime,
+                       scope=claims["scope"])
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def decode_jwt(token, verify_exp=True):
+    """Verifies what a token says of itself (signature, expiry, required claims), never whether it
+    was revoked. Raises jwt.InvalidTokenError."""
+    return jwt.decode(token, SIGNING_KEY, algorithms=["HS256"],
+                      options={"require": ["jti", "sub", "scope", "exp", "iat"], "verify_exp": verify_exp})
+
+
+@app.post("/oauth/revoke")
+def revoke_token():
+    """RFC 7009: an unknown or malformed token is answered 200 too (section 2.2)."""
+    authenticate_client()
+    token = request.form.get("token", "")
+    if not token:
+        fail(400, "invalid_request", "token is required")
+    try:
+        claims = decode_jwt(token, verify_exp=False)  # an expired token may still be revoked
+    except jwt.InvalidTokenError:
+        return "", 200
+    if claims.get("client_id") != settings.client_id:
+        fail(400, "unauthorized_client", "the token was issued to another client")
+    # Fixed: wait for any DELETE between its re-check and its delete, so that the 200 below means no
+    # action authorized by this token is still running and none can start.
+    with ACTION_LOCK if settings.mode == FIXED else contextlib.nullcontext():
+        with STATE_LOCK:
+            now = time.time()
+            for jti in [j for j, exp in REVOKED.items() if exp < now]:
+                del REVOKED[jti]  # an expired token is refused anyway
+            REVOKED[claims["jti"]] = claims["exp"]
+    return "", 200
+
+
+@app.put("/admin/subjects/<sub>/scopes")
+def set_subject_scopes(sub):
+    key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    if not hmac.compare_digest(key.encode(), settings.admin_key.encode()):
+        invalid_token("admin key required")
+    body = request.get_json(silent=True)
+    scopes = body.get("scopes") if isinstance(body, dict) else None
+    if not isinstance(scopes, list) or any(s not in KNOWN_SCOPES for s in scopes) or len(set(scopes)) != len(scopes):
+        fail(400, "invalid_scope", 'body must be {"scopes": [...]} with known scopes: ' + " ".join(KNOWN_SCOPES))
+    if sub not in SUBJECT_SCOPES:
+        fail(404, "not_found", f"no subject {sub!r}")
+    # Fixed: as for revocation, wait for in-flight actions before the change applies and is answered.
+    with ACTION_LOCK if settings.mode == FIXED else contextlib.nullcontext():
+        with STATE_LOCK:
+            SUBJECT_SCOPES[sub] = [s for s in KNOWN_SCOPES if s in scopes]
+    return "", 204
+
+
+def is_revoked(jti):
+    with STATE_LOCK:
+        return jti in REVOKED
+
+
+def current_scopes(subject):
+    with STATE_LOCK:
+        return list(SUBJECT_SCOPES.get(subject, []))
+
+
+# ---- authorization: where the two modes differ ----------------------------------------------------
+
+
+def bearer_token():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        invalid_token("missing bearer token")
+    return token
+
+
+def cached(cache, key, ttl, load):
+    """Returns cache[key] if it was filled less than ttl seconds ago, else load() (cached when not
+    None). The seed's "cached for performance": nothing evicts an entry when the truth changes."""
+    now = time.monotonic()
+    with CACHE_LOCK:
+        entry = cache.get(key)
+    if entry is not None and now < entry[0]:
+        return entry[1]
+    value = load()
+    if value is not None and ttl > 0:
+        with CACHE_LOCK:
+            if len(cache) >= MAX_CACHE_ENTRIES:
+                for k in [k for k, (expires, _) in cache.items() if expires <= now]:
+                    del cache[k]
+            cache[key] = (now + ttl, value)
+    return value
+
+
+def introspect(token):
+    """The app's token introspection: the claims of a well-signed, unexpired, unrevoked token, or
+    None. Only active answers are cached (cached() keeps no None)."""
+    try:
+        claims = decode_jwt(token)
+    except jwt.InvalidTokenError:
+        return None
+    if is_revoked(claims["jti"]):
+        return None
+    return claims
+
+
+@app.before_request
+def load_current_user():
+    """The seed's pattern: decide who the caller is and what they may do once, at request start, and
+    keep it in g for the route."""
+    if request.endpoint not in REQUIRED_SCOPE:
+        return  # identity provider, admin and health endpoints authenticate themselves
+    token = bearer_token()
+    if settings.mode == FIXED:
+        # Only what the token says of itself, which cannot change; revocation and scopes, which can,
+        # are checked at the moment of use (require, checked_at_action).
+        try:
+            claims = decode_jwt(token)
+        except jwt.InvalidTokenError:
+            invalid_token("token signature or expiry is invalid")
+        g.token, g.user = token, {"sub": claims["sub"], "jti": claims["jti"], "scopes": claims["scope"].split()}
+        return
+    claims = cached(INTROSPECTION_CACHE, token, settings.introspection_ttl, lambda: introspect(token))
+    # The cache may outlive a revocation (the flaw under test), not the token's own expiry.
+    if claims is None or claims["exp"] <= time.time():
+        invalid_token("token is not active")
+    allowed = cached(PERMISSION_CACHE, claims["sub"], settings.permission_ttl, lambda: current_scopes(claims["sub"]))
+    g.token = token
+    g.user = {"sub": claims["sub"], "jti": claims["jti"], "scopes": [s for s in claims["scope"].split() if s in allowed]}
+
+
+def authorize_now(scope):
+    """Fixed mode: the token is not revoked and its subject may use scope, as of this moment."""
+    try:
+        claims = decode_jwt(g.token)  # it may have expired since the request started
+    except jwt.InvalidTokenError:
+        invalid_token("token signature or expiry is invalid")
+    if is_revoked(claims["jti"]):
+        invalid_token("token is not active")
+    if scope not in claims["scope"].split() or scope not in current_scopes(claims["sub"]):
+        insufficient_scope(scope)
+
+
+REQUIRED_SCOPE = {}  # endpoint -> scope; the routes before_request authenticates
+
+
+def require(scope):
+    """Route decorator. Vulnerable: trusts the scopes put in g at request start. Fixed: looks again."""
+    def decorate(view):
+        REQUIRED_SCOPE[view.__name__] = scope  # the endpoint name Flask gives the route
+
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if settings.mode == FIXED:
+                # Enough for reads, which act at once. DELETE checks again under ACTION_LOCK
+                # (checked_at_action): this check alone could go stale during its gap.
+                authorize_now(scope)
+            elif scope not in g.user["scopes"]:
+                insufficient_scope(scope)
+            return view(*args, **kwargs)
+
+        return wrapped
+    return decorate
+
+
+@contextlib.contextmanager
+def checked_at_action(scope):
+    """Fixed mode: holds ACTION_LOCK from a fresh check through the action, so a revocation or scope
+    change cannot be acknowledged between the two. Vulnerable mode: nothing, like the seed."""
+    if settings.mode != FIXED:
+        yield
+        return
+    with ACTION_LOCK:
+        authorize_now(scope)
+        yield
+
+
+# ---- the resource API -----------------------------------------------------------------------------
+
+
+@app.post("/items")
+@require("items:write")
+def create_item():
+    body = request.get_json(silent=True)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_ITEM_NAME:
+        fail(400, "invalid_request", 'body must be {"name": "..."} with 1 to 200 characters')
+    item = {"id": secrets.token_hex(8), "name": name, "owner": g.user["sub"]}
+    with STATE_LOCK:
+        ITEMS[item["id"]] = item
+    response = make_response(jsonify(item), 201)
+    response.headers["Location"] = "/items/" + item["id"]
+    return response
+
+
+@app.get("/items/<item_id>")
+@require("items:read")
+def get_item(item_id):
+    with STATE_LOCK:
+        item = ITEMS.get(item_id)
+    if item is None:
+        fail(404, "not_found", "no such item")
+    return jsonify(item)
+
+
+@app.get("/reports/summary")
+@require("reports:read")
+def report_summary():
+    with STATE_LOCK:
+        by_owner = {}
+        for item in ITEMS.values():
+            by_owner[item["owner"]] = by_owner.get(item["owner"], 0) + 1
+        count = len(ITEMS)
+    return jsonify(items=count, by_owner=by_owner)
+
+
+@app.delete("/items/<item_id>")
+@require("items:delete")
+def delete_item(item_id):
+    """The seed's DELETE: authorized (from g, in the vulnerable mode), it loads the item, pauses for
+    the slow work real handlers do between check and use, then deletes."""
+    with checked_at_action("items:delete"):
+        with STATE_LOCK:
+            found = item_id in ITEMS
+        if not found:
+            fail(404, "not_found", "no such item")
+        time.sleep(settings.action_gap)
+        with STATE_LOCK:
+            found = ITEMS.pop(item_id, None) is not None
+        if not found:  # deleted by another request during the pause
+            fail(404, "not_found", "no such item")
+    return "", 204
+
+
+@app.get("/healthz")
+def healthz():
+    return jsonify(status="ok", mode=settings.mode)
+
+
+@app.after_request
+def no_store(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# ---- start-up -------------------------------------------------------------------------------------
+
+
+def parse_settings(argv):
+    env = os.environ.get
+    p = argparse.ArgumentParser(description="tocsin's Flask target: a bearer-token API with the seed's TOCTOU flaws")
+    p.add_argument("--port", type=int, default=int(env("FLASK_PORT", "0")), help="port on 127.0.0.1; 0 picks one")
+    p.add_argument("--mode", choices=[VULNERABLE, FIXED], default=env("FLASK_MODE", VULNERABLE))
+    p.add_argument("--client-id", default=env("FLASK_CLIENT_ID", "tocsin-scanner"))
+    p.add_argument("--client-secret", default=env("FLASK_CLIENT_SECRET", ""))
+    p.add_argument("--admin-key", default=env("FLASK_ADMIN_KEY", ""))
+    p.add_argument("--introspection-ttl", type=float, default=float(env("FLASK_INTROSPECTION_TTL", "2")))
+    p.add_argument("--permission-ttl", type=float, default=float(env("FLASK_PERMISSION_TTL", "2")))
+    p.add_argument("--action-gap", type=float, default=float(env("FLASK_ACTION_GAP", "0.15")))
+    p.add_argument("--token-lifetime", type=int, default=int(env("FLASK_TOKEN_LIFETIME", "900")))
+    p.add_argument("--log-requests", action="store_true", default=env("FLASK_LOG_REQUESTS") == "1",
+                   help="log each request on stderr (never its headers)")
+    s = p.parse_args(argv)
+    if not s.client_secret or not s.admin_key:
+        p.error("set FLASK_CLIENT_SECRET and FLASK_ADMIN_KEY (or --client-secret and --admin-key)")
+    if s.action_gap < 0 or s.token_lifetime < 1:
+        p.error("FLASK_ACTION_GAP must be >= 0 and FLASK_TOKEN_LIFETIME >= 1")
+    return s
+
+
+def main(argv):
+    settings.__dict__.update(vars(parse_settings(argv)))
+    if not settings.log_requests:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Loopback only: the vulnerable mode is vulnerable on purpose. threaded=True runs each request in
+    # its own thread, so a DELETE sleeping in its gap does not hold up the revocation or the reads.
+    server = make_server("127.0.0.1", settings.port, app, threaded=True)
+    print(f"LISTENING http://127.0.0.1:{server.server_port}", flush=True)
+    caches = (f"introspection TTL {settings.introspection_ttl}s, permission TTL {settings.permission_ttl}s"
+              if settings.mode == VULNERABLE else "no caches")
+    print(f"tocsin flask-api: mode {settings.mode}, {caches}, action gap {settings.action_gap}s",
+          file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
