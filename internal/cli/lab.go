@@ -54,15 +54,18 @@ func runLab(s *stdio, args []string) int {
 			return ExitUsage
 		}
 	}
-	fmt.Fprintf(s.out, "tocsin lab (%s) on %s\n\n%s\n", flavor, l.URL(), l.Usage())
+	fmt.Fprintf(s.out, "%s\n", l.Usage())
+	env := l.Env()
 	if configOut != "" {
-		fmt.Fprintf(s.out, "\nScan config written to %s. Scan it with:\n", configOut)
-		env := l.Env()
-		for _, k := range slices.Sorted(maps.Keys(env)) {
-			fmt.Fprintf(s.out, "  export %s=%s\n", k, env[k])
-		}
-		fmt.Fprintf(s.out, "  tocsin scan -c %s\n", configOut)
+		fmt.Fprintf(s.out, "Scan config written to %s. Scan the lab with:\n", configOut)
+	} else {
+		fmt.Fprint(s.out, "Scan the lab: write its config with --write-config lab.yaml, then:\n")
+		configOut = "lab.yaml"
 	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		fmt.Fprintf(s.out, "  export %s=%s\n", k, env[k])
+	}
+	fmt.Fprintf(s.out, "  tocsin scan -c %s\n", configOut)
 	fmt.Fprintln(s.out, "\nPress Ctrl-C to stop.")
 	<-ctx.Done()
 	return ExitOK
