@@ -194,3 +194,25 @@ func assertEvidence(t *testing.T, f finding.Finding) {
 		t.Errorf("evidence lacks the acknowledgement at 0 (%v), an accepted replay (%v) or a rejected one (%v): %+v", acked, accepted, rejected, f.Evidence)
 	}
 }
+
+// A token still honoured when the measurement gives up is reported as never revoked within the max
+// window, rated high for a read-only probe (docs/severity.md).
+func TestRevokedTokenNeverRejected(t *testing.T) {
+	_, tgt := labTarget(t, lab.Options{Flavor: "vulnerable", IntrospectionTTL: 10 * time.Minute, PermissionTTL: -1}, func(c *config.Config) {
+		c.Limits.MaxWindow = 600 * time.Millisecond
+	})
+	fs := runCheck(t, check.RevokedTokenAccepted{}, tgt)
+	if len(fs) != 1 {
+		t.Fatalf("got %d findings, want exactly 1: %+v", len(fs), fs)
+	}
+	f := fs[0]
+	if !f.Window.Never || f.Window.MaxWaitMS != 600 || f.Severity != finding.High {
+		t.Errorf("window %+v severity %s, want never rejected within 600 ms, high", f.Window, f.Severity)
+	}
+	if f.Window.LastAcceptedMS < 300 || len(f.Window.Passes) != 1 {
+		t.Errorf("last accepted at %.1f ms after %d passes; want a late replay from a single pass", f.Window.LastAcceptedMS, len(f.Window.Passes))
+	}
+	if !strings.Contains(f.Summary, "never revoked within 600.0 ms") {
+		t.Errorf("summary %q does not say it was never revoked within the window", f.Summary)
+	}
+}
