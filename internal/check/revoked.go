@@ -110,6 +110,6 @@ func staleSummary(w *finding.Window, endpoint string) string {
 		return fmt.Sprintf("%s still honoured by %s %s after the %s was acknowledged, when the measurement stopped (never revoked within %s).",
 			subject, endpoint, fmtMS(w.LastAcceptedMS), w.Change, fmtMS(w.MaxWaitMS))
 	}
-	return fmt.Sprintf("%s still honoured by %s for between %s and %s after the %s was acknowledged (%d passes; cache filled %s before the %s).",
+	return fmt.Sprintf("%s still honoured by %s for between %s and %s after the %s was acknowledged (passes: %d; cache filled %s before the %s).",
 		subject, endpoint, fmtMS(w.LastAcceptedMS), fmtMS(w.FirstRejectedMS), w.Change, len(w.Passes), fmtMS(w.FillToChangeMS), w.Change)
 }

@@ -52,6 +52,7 @@ func commands() []command {
 		{"demo", "run the embedded lab (vulnerable and fixed) and scan both", runDemo},
 		{"lab", "serve the lab for manual use", runLab},
 		{"checks", "list the checks tocsin runs", runChecks},
+		{"report", "convert a saved JSON report to text, sarif, junit or html", runReport},
 		{"version", "print tocsin's version", func(s *stdio, _ []string) int { fmt.Fprintln(s.out, "tocsin", version()); return ExitOK }},
 	}
 }

@@ -55,6 +55,19 @@ func (r *Redactor) Label(secret string) string {
 	return "[secret:" + Fingerprint(secret) + "]"
 }
 
+// Secrets returns every registered secret, sorted. It exists for tests that prove no secret reaches a
+// report; nothing that writes output should need it.
+func (r *Redactor) Secrets() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.secrets))
+	for s := range r.secrets {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // String returns s with every registered secret replaced by its label.
 func (r *Redactor) String(s string) string {
 	if r == nil {

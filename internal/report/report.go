@@ -18,16 +18,19 @@ const Schema = "tocsin.report/v1"
 
 // Report is the outcome of one scan.
 type Report struct {
-	Schema     string            `json:"schema"`
-	Tool       Tool              `json:"tool"`
-	Target     Target            `json:"target"`
-	StartedAt  time.Time         `json:"started_at"`
-	FinishedAt time.Time         `json:"finished_at"`
-	DurationMS float64           `json:"duration_ms"`
-	Requests   int               `json:"requests"`
-	Checks     []CheckResult     `json:"checks"`
-	Summary    Summary           `json:"summary"`
-	Findings   []finding.Finding `json:"findings"`
+	Schema     string        `json:"schema"`
+	Tool       Tool          `json:"tool"`
+	Target     Target        `json:"target"`
+	StartedAt  time.Time     `json:"started_at"`
+	FinishedAt time.Time     `json:"finished_at"`
+	DurationMS float64       `json:"duration_ms"`
+	Requests   int           `json:"requests"`
+	Checks     []CheckResult `json:"checks"`
+	Summary    Summary       `json:"summary"`
+	// Score (0-100) and Grade (A-F) rate the scan by the rule in docs/score.md; Finish fills them.
+	Score    int               `json:"score"`
+	Grade    string            `json:"grade"`
+	Findings []finding.Finding `json:"findings"`
 }
 
 // Tool identifies the scanner.
@@ -53,13 +56,16 @@ const (
 
 // CheckResult is one check's run.
 type CheckResult struct {
-	ID         string  `json:"id"`
-	Title      string  `json:"title"`
-	Status     string  `json:"status"`
-	Reason     string  `json:"reason,omitempty"`
-	Findings   int     `json:"findings"`
-	Requests   int     `json:"requests"`
-	DurationMS float64 `json:"duration_ms"`
+	ID     string `json:"id"`
+	Title  string `json:"title"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+	// Endpoints are the method and path template of each probe the check ran with, when the scan
+	// records them; JUnit makes one testcase per check and endpoint.
+	Endpoints  []string `json:"endpoints,omitempty"`
+	Findings   int      `json:"findings"`
+	Requests   int      `json:"requests"`
+	DurationMS float64  `json:"duration_ms"`
 }
 
 // Summary counts findings by severity.
@@ -72,7 +78,8 @@ type Summary struct {
 	Info     int `json:"info"`
 }
 
-// Finish sorts the findings (most severe first, then by check and endpoint) and fills the summary.
+// Finish sorts the findings (most severe first, then by check and endpoint) and fills the summary,
+// the score and the grade.
 func (r *Report) Finish() {
 	slices.SortStableFunc(r.Findings, func(a, b finding.Finding) int {
 		if a.Severity != b.Severity {
@@ -98,6 +105,7 @@ func (r *Report) Finish() {
 			r.Summary.Info++
 		}
 	}
+	r.Score, r.Grade = score(r.Summary)
 }
 
 // AtOrAbove counts findings of severity s or worse.
@@ -112,15 +120,16 @@ func (r *Report) AtOrAbove(s finding.Severity) int {
 }
 
 // Formats lists the output formats Write accepts.
-var Formats = []string{"text", "json"}
+var Formats = []string{"text", "json", "sarif", "junit", "html"}
 
 // Options tune the writers that care.
 type Options struct {
 	Color bool // ANSI colour in text output
 }
 
-// Write renders reports in the named format. JSON of several reports is an array; one report is an
-// object.
+// Write renders reports in the named format. Several reports (the demo's two labs) become: text, one
+// after another; JSON, an array (one report is an object); SARIF, one run per report; JUnit, one
+// testsuite per report; HTML, one section per report on the same page.
 func Write(w io.Writer, format string, opts Options, reports ...*Report) error {
 	switch format {
 	case "text":
@@ -140,6 +149,12 @@ func Write(w io.Writer, format string, opts Options, reports ...*Report) error {
 			return WriteJSON(w, reports[0])
 		}
 		return WriteJSON(w, reports)
+	case "sarif":
+		return WriteSARIF(w, reports)
+	case "junit":
+		return WriteJUnit(w, reports)
+	case "html":
+		return WriteHTML(w, reports)
 	}
 	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
 }

@@ -31,7 +31,8 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 		return label
 	}
 	p.f("tocsin %s: scan of %s (%s)\n", r.Tool.Version, r.Target.Name, strings.Join(r.Target.Origins, ", "))
-	p.f("started %s, took %s, %d requests\n\n", r.StartedAt.UTC().Format("2006-01-02 15:04:05 MST"), seconds(r.DurationMS), r.Requests)
+	p.f("started %s, took %s, %d requests\n", r.StartedAt.UTC().Format("2006-01-02 15:04:05 MST"), seconds(r.DurationMS), r.Requests)
+	p.f("score %d/100, grade %s\n\n", r.Score, r.Grade)
 
 	if len(r.Findings) == 0 {
 		p.f("No findings.\n")
@@ -44,9 +45,9 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 		p.wrap("  ", f.Summary)
 		if w := f.Window; w != nil {
 			if w.Never {
-				p.f("  window:    still honoured at %s, the max window (%d passes, %d requests)\n", ms(w.LastAcceptedMS), len(w.Passes), f.Requests)
+				p.f("  window:    still honoured at %s, the max window (passes: %d, requests: %d)\n", ms(w.LastAcceptedMS), len(w.Passes), f.Requests)
 			} else {
-				p.f("  window:    [%s, %s] after the %s was acknowledged; width %s, %d passes, %d requests\n",
+				p.f("  window:    [%s, %s] after the %s was acknowledged; width %s (passes: %d, requests: %d)\n",
 					ms(w.LastAcceptedMS), ms(w.FirstRejectedMS), w.Change, ms(w.WidthMS()), len(w.Passes), f.Requests)
 			}
 		}

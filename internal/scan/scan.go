@@ -48,6 +48,11 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 		}
 		meta := c.Meta()
 		res := report.CheckResult{ID: meta.ID, Title: meta.Title}
+		for _, name := range t.Checks[id].Probes {
+			if p, ok := t.Probes[name]; ok {
+				res.Endpoints = append(res.Endpoints, p.Endpoint())
+			}
+		}
 		if opts.Progress != nil {
 			opts.Progress(meta.ID + ": running")
 		}

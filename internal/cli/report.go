@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/report"
+)
+
+const reportHelp = `Converts a saved JSON report (what ` + "`tocsin scan --format json`" + ` or ` + "`tocsin demo --format json`" + `
+wrote: one report object or an array of them) to another format: text, json, sarif (SARIF 2.1.0 for
+code scanning), junit (JUnit XML for CI test views) or html (one self-contained page). Nothing is
+contacted; the summary, score and grade are recomputed from the findings.
+
+Exit status: 0 unless --fail-on is given and a finding is at or above it; 2 when the input cannot be
+read or is not a tocsin report.
+
+Examples:
+  tocsin report -i report.json --format html -o report.html
+  tocsin report -i report.json --format sarif -o tocsin.sarif --fail-on high`
+
+func runReport(s *stdio, args []string) int {
+	fs := newFlags(s, "report", "tocsin report -i FILE [--format FORMAT] [-o FILE]", reportHelp)
+	var in string
+	fs.StringVar(&in, "i", "", "the JSON report `file` to convert (- reads standard input); required")
+	var o outputFlags
+	o.register(fs, "none")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	if in == "" {
+		fail(s.err, errors.New("no input report"), "pass the JSON report with -i report.json (write one with tocsin scan --format json -o report.json)")
+		return ExitUsage
+	}
+	if err := o.validate(); err != nil {
+		fail(s.err, err)
+		return ExitUsage
+	}
+	var data []byte
+	var err error
+	if in == "-" {
+		data, err = io.ReadAll(s.in)
+	} else {
+		data, err = os.ReadFile(in)
+	}
+	if err != nil {
+		fail(s.err, fmt.Errorf("read report: %w", err))
+		return ExitUsage
+	}
+	reports, err := decodeReports(in, data)
+	if err != nil {
+		fail(s.err, err, "tocsin report reads the JSON that `tocsin scan --format json` writes (docs/report-json.md)")
+		return ExitUsage
+	}
+	if err := o.emit(s, reports...); err != nil {
+		fail(s.err, err)
+		return ExitUsage
+	}
+	return o.exitCode(reports...)
+}
+
+// decodeReports reads one report object or an array of them and checks that each is a format this
+// tocsin understands. Unknown fields are allowed: a version may add fields (docs/report-json.md).
+func decodeReports(name string, data []byte) ([]*report.Report, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, fmt.Errorf("%s is empty", name)
+	}
+	var reports []*report.Report
+	var err error
+	switch trimmed[0] {
+	case '{':
+		var r report.Report
+		err = json.Unmarshal(trimmed, &r)
+		reports = []*report.Report{&r}
+	case '[':
+		err = json.Unmarshal(trimmed, &reports)
+	default:
+		return nil, fmt.Errorf("%s is not JSON (it starts with %q)", name, string(firstRunes(trimmed, 16)))
+	}
+	if err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, fmt.Errorf("%s is not valid JSON at byte %d: %w", name, syntax.Offset, err)
+		}
+		return nil, fmt.Errorf("%s does not look like a tocsin report: %w", name, err)
+	}
+	if len(reports) == 0 {
+		return nil, fmt.Errorf("%s holds an empty array: no report to convert", name)
+	}
+	for i, r := range reports {
+		where := name
+		if trimmed[0] == '[' {
+			where = fmt.Sprintf("%s: report %d", name, i+1)
+		}
+		if r == nil {
+			return nil, fmt.Errorf("%s is null", where)
+		}
+		if r.Schema != report.Schema {
+			if r.Schema == "" {
+				return nil, fmt.Errorf("%s has no \"schema\" field: not a tocsin report", where)
+			}
+			return nil, fmt.Errorf("%s has schema %q; this tocsin reads %q", where, r.Schema, report.Schema)
+		}
+		if r.Findings == nil {
+			r.Findings = []finding.Finding{}
+		}
+		r.Finish()
+	}
+	return reports, nil
+}
+
+func firstRunes(b []byte, n int) []rune {
+	r := []rune(string(b))
+	if len(r) > n {
+		r = r[:n]
+	}
+	return r
+}

@@ -1,0 +1,237 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/finding"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current writers")
+
+// goldenReports builds, by hand and with fixed times, two reports that exercise every part of every
+// writer: a vulnerable target with a finding of each shape (closed window, a window that never
+// closed, an in-flight timeline with event kinds the staleness checks never use) and a check of each
+// status, then a clean target.
+func goldenReports() []*Report {
+	start := time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	item := "http://127.0.0.1:8787/items/4f2a"
+	replay := func(at float64, status int, outcome string) finding.Event {
+		return finding.Event{AtMS: at, Kind: finding.EventReplay, HTTP: &finding.Exchange{
+			Method: "GET", URL: item, Token: "[token:1a2b3c4d]", Status: status, Outcome: outcome,
+			SentMS: at, ReceivedMS: at + 0.8, BodyExcerpt: `{"id":"4f2a","owner":"alice"}`,
+		}}
+	}
+	revoked := finding.Finding{
+		ID:       finding.StableID("toctou/revoked-token-accepted", "GET /items/{{item_id}}", "alice"),
+		Check:    "toctou/revoked-token-accepted",
+		Title:    "Revoked token still accepted",
+		Severity: finding.Medium,
+		CWE:      "CWE-613",
+		Endpoint: "GET /items/{{item_id}}",
+		Probe:    "read-item",
+		Identity: "alice",
+		Summary: "A revoked token was still honoured by GET /items/{{item_id}} for between 1995.6 ms and 2000.1 ms " +
+			"after the revocation was acknowledged (3 passes; cache filled 0.6 ms before the revocation).",
+		SeverityReason: "honoured for 1 s or more, read-only probe",
+		Window: &finding.Window{
+			Change: "revocation", LastAcceptedMS: 1995.568, FirstRejectedMS: 2000.084, MaxWaitMS: 60000, FillToChangeMS: 0.581,
+			Passes: []finding.Pass{
+				{LastAcceptedMS: 1550.206, FirstRejectedMS: 2170.424, Replays: 14, FillToChangeMS: 0.442},
+				{LastAcceptedMS: 1985.506, FirstRejectedMS: 2035.54, Replays: 12, FillToChangeMS: 0.214},
+				{LastAcceptedMS: 1995.568, FirstRejectedMS: 2000.084, Replays: 6, FillToChangeMS: 0.581},
+			},
+		},
+		Requests: 44,
+		Evidence: []finding.Event{
+			{AtMS: -0.594, Kind: finding.EventToken, Detail: "fresh token for alice (oauth2 password)"},
+			{AtMS: -0.581, Kind: finding.EventFill, Detail: "probe before the change", HTTP: &finding.Exchange{
+				Method: "GET", URL: item, Token: "[token:1a2b3c4d]", Status: 200, Outcome: "accepted", SentMS: -0.581, ReceivedMS: -0.525}},
+			{AtMS: -0.427, Kind: finding.EventChangeSent, Detail: "revocation sent (rfc7009)"},
+			{AtMS: 0, Kind: finding.EventChangeAcked, Detail: "revocation acknowledged"},
+			replay(1981.376, 200, "accepted"),
+			replay(1986.86, 200, "accepted"),
+			replay(1995.568, 200, "accepted"),
+			replay(2000.084, 401, "rejected"),
+		},
+		Remediation: "Check the token's state at the moment of the action.\n- Couple cache invalidation with revocation.\n" +
+			"Idioms: Go net/http: guard.Do(ctx, jti, scope, action) <checks> & pins the grant.",
+		References: []string{"https://cwe.mitre.org/data/definitions/613.html", "https://www.rfc-editor.org/rfc/rfc7009"},
+	}
+	never := finding.Finding{
+		ID:       finding.StableID("toctou/scope-downgrade-ignored", "DELETE /items/{{item_id}}", "bob"),
+		Check:    "toctou/scope-downgrade-ignored",
+		Title:    "Removed scope or role still honoured",
+		Severity: finding.Critical,
+		CWE:      "CWE-367",
+		Endpoint: "DELETE /items/{{item_id}}",
+		Probe:    "delete-item",
+		Identity: "bob",
+		Summary:  "A privilege removed by a downgrade was still honoured by DELETE /items/{{item_id}} 60 s after the downgrade was acknowledged, when tocsin stopped waiting.",
+		Window: &finding.Window{Change: "downgrade", LastAcceptedMS: 59990.5, Never: true, MaxWaitMS: 60000, FillToChangeMS: 1.2,
+			Passes: []finding.Pass{{LastAcceptedMS: 59990.5, Never: true, Replays: 9, FillToChangeMS: 1.2}}},
+		SeverityReason: "never refused within max_window, destructive probe",
+		Requests:       12,
+		Evidence: []finding.Event{
+			{AtMS: -1.2, Kind: finding.EventFill, Detail: "probe before the change"},
+			{AtMS: -0.6, Kind: finding.EventChangeSent, Detail: "downgrade sent (http)"},
+			{AtMS: 0, Kind: finding.EventChangeAcked, Detail: "downgrade acknowledged"},
+			replay(15000, 204, "accepted"),
+			replay(30000, 204, "accepted"),
+			replay(59990.5, 204, "accepted"),
+			{AtMS: 60010, Kind: finding.EventRestore, Detail: "bob restored"},
+		},
+		Remediation: "Read the identity's current scopes when you authorize the action.",
+	}
+	// A future in-flight check: kinds the staleness checks never emit must still render.
+	inflight := finding.Finding{
+		ID:       finding.StableID("toctou/in-flight-action", "DELETE /items/{{item_id}}", "alice"),
+		Check:    "toctou/in-flight-action",
+		Title:    "Action committed after revocation",
+		Severity: finding.High,
+		CWE:      "CWE-367",
+		Endpoint: "DELETE /items/{{item_id}}",
+		Identity: "alice",
+		Summary:  "DELETE /items/{{item_id}} committed 148.0 ms after the revocation was acknowledged, on a check made before it.",
+		Requests: 9,
+		Evidence: []finding.Event{
+			{AtMS: -12.5, Kind: "setup", Detail: "resource created"},
+			{AtMS: -10.1, Kind: "action-sent", Detail: "action sent"},
+			{AtMS: -2.0, Kind: finding.EventChangeSent, Detail: "revocation sent (rfc7009)"},
+			{AtMS: 0, Kind: finding.EventChangeAcked, Detail: "revocation acknowledged"},
+			{AtMS: 1.1, Kind: "verify", Detail: "resource still there after the acknowledgement (as bob)"},
+			{AtMS: 148.0, Kind: "action-answered", Detail: "action answered 204"},
+			{AtMS: 150.3, Kind: "lease-expired", Detail: "a kind this build does not know"},
+		},
+		Remediation: "Check the grant at the moment of the action and pin it while it runs.",
+	}
+	vulnerable := &Report{
+		Schema:     Schema,
+		Tool:       Tool{Name: "tocsin", Version: "v0.9.0"},
+		Target:     Target{Name: "lab (vulnerable)", Origins: []string{"http://127.0.0.1:8787"}},
+		StartedAt:  start,
+		FinishedAt: start.Add(16580 * time.Millisecond),
+		DurationMS: 16580.494,
+		Requests:   91,
+		Checks: []CheckResult{
+			{ID: "toctou/revoked-token-accepted", Title: "Revoked token still accepted", Status: StatusFailed, Endpoints: []string{"GET /items/{{item_id}}", "GET /reports/summary"}, Findings: 1, Requests: 44, DurationMS: 6209.184},
+			{ID: "toctou/scope-downgrade-ignored", Title: "Removed scope or role still honoured", Status: StatusFailed, Findings: 1, Requests: 35, DurationMS: 9100},
+			{ID: "toctou/in-flight-action", Title: "Action committed after revocation", Status: StatusFailed, Findings: 1, Requests: 9, DurationMS: 900},
+			{ID: "toctou/refresh-after-revoke", Title: "Refresh token still works after revocation", Status: StatusSkipped, Reason: `identity "alice" has a static token: nothing to refresh`},
+			{ID: "toctou/session-survives-logout", Title: "Session survives logout", Status: StatusError, Reason: "revoke: POST http://127.0.0.1:8787/oauth/revoke answered 500", Requests: 3, DurationMS: 12.5},
+		},
+		// Out of order on purpose: Finish sorts.
+		Findings: []finding.Finding{revoked, inflight, never},
+	}
+	vulnerable.Finish()
+	fixed := &Report{
+		Schema:     Schema,
+		Tool:       Tool{Name: "tocsin", Version: "v0.9.0"},
+		Target:     Target{Name: "lab (fixed)", Origins: []string{"http://127.0.0.1:8788"}},
+		StartedAt:  start,
+		FinishedAt: start.Add(40 * time.Millisecond),
+		DurationMS: 40.2,
+		Requests:   10,
+		Checks: []CheckResult{
+			{ID: "toctou/revoked-token-accepted", Title: "Revoked token still accepted", Status: StatusPassed, Endpoints: []string{"GET /items/{{item_id}}"}, Requests: 5, DurationMS: 1.4},
+			{ID: "toctou/scope-downgrade-ignored", Title: "Removed scope or role still honoured", Status: StatusPassed, Requests: 5, DurationMS: 0.9},
+		},
+		Findings: []finding.Finding{},
+	}
+	fixed.Finish()
+	return []*Report{vulnerable, fixed}
+}
+
+// goldenFiles names each format's golden file. Text is the one report a scan prints; every other
+// format gets both reports, as the demo writes them.
+var goldenFiles = map[string]string{
+	"text":  "report.txt",
+	"json":  "reports.json",
+	"sarif": "reports.sarif",
+	"junit": "reports.junit.xml",
+	"html":  "reports.html",
+}
+
+func render(t *testing.T, format string, reports []*Report) []byte {
+	t.Helper()
+	if format == "text" {
+		reports = reports[:1]
+	}
+	var buf bytes.Buffer
+	if err := Write(&buf, format, Options{}, reports...); err != nil {
+		t.Fatalf("%s: %v", format, err)
+	}
+	return buf.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	if len(goldenFiles) != len(Formats) {
+		t.Fatalf("Formats lists %d formats, the golden test covers %d: add the new one", len(Formats), len(goldenFiles))
+	}
+	for _, format := range Formats {
+		t.Run(format, func(t *testing.T) {
+			name, ok := goldenFiles[format]
+			if !ok {
+				t.Fatalf("no golden file for format %q", format)
+			}
+			got := render(t, format, goldenReports())
+			path := filepath.Join("testdata", "golden", name)
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./internal/report -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s output differs from %s (review the change, then go test ./internal/report -update):\n%s", format, path, firstDiff(want, got))
+			}
+		})
+	}
+}
+
+// Rendering twice must give the same bytes: a golden file cannot hold a map-ordered or timed output.
+func TestWritersDeterministic(t *testing.T) {
+	for _, format := range Formats {
+		a, b := render(t, format, goldenReports()), render(t, format, goldenReports())
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: two renderings of the same reports differ:\n%s", format, firstDiff(a, b))
+		}
+	}
+}
+
+func TestWriteUnknownFormat(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Write(&buf, "pdf", Options{}, goldenReports()...); err == nil {
+		t.Fatal("Write accepted format pdf")
+	}
+}
+
+// firstDiff shows the first differing line with its neighbours.
+func firstDiff(want, got []byte) string {
+	wl, gl := bytes.Split(want, []byte("\n")), bytes.Split(got, []byte("\n"))
+	for i := 0; i < max(len(wl), len(gl)); i++ {
+		var w, g []byte
+		if i < len(wl) {
+			w = wl[i]
+		}
+		if i < len(gl) {
+			g = gl[i]
+		}
+		if !bytes.Equal(w, g) {
+			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, w, g)
+		}
+	}
+	return "(no line differs; trailing bytes do)"
+}

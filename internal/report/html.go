@@ -1,0 +1,258 @@
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/finding"
+)
+
+// WriteHTML writes reports as one self-contained HTML page: styles inline, no script, no external
+// asset, so that it can be mailed, archived as a CI artifact and opened offline. Several reports (the
+// demo's two labs) become sections of the same page.
+func WriteHTML(w io.Writer, reports []*Report) error {
+	page := htmlPage{Title: "tocsin report"}
+	for i, r := range reports {
+		hr := htmlReport{Report: r, Anchor: fmt.Sprintf("report-%d", i+1)}
+		fs := slices.Clone(r.Findings)
+		// Finish already sorts, but a report read back from JSON may have been edited by hand.
+		slices.SortStableFunc(fs, func(a, b finding.Finding) int { return int(b.Severity) - int(a.Severity) })
+		for _, f := range fs {
+			hf := htmlFinding{Finding: f, Timeline: buildTimeline(f), URI: endpointURI(r, f), Zero: "the start of the experiment"}
+			for _, e := range f.Evidence {
+				if e.Kind == finding.EventChangeAcked {
+					hf.Zero = "the acknowledgement"
+				}
+			}
+			hr.Findings = append(hr.Findings, hf)
+		}
+		for _, c := range r.Checks {
+			if c.Status == StatusSkipped || c.Status == StatusError {
+				hr.NotRun++
+			}
+		}
+		page.Reports = append(page.Reports, hr)
+	}
+	if len(reports) == 1 {
+		page.Title = "tocsin report: " + reports[0].Target.Name
+	}
+	return htmlTemplate.Execute(w, page)
+}
+
+type htmlPage struct {
+	Title   string
+	Reports []htmlReport
+}
+
+type htmlReport struct {
+	*Report
+	Anchor   string
+	Findings []htmlFinding
+	NotRun   int // checks skipped or stopped by an error: the grade does not cover them
+}
+
+type htmlFinding struct {
+	finding.Finding
+	Timeline *svgTimeline
+	URI      string
+	Zero     string // what evidence offsets count from
+}
+
+var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"upper": strings.ToUpper,
+	"f1":    func(v float64) string { return fmt.Sprintf("%.1f", v) },
+	"ms":    fmtMS,
+	"secs":  func(ms float64) string { return fmt.Sprintf("%.1f s", ms/1000) },
+	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	"lower": strings.ToLower,
+	"join":  strings.Join,
+	"lines": func(s string) []string { return strings.Split(s, "\n") },
+	"add":   func(a, b float64) float64 { return a + b },
+	"sub":   func(a, b float64) float64 { return a - b },
+}).Parse(htmlSource))
+
+const htmlSource = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+:root { --fg: #1d2330; --muted: #5c6475; --line: #d9dde5; --bg: #f6f7f9; --card: #fff;
+  --critical: #7b1fa2; --high: #c62828; --medium: #e65100; --low: #0277bd; --info: #607d8b;
+  --accepted: #d32f2f; --rejected: #2e7d32; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+header.page { background: #1d2330; color: #fff; padding: 18px 32px; }
+header.page h1 { margin: 0; font-size: 22px; font-weight: 600; }
+header.page nav a { color: #cfd8ff; margin-right: 16px; }
+main { max-width: 1000px; margin: 0 auto; padding: 16px 24px 48px; }
+section.report { margin-top: 24px; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 18px 22px; margin: 14px 0; }
+.overview { display: flex; gap: 24px; align-items: center; }
+.grade { flex: none; width: 92px; height: 92px; border-radius: 50%; display: flex; flex-direction: column; align-items: center; justify-content: center; color: #fff; }
+.grade b { font-size: 40px; line-height: 1; }
+.grade span { font-size: 13px; opacity: .9; }
+.grade-A { background: #2e7d32; } .grade-B { background: #689f38; } .grade-C { background: #f9a825; }
+.grade-D { background: #ef6c00; } .grade-F { background: #c62828; }
+h2 { margin: 0 0 4px; font-size: 20px; }
+h3 { margin: 0; font-size: 17px; }
+.muted { color: var(--muted); }
+.chips span { display: inline-block; padding: 1px 10px; border-radius: 12px; margin-right: 6px; font-size: 13px; color: #fff; }
+.sev { display: inline-block; padding: 1px 8px; border-radius: 4px; font-size: 12px; font-weight: 700; color: #fff; letter-spacing: .04em; vertical-align: 2px; }
+.sev-critical { background: var(--critical); } .sev-high { background: var(--high); } .sev-medium { background: var(--medium); }
+.sev-low { background: var(--low); } .sev-info { background: var(--info); }
+article.finding { border-left: 5px solid var(--info); }
+article.finding.sev-border-critical { border-left-color: var(--critical); } article.finding.sev-border-high { border-left-color: var(--high); }
+article.finding.sev-border-medium { border-left-color: var(--medium); } article.finding.sev-border-low { border-left-color: var(--low); }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 10px 0; }
+dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { color: var(--muted); font-weight: 600; }
+td.num, th.num { text-align: right; }
+.status { font-weight: 600; } .status-passed { color: #2e7d32; } .status-failed { color: #c62828; }
+.status-skipped { color: #8d6e63; } .status-error { color: #6a1b9a; }
+.remediation p { margin: 4px 0; }
+details { margin-top: 8px; } summary { cursor: pointer; color: var(--muted); }
+svg.timeline { width: 100%; height: auto; margin-top: 8px; background: #fbfbfd; border: 1px solid var(--line); border-radius: 6px; }
+svg.timeline text { font: 11px system-ui, sans-serif; fill: var(--fg); }
+svg.timeline .tick { fill: var(--muted); }
+svg.timeline .axis { stroke: #4a5163; stroke-width: 1.5; }
+svg.timeline .brk { fill: #fbfbfd; stroke: #4a5163; }
+svg.timeline .shade { fill: var(--accepted); opacity: .10; }
+svg.timeline .bracket { fill: none; stroke: var(--fg); stroke-width: 1.5; }
+svg.timeline line.mark { stroke-width: 1; stroke-dasharray: 2 2; }
+svg.timeline .k-token { stroke: #1565c0; fill: #1565c0; } svg.timeline .k-fill { stroke: #6a1b9a; fill: #6a1b9a; }
+svg.timeline .k-change { stroke: #e65100; fill: #e65100; } svg.timeline .k-ack { stroke: #1d2330; fill: #1d2330; }
+svg.timeline .k-action { stroke: #ad1457; fill: #ad1457; } svg.timeline .k-verify { stroke: #00838f; fill: #00838f; }
+svg.timeline .k-other { stroke: #757575; fill: #757575; }
+svg.timeline text.k-token, svg.timeline text.k-fill, svg.timeline text.k-change, svg.timeline text.k-ack,
+svg.timeline text.k-action, svg.timeline text.k-verify, svg.timeline text.k-other { stroke: none; }
+svg.timeline circle.accepted { fill: var(--accepted); } svg.timeline circle.rejected { fill: var(--rejected); }
+svg.timeline circle.inconclusive { fill: #9e9e9e; }
+svg.timeline circle { stroke: #fff; stroke-width: 1; opacity: .85; }
+footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
+</style>
+</head>
+<body>
+<header class="page">
+<h1>{{.Title}}</h1>
+{{- if gt (len .Reports) 1}}
+<nav>{{range .Reports}}<a href="#{{.Anchor}}">{{.Target.Name}}</a>{{end}}</nav>
+{{- end}}
+</header>
+<main>
+{{- range .Reports}}
+<section class="report" id="{{.Anchor}}">
+<div class="card overview">
+<div class="grade grade-{{.Grade}}" title="score {{.Score}} of 100 (docs/score.md)"><b>{{.Grade}}</b><span>{{.Score}} / 100</span></div>
+<div>
+<h2>{{.Target.Name}}</h2>
+<div class="muted">{{join .Target.Origins ", "}}</div>
+<div class="muted">started {{when .StartedAt}}, took {{secs .DurationMS}}, {{.Requests}} requests, tocsin {{.Tool.Version}}</div>
+<div class="chips" style="margin-top:6px">
+{{- if eq .Summary.Total 0}}<span class="sev-info" style="background:#2e7d32">no findings</span>{{end}}
+{{- if .Summary.Critical}}<span class="sev-critical">{{.Summary.Critical}} critical</span>{{end}}
+{{- if .Summary.High}}<span class="sev-high">{{.Summary.High}} high</span>{{end}}
+{{- if .Summary.Medium}}<span class="sev-medium">{{.Summary.Medium}} medium</span>{{end}}
+{{- if .Summary.Low}}<span class="sev-low">{{.Summary.Low}} low</span>{{end}}
+{{- if .Summary.Info}}<span class="sev-info">{{.Summary.Info}} info</span>{{end}}
+</div>
+{{- if .NotRun}}
+<div class="muted">The grade covers only the checks that ran: {{.NotRun}} did not (see Checks).</div>
+{{- end}}
+</div>
+</div>
+
+{{- range .Findings}}{{$f := .}}
+<article class="card finding sev-border-{{.Severity}}" id="{{.ID}}">
+<h3><span class="sev sev-{{.Severity}}">{{upper .Severity.String}}</span> {{.Title}}</h3>
+<div class="muted mono">{{.ID}} · {{.Check}}{{if .CWE}} · {{.CWE}}{{end}}</div>
+<p>{{.Summary}}</p>
+<dl class="facts">
+<dt>Endpoint</dt><dd><code>{{.Endpoint}}</code>{{if .URI}} <span class="muted mono">{{.URI}}</span>{{end}}</dd>
+{{- if .Identity}}<dt>Identity</dt><dd>{{.Identity}}{{if .Probe}} (probe {{.Probe}}){{end}}</dd>{{end}}
+{{- with .Window}}
+<dt>Window</dt><dd>{{if .Never}}still honoured at {{ms .LastAcceptedMS}}, when tocsin stopped waiting{{else}}ends in [{{ms .LastAcceptedMS}}, {{ms .FirstRejectedMS}}] after the {{.Change}} was acknowledged{{end}}; cache filled {{ms .FillToChangeMS}} before it; {{len .Passes}} passes</dd>
+{{- end}}
+{{- if .SeverityReason}}<dt>Severity</dt><dd>{{.SeverityReason}}</dd>{{end}}
+<dt>Requests</dt><dd>{{.Requests}}</dd>
+</dl>
+{{- with .Timeline}}
+<svg class="timeline" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="evidence timeline, milliseconds from {{$f.Zero}}">
+{{- with .Shade}}<rect class="shade" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"/>{{end}}
+{{- $axis := .AxisY}}
+{{- range .Segments}}
+<line class="axis" x1="{{.X1}}" y1="{{$axis}}" x2="{{.X2}}" y2="{{$axis}}"/>
+{{- range .Ticks}}<text class="tick" x="{{.X}}" y="{{.Y}}" text-anchor="{{.Anchor}}">{{.Text}}</text>{{end}}
+{{- end}}
+{{- range .Breaks}}
+<g class="break"><path class="brk" d="M{{sub .X 6}} {{add $axis 7}} L{{sub .X 2}} {{sub $axis 7}} M{{add .X 2}} {{add $axis 7}} L{{add .X 6}} {{sub $axis 7}}"/><text class="tick" x="{{.X}}" y="{{add $axis 14}}" text-anchor="middle">{{.Label}}</text></g>
+{{- end}}
+{{- range .Marks}}
+<g class="event"><title>{{.Title}}</title><line class="mark k-{{.Class}}" x1="{{.X}}" y1="{{add .LabelY 3}}" x2="{{.X}}" y2="{{add $axis 6}}"/><circle class="k-{{.Class}}" cx="{{.X}}" cy="{{$axis}}" r="3"/>{{if .Label}}<text class="k-{{.Class}}" x="{{.LabelX}}" y="{{.LabelY}}" text-anchor="{{.Anchor}}">{{.Label}}</text>{{end}}</g>
+{{- end}}
+{{- range .Replays}}
+<circle class="{{.Class}}" cx="{{.X}}" cy="{{.Y}}" r="5"><title>{{.Title}}</title></circle>
+{{- end}}
+{{- with .Bracket}}
+<path class="bracket" d="M{{.X1}} {{sub .Y 6}} L{{.X1}} {{.Y}} L{{.X2}} {{.Y}} L{{.X2}} {{sub .Y 6}}"/>
+<text x="{{.Label.X}}" y="{{.Label.Y}}" text-anchor="{{.Label.Anchor}}">{{.Label.Text}}</text>
+{{- end}}
+{{- with .ShadeLabel}}<text x="{{.X}}" y="{{.Y}}" text-anchor="{{.Anchor}}">{{.Text}}</text>{{end}}
+<g class="legend">
+{{- if .Replays}}
+<circle class="accepted" cx="30" cy="{{.LegendY}}" r="5"/><text x="40" y="{{add .LegendY 4}}">replay accepted</text>
+<circle class="rejected" cx="150" cy="{{.LegendY}}" r="5"/><text x="160" y="{{add .LegendY 4}}">replay rejected</text>
+{{- end}}
+{{- if .Shade}}
+<rect class="shade" x="{{if .Replays}}264{{else}}24{{end}}" y="{{sub .LegendY 6}}" width="18" height="12"/><text x="{{if .Replays}}288{{else}}48{{end}}" y="{{add .LegendY 4}}">old state honoured after the acknowledgement</text>
+{{- end}}
+{{- if not (or .Replays .Shade)}}
+<text class="tick" x="24" y="{{add .LegendY 4}}">milliseconds from {{$f.Zero}}; hover a mark for its details</text>
+{{- end}}
+</g>
+</svg>
+{{- end}}
+<div class="remediation"><strong>Remediation</strong>
+{{- range lines .Remediation}}<p>{{.}}</p>{{end}}
+</div>
+{{- if .References}}
+<div><strong>References</strong> {{range $i, $r := .References}}{{if $i}} · {{end}}<a href="{{$r}}">{{$r}}</a>{{end}}</div>
+{{- end}}
+{{- if .Evidence}}
+<details><summary>Evidence ({{len .Evidence}} events, milliseconds from {{.Zero}})</summary>
+<table>
+<tr><th class="num">at</th><th>event</th><th>request</th><th>token</th><th class="num">status</th><th>outcome</th></tr>
+{{- range .Evidence}}
+<tr><td class="num mono">{{f1 .AtMS}}</td><td>{{.Kind}}{{if .Detail}}: {{.Detail}}{{end}}</td>
+{{- with .HTTP}}<td class="mono">{{.Method}} {{.URL}}</td><td class="mono">{{.Token}}</td><td class="num">{{.Status}}</td><td>{{.Outcome}}</td>{{else}}<td></td><td></td><td></td><td></td>{{end}}</tr>
+{{- end}}
+</table>
+</details>
+{{- end}}
+</article>
+{{- end}}
+
+<div class="card">
+<h3>Checks</h3>
+<table>
+<tr><th>status</th><th>check</th><th class="num">findings</th><th class="num">requests</th><th class="num">time</th><th>reason</th></tr>
+{{- range .Checks}}
+<tr><td class="status status-{{.Status}}">{{.Status}}</td><td><code>{{.ID}}</code><br><span class="muted">{{.Title}}</span></td><td class="num">{{.Findings}}</td><td class="num">{{.Requests}}</td><td class="num">{{secs .DurationMS}}</td><td>{{.Reason}}</td></tr>
+{{- end}}
+</table>
+</div>
+</section>
+{{- end}}
+<footer>Generated by tocsin. Tokens, secrets and passwords never appear in this report: they are replaced by labels such as [token:1a2b3c4d]. Severity: docs/severity.md; score and grade: docs/score.md.</footer>
+</main>
+</body>
+</html>
+`
