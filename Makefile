@@ -4,7 +4,7 @@
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test deps test-deps fmt-check vet bench demo fuzz
+.PHONY: all build test deps test-deps fmt-check vet bench bench-race jepsen demo fuzz
 
 all: build
 
@@ -43,3 +43,16 @@ fuzz:
 
 demo:
 	$(GO) run ./cmd/tocsin demo
+
+# Race engine spread: single-packet h2 (TLS, h2c), last-byte h1 and naive baselines, interleaved, on
+# loopback and (as root, where the kernel has netem) a veth link with 10ms+-3ms delay. About 3 minutes.
+bench-race:
+	$(GO) run ./cmd/tocsin-racebench -batches 50 -n 2,10,20,100
+
+# guard's Jepsen-style proof at any size: replicas on one PostgreSQL, concurrent writes, revocations,
+# scope cuts and faults, checked for any write committed after a revocation returned. `make test`
+# runs it at 10,000 operations; OPS=N sizes the clean run and the fault run.
+OPS ?= 10000
+.PHONY: jepsen
+jepsen:
+	JEPSEN_OPS=$(OPS) $(GO) test -race -count=1 -timeout 60m -run 'Jepsen' -v ./internal/jepsen/

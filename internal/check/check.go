@@ -47,6 +47,8 @@ func All() []Check {
 	return []Check{
 		RevokedTokenAccepted{},
 		ScopeDowngradeIgnored{},
+		LimitOverrun{},
+		InflightRevocation{},
 	}
 }
 

@@ -16,10 +16,11 @@ const (
 	CheckRevokedTokenAccepted = "toctou/revoked-token-accepted"
 	CheckScopeDowngrade       = "toctou/scope-downgrade-ignored"
 	CheckInflightRevocation   = "toctou/inflight-revocation"
+	CheckLimitOverrun         = "race/limit-overrun"
 )
 
 // KnownChecks lists the check IDs a config may name under checks. Validate rejects any other.
-var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, CheckInflightRevocation}
+var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, CheckInflightRevocation, CheckLimitOverrun}
 
 // Defaults for limits left out of the file.
 const (

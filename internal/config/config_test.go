@@ -74,7 +74,7 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	for _, p := range cfg.Probes {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item"}) {
+	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon"}) {
 		t.Errorf("probe order %v", names)
 	}
 	del := cfg.Probe("delete-item")
@@ -85,9 +85,10 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if ri := cfg.Probe("read-item"); ri.Setup.Body != `{"name": "tocsin-{{greeting}}"}` || ri.Setup.Headers["Content-Type"] != "application/json" {
 		t.Errorf("read-item setup %+v", ri.Setup)
 	}
-	if len(cfg.Checks) != 2 || cfg.Checks[0].ID != CheckRevokedTokenAccepted || cfg.Checks[1].ID != CheckScopeDowngrade ||
-		!slices.Equal(cfg.Checks[1].Probes, []string{"read-report"}) {
-		t.Errorf("checks %+v %+v", cfg.Checks[0], cfg.Checks[1])
+	if len(cfg.Checks) < 3 || cfg.Checks[0].ID != CheckRevokedTokenAccepted || cfg.Checks[1].ID != CheckScopeDowngrade ||
+		!slices.Equal(cfg.Checks[1].Probes, []string{"read-report"}) ||
+		cfg.Checks[2].ID != CheckInflightRevocation || cfg.Checks[2].Verifier != "bob" {
+		t.Errorf("checks %+v", cfg.Checks)
 	}
 }
 

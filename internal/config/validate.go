@@ -706,6 +706,17 @@ func (v *validator) checkNeeds(field string, ch *Check, id *Identity) {
 				"give "+idField+" an oauth2 or command token source")
 		}
 	}
+	if ch.ID == CheckLimitOverrun {
+		// The check spends the probe on resources its setup creates: one for the sequential baseline,
+		// one for the race.
+		for j, name := range ch.Probes {
+			if p := v.c.Probe(name); p != nil && (!p.Destructive || p.Setup == nil) {
+				v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q needs destructive: true and a setup for %s", name, ch.ID),
+					"name a one-shot action (e.g. redeem a coupon) with a setup that creates a fresh resource for it, under probes."+name)
+			}
+		}
+		return
+	}
 	if ch.ID != CheckInflightRevocation {
 		return
 	}

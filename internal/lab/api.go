@@ -48,6 +48,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	handle("GET /items/{id}", "items:read", a.getItem)
 	handle("DELETE /items/{id}", "items:delete", a.deleteItem)
 	handle("GET /reports/summary", "reports:read", a.summary)
+	a.couponRoutes(handle) // coupon.go
 }
 
 func (a *api) createItem(w http.ResponseWriter, r *http.Request, subject string) {

@@ -114,6 +114,18 @@ probes:
       accept: [200]
       reject: [404]
 
+  redeem-coupon:
+    method: POST
+    path: /coupons/{{coupon_id}}/redeem
+    destructive: true
+    accept: [200]
+    reject: [401, 403, 409]
+    setup:
+      method: POST
+      path: /coupons
+      accept: [201]
+      extract: {coupon_id: id}
+
 checks:
   toctou/revoked-token-accepted:
     identity: alice
@@ -121,6 +133,13 @@ checks:
   toctou/scope-downgrade-ignored:
     identity: alice
     probes: [read-report]
+  toctou/inflight-revocation:
+    identity: alice
+    verifier: bob
+    probes: [delete-item]
+  race/limit-overrun:
+    identity: alice
+    probes: [redeem-coupon]
 `))
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
@@ -149,9 +168,6 @@ Downgrade alice (drop reports:read), then restore her:
     -d '{"scopes": ["items:read", "items:write", "items:delete"]}' {{.URL}}/idp/subjects/alice/scopes
   curl -s -X PUT -H 'Authorization: Bearer {{.AdminKey}}' -H 'Content-Type: application/json' \
     -d '{"scopes": ["items:read", "items:write", "items:delete", "reports:read"]}' {{.URL}}/idp/subjects/alice/scopes
-
-Scan it with the config from ConfigYAML, after:
-  export TOCSIN_LAB_CLIENT_SECRET={{.ClientSecret}} TOCSIN_LAB_ADMIN_KEY={{.AdminKey}}
 `))
 
 // templateData is what both templates may use.

@@ -1,0 +1,260 @@
+package check
+
+// race/limit-overrun proves that a one-shot action (redeem a coupon, spend a voucher, claim a
+// reward) can be done more times than its limit allows when the requests arrive together: the API
+// checks "not used yet" and marks it used in two steps, and requests landing between the steps all
+// pass the check. It first learns the limit by sending the action N times one after another against a
+// fresh resource (the setup creates it), then sends N synchronised copies against another fresh
+// resource through the race engine (HTTP/2 single-packet where the server negotiates it, else
+// HTTP/1.1 last-byte sync). More successes in the race than in the sequential baseline is the proof.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/identity"
+	"github.com/tocsin/tocsin/internal/probe"
+	"github.com/tocsin/tocsin/internal/race"
+)
+
+// overrunCopies is how many copies race: Kettle's single packet carries 20-30 requests, and 20 is
+// enough to expose a limit of one many times over.
+const overrunCopies = 20
+
+// LimitOverrun is the check race/limit-overrun.
+type LimitOverrun struct {
+	// Copies overrides overrunCopies (tests); zero takes the default.
+	Copies int
+}
+
+func (LimitOverrun) Meta() Meta {
+	return Meta{
+		ID:    "race/limit-overrun",
+		Title: "One-shot action succeeds several times when requests race",
+		CWE:   "CWE-367",
+		Description: "Sends a one-shot action (declared destructive, with a setup that creates the resource) N times in " +
+			"sequence against one fresh resource to learn its limit, then N synchronised copies against another; " +
+			"more successes in the race than in sequence prove a check-then-act race.",
+		Remediation: remediationOverrun,
+		References: []string{
+			"https://cwe.mitre.org/data/definitions/367.html",
+			"https://portswigger.net/research/smashing-the-state-machine",
+		},
+	}
+}
+
+const remediationOverrun = `Make the check and the update one atomic step, so that concurrent requests cannot all pass the check.
+- SQL: a conditional update whose row count decides, e.g. UPDATE coupons SET used = true WHERE id = $1 AND used = false, and succeed only if it changed one row; or SELECT ... FOR UPDATE inside the transaction that marks it used; or a unique constraint on (coupon, redemption).
+- Key-value stores: compare-and-set (Redis SET key NX, a Lua script, DynamoDB ConditionExpression).
+- In process: hold one lock across the check and the update, not only around each.
+Idempotency keys do not fix this on their own: the copies of a race carry the same key only if the client sends one.`
+
+func (c LimitOverrun) Run(ctx context.Context, env *Env) ([]finding.Finding, error) {
+	meta := c.Meta()
+	t := env.Target
+	id, ok := t.Identities[env.Plan.Identity]
+	if !ok {
+		return nil, fmt.Errorf("identity %q is not defined", env.Plan.Identity)
+	}
+	n := c.Copies
+	if n <= 0 {
+		n = overrunCopies
+	}
+	var out []finding.Finding
+	for _, name := range env.Plan.Probes {
+		p, ok := t.Probes[name]
+		if !ok {
+			return out, fmt.Errorf("probe %q is not defined", name)
+		}
+		if !p.Destructive || p.Setup == nil {
+			return out, skip("probe %q is not a declared one-shot action (hint: set destructive: true and a setup that creates the resource)", name)
+		}
+		before := t.Client.Sent()
+		f, err := overrun(ctx, env, meta, id, p, n)
+		if err != nil {
+			return out, err
+		}
+		if f != nil {
+			f.Requests = t.Client.Sent() - before
+			out = append(out, *f)
+		}
+	}
+	return out, nil
+}
+
+// overrun runs the baseline and the race for one probe and returns a finding, or nil.
+func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p *probe.Probe, n int) (*finding.Finding, error) {
+	t := env.Target
+	red := t.Redactor
+	start := time.Now()
+	at := func(tm time.Time) float64 { return ms(tm.Sub(start)) }
+	var events []finding.Event
+	note := func(tm time.Time, detail string, x *finding.Exchange) {
+		events = append(events, finding.Event{AtMS: at(tm), Kind: finding.EventNote, Detail: detail, HTTP: x})
+	}
+
+	tok, err := id.Source.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("identity %q: get token: %w", id.Name, red.Error(err))
+	}
+	label := red.Label(tok.Value)
+	events = append(events, finding.Event{AtMS: 0, Kind: finding.EventToken, Detail: fmt.Sprintf("token for %s (%s)", id.Name, id.Source.Kind())})
+
+	// fresh creates a resource through the setup and returns the probe's variables for it.
+	fresh := func(purpose string) (probe.Vars, error) {
+		vars := maps.Clone(t.Vars)
+		if vars == nil {
+			vars = probe.Vars{}
+		}
+		vars["token"] = tok.Value
+		r, err := p.Setup.Do(ctx, t.Client, vars)
+		if err != nil {
+			return nil, fmt.Errorf("probe %q: setup: %w", p.Name, red.Error(err))
+		}
+		note(r.Response.Sent, "setup: fresh resource for the "+purpose, exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body))
+		if r.Outcome != probe.Accepted {
+			return nil, fmt.Errorf("probe %q: setup %s answered %d (hint: check the setup request and the identity's permissions)", p.Name, p.Setup.Endpoint(), r.Response.Status)
+		}
+		maps.Copy(vars, r.Extracted)
+		return vars, nil
+	}
+
+	// Baseline: the same number of attempts, one after another.
+	env.progress("%s: %s: sequential baseline, %d requests", meta.ID, p.Endpoint(), n)
+	vars, err := fresh("sequential baseline")
+	if err != nil {
+		return nil, err
+	}
+	baseline := 0
+	for i := range n {
+		r, err := p.Do(ctx, t.Client, vars)
+		if err != nil {
+			return nil, fmt.Errorf("probe %q: baseline request %d: %w", p.Name, i+1, red.Error(err))
+		}
+		if r.Outcome == probe.Accepted {
+			baseline++
+		}
+		if i < 2 || r.Outcome == probe.Accepted {
+			note(r.Response.Sent, fmt.Sprintf("baseline request %d: %s", i+1, r.Outcome), exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body))
+		}
+	}
+	note(time.Now(), fmt.Sprintf("sequential baseline: %d of %d succeeded", baseline, n), nil)
+	if baseline == 0 {
+		return nil, skip("probe %q never succeeded in sequence (hint: check its accept statuses and the identity's permissions)", p.Name)
+	}
+	if baseline >= n {
+		// Not limited within n attempts: nothing a race could overrun.
+		return nil, nil
+	}
+
+	// The race: n copies against another fresh resource, released together.
+	env.progress("%s: %s: %d synchronised requests", meta.ID, p.Endpoint(), n)
+	vars, err = fresh("race")
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]race.Request, n)
+	for i := range reqs {
+		if reqs[i], err = raceRequest(p, vars); err != nil {
+			return nil, err
+		}
+	}
+	b, err := race.Send(ctx, race.Options{Client: t.Client}, reqs)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: race: %w", p.Name, red.Error(err))
+	}
+	rel := b.Release
+	succeeded, failed := 0, 0
+	for i, r := range b.Responses {
+		if r.Err != nil {
+			failed++
+			note(r.Sent, fmt.Sprintf("race copy %d: no response: %v", i+1, red.Error(r.Err)), nil)
+			continue
+		}
+		o := probe.Judge(r.Status, p.Accept, p.Reject)
+		if o == probe.Accepted {
+			succeeded++
+		}
+		x := exchangeOf(red, reqs[i].Method, reqs[i].URL, label, r.Status, o, r.Body)
+		x.SentMS, x.ReceivedMS = at(r.Sent), at(r.Received)
+		note(r.Received, fmt.Sprintf("race copy %d: %s", i+1, o), x)
+	}
+	release := fmt.Sprintf("%s over %s: %d write(s)", rel.Mode, rel.Protocol, rel.Writes)
+	if rel.Segments >= 0 {
+		release += fmt.Sprintf(", %d TCP segment(s)", rel.Segments)
+	}
+	if rel.Split {
+		release += " (split: " + rel.Reason + ")"
+	}
+	release += fmt.Sprintf(", release took %.3f ms; responses arrived over %.3f ms", ms(rel.Duration), ms(b.Spread()))
+	note(rel.Start, "release: "+release, nil)
+	note(time.Now(), fmt.Sprintf("race: %d of %d succeeded (sequential baseline %d), %d without a response", succeeded, n, baseline, failed), nil)
+	if succeeded <= baseline {
+		return nil, nil
+	}
+	return &finding.Finding{
+		ID:             finding.StableID(meta.ID, p.Endpoint(), id.Name),
+		Check:          meta.ID,
+		Title:          meta.Title,
+		Severity:       finding.High,
+		SeverityReason: "a destructive one-shot action was performed more times than its limit allows",
+		CWE:            meta.CWE,
+		Endpoint:       p.Endpoint(),
+		Probe:          p.Name,
+		Identity:       id.Name,
+		Summary: fmt.Sprintf("%s succeeded %d times out of %d synchronised requests against one fresh resource, where %d of %d succeeded one after another (%s).",
+			p.Endpoint(), succeeded, n, baseline, n, release),
+		Evidence:    events,
+		Remediation: meta.Remediation,
+		References:  meta.References,
+	}, nil
+}
+
+// raceRequest renders p for the race engine the way probe.Do renders it for the client: URL and body
+// templates, headers, and the bearer token unless the probe sets its own Authorization.
+func raceRequest(p *probe.Probe, vars probe.Vars) (race.Request, error) {
+	u, err := probe.RenderURL(p.URL, vars)
+	if err != nil {
+		return race.Request{}, fmt.Errorf("probe %q: url %s: %w", p.Name, p.Path, err)
+	}
+	body, err := probe.Render(p.Body, vars)
+	if err != nil {
+		return race.Request{}, fmt.Errorf("probe %q: body: %w", p.Name, err)
+	}
+	h := http.Header{}
+	for name, tmpl := range p.Headers {
+		v, err := probe.Render(tmpl, vars)
+		if err != nil {
+			return race.Request{}, fmt.Errorf("probe %q: header %s: %w", p.Name, name, err)
+		}
+		h.Set(name, v)
+	}
+	if tok := vars["token"]; tok != "" && h.Get("Authorization") == "" {
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	method := p.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	return race.Request{Method: method, URL: u, Header: h, Body: []byte(body)}, nil
+}
+
+// exchangeOf is redacted evidence of one request and its response.
+func exchangeOf(red interface{ String(string) string }, method, url, token string, status int, o probe.Outcome, body []byte) *finding.Exchange {
+	if len(body) > 200 {
+		body = body[:200]
+	}
+	return &finding.Exchange{
+		Method:      method,
+		URL:         red.String(url),
+		Token:       token,
+		Status:      status,
+		Outcome:     o.String(),
+		BodyExcerpt: strings.TrimSpace(red.String(string(body))),
+	}
+}

@@ -1,0 +1,51 @@
+package check_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tocsin/tocsin/internal/check"
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/lab"
+)
+
+func TestLimitOverrunVulnerable(t *testing.T) {
+	_, tgt := labTarget(t, lab.Options{Flavor: "vulnerable"})
+	fs := runCheck(t, check.LimitOverrun{}, tgt)
+	if len(fs) != 1 {
+		t.Fatalf("got %d findings, want exactly 1: %+v", len(fs), fs)
+	}
+	f := fs[0]
+	if f.Check != "race/limit-overrun" || f.Severity != finding.High || f.Probe != "redeem-coupon" || f.Identity != "alice" {
+		t.Errorf("unexpected finding %+v", f)
+	}
+	// The summary carries the counts: the lab's coupon is single use, so the baseline is 1 of 20.
+	if !strings.Contains(f.Summary, "where 1 of 20 succeeded one after another") {
+		t.Errorf("summary %q lacks the baseline", f.Summary)
+	}
+	var accepted, release int
+	for _, e := range f.Evidence {
+		if strings.HasPrefix(e.Detail, "race copy") && e.HTTP != nil && e.HTTP.Outcome == "accepted" {
+			accepted++
+			if strings.Contains(e.HTTP.BodyExcerpt+e.HTTP.URL, "Bearer") || e.HTTP.Token == "" {
+				t.Errorf("race evidence %+v: token not labelled", e.HTTP)
+			}
+		}
+		if strings.HasPrefix(e.Detail, "release: last-byte-h1 over http/1.1") {
+			release++
+		}
+	}
+	if accepted < 2 || release != 1 {
+		t.Errorf("evidence has %d accepted race copies and %d release notes, want >= 2 and 1: %+v", accepted, release, f.Evidence)
+	}
+	if f.Requests != 1+2+20+20 {
+		t.Errorf("spent %d requests, want 43 (a token, 2 setups, 20 sequential, 20 raced)", f.Requests)
+	}
+}
+
+func TestLimitOverrunFixed(t *testing.T) {
+	_, tgt := labTarget(t, lab.Options{Flavor: "fixed"})
+	if fs := runCheck(t, check.LimitOverrun{}, tgt); len(fs) != 0 {
+		t.Fatalf("fixed lab: got %d findings, want none: %+v", len(fs), fs)
+	}
+}

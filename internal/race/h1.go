@@ -1,0 +1,186 @@
+package race
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// h1conn is one request of a last-byte batch on its own connection.
+type h1conn struct {
+	conn net.Conn
+	tcp  *net.TCPConn
+	last []byte // the withheld byte
+	// resp is the reader goroutine's; sent and werr are the release's, merged after both are done.
+	resp Response
+	sent time.Time
+	werr error
+}
+
+// sendH1 runs last-byte synchronisation: one connection per request, each written but its last byte,
+// then the last bytes written back to back.
+func sendH1(ctx context.Context, o Options, pr []prepared, tlsOn bool) (*Batch, error) {
+	protocol := "http/1.1"
+	conns := make([]*h1conn, len(pr))
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.conn.Close()
+			}
+		}
+	}()
+	// Dial in parallel: N handshakes one after another would cost N round trips before the race.
+	var wg sync.WaitGroup
+	errs := make([]error, len(pr))
+	for i := range pr {
+		wg.Go(func() {
+			var c net.Conn
+			var err error
+			if tlsOn {
+				c, err = dialTLS(ctx, o, pr[i].url, []string{"http/1.1"})
+			} else {
+				c, err = dialTCP(ctx, o, pr[i].url)
+			}
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if dl, ok := ctx.Deadline(); ok {
+				_ = c.SetDeadline(dl)
+			}
+			conns[i] = &h1conn{conn: c, tcp: tcpOf(c)}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("race: request %d: %w", i, err)
+		}
+	}
+	for i, c := range conns {
+		msg := h1Message(pr[i])
+		c.last = msg[len(msg)-1:]
+		if _, err := c.conn.Write(msg[:len(msg)-1]); err != nil {
+			return nil, fmt.Errorf("race: request %d: %w", i, err)
+		}
+	}
+	// Readers start now: a server that answers before the last byte (an error, say) is recorded.
+	for i, c := range conns {
+		wg.Go(func() { c.read(o.MaxResponseBytes, pr[i].Method) })
+	}
+	select {
+	case <-time.After(o.Settle):
+	case <-ctx.Done():
+		return nil, fmt.Errorf("race: %w", ctx.Err())
+	}
+
+	rel := Release{Mode: LastByteH1, Protocol: protocol, Writes: len(conns), Split: false, Segments: -1}
+	before := make([]int, len(conns))
+	for i, c := range conns {
+		before[i] = segsOut(c.tcp)
+	}
+	start := time.Now()
+	for _, c := range conns {
+		c.sent = time.Now()
+		if _, err := c.conn.Write(c.last); err != nil {
+			c.werr = fmt.Errorf("release write: %w", err)
+			c.conn.Close()
+		}
+		rel.Bytes += len(c.last)
+	}
+	end := time.Now()
+	segs := 0
+	for i, c := range conns {
+		after := segsOut(c.tcp)
+		if before[i] < 0 || after < 0 {
+			segs = -1
+			break
+		}
+		segs += after - before[i]
+	}
+	rel.Segments, rel.Start, rel.Duration = segs, start, end.Sub(start)
+	if tlsOn {
+		rel.Bytes += len(conns) * tlsRecordOverhead
+	}
+	stop := context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			c.conn.Close()
+		}
+	})
+	wg.Wait()
+	stop()
+	b := &Batch{Responses: make([]Response, len(pr)), Release: rel}
+	for i, c := range conns {
+		b.Responses[i] = c.resp
+		b.Responses[i].Sent = c.sent
+		if c.werr != nil {
+			b.Responses[i].Err = c.werr
+		}
+	}
+	return b, nil
+}
+
+// read reads one response into c.resp.
+func (c *h1conn) read(maxBody int64, method string) {
+	br := bufio.NewReader(c.conn)
+	r := &c.resp
+	if _, err := br.Peek(1); err != nil {
+		r.Err = fmt.Errorf("no response: %w", err)
+		return
+	}
+	r.Received = time.Now() // the first byte of the response, as the HTTP/2 side stamps its HEADERS
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		r.Err = fmt.Errorf("malformed response: %w", err)
+		return
+	}
+	defer resp.Body.Close()
+	r.Status, r.Header = resp.StatusCode, resp.Header
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if int64(len(body)) > maxBody {
+		body, r.Truncated = body[:maxBody], true
+	} else if err != nil {
+		r.Err = fmt.Errorf("reading the response body: %w", err)
+	}
+	r.Body = body
+}
+
+// h1Message serialises r as an HTTP/1.1 request. Content-Length is always explicit, so the server
+// waits for exactly the bytes we send, the last one included.
+func h1Message(r prepared) []byte {
+	var b bytes.Buffer
+	b.WriteString(r.Method + " " + r.url.RequestURI() + " HTTP/1.1\r\n")
+	host := r.url.Host
+	if h := r.Header.Get("Host"); h != "" {
+		host = h
+	}
+	b.WriteString("Host: " + host + "\r\n")
+	if r.Header.Get("User-Agent") == "" {
+		b.WriteString("User-Agent: " + userAgent + "\r\n")
+	}
+	for _, k := range sortedHeaderKeys(r.Header) {
+		switch strings.ToLower(k) {
+		case "host", "content-length", "transfer-encoding", "connection":
+			continue
+		}
+		for _, v := range r.Header[k] {
+			// A header value with a line break would smuggle a second header or request.
+			v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			b.WriteString(k + ": " + v + "\r\n")
+		}
+	}
+	if len(r.Body) > 0 || bodyMethod(r.Method) {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(r.Body)) + "\r\n")
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	b.Write(r.Body)
+	return b.Bytes()
+}
