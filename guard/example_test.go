@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tocsin/tocsin/guard"
 )
@@ -125,4 +129,79 @@ func ExampleGuard_Middleware() {
 	// Output:
 	// 200  report
 	// 401 Bearer error="invalid_token" {"error":"invalid_token","error_description":"guard: grant revoked"}
+}
+
+// A service with several replicas shares one PostgreSQL. Each replica does this at start-up, and
+// a revocation on any of them waits for the actions running on all of them.
+func ExampleNewPostgres() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://app@db.internal/app")
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
+	if err := guard.Migrate(ctx, pool); err != nil {
+		panic(err)
+	}
+	g := guard.NewPostgres(pool)
+	verifier := &guard.JWT{Key: []byte("hmac key"), Algorithms: []string{"HS256"}, Issuer: "https://idp.example"}
+
+	mux := http.NewServeMux()
+	// Reads: Middleware pins the grant in a transaction of its own while the handler runs.
+	mux.Handle("GET /reports", g.Middleware("reports:read", g.Bearer(verifier), http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "report\n") })))
+	// Writes to the same database: the check and the write share one transaction, so the write
+	// commits before any revocation of the grant can return.
+	bearer := g.Bearer(verifier)
+	mux.HandleFunc("DELETE /items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		grantID, err := bearer(r)
+		if err != nil {
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
+		err = pgx.BeginFunc(r.Context(), pool, func(tx pgx.Tx) error {
+			return guard.DoTx(r.Context(), tx, grantID, "items:delete", func(ctx context.Context) error {
+				_, err := tx.Exec(ctx, "DELETE FROM items WHERE id = $1", r.PathValue("id"))
+				return err
+			})
+		})
+		switch {
+		case errors.Is(err, guard.ErrDenied):
+			http.Error(w, err.Error(), http.StatusForbidden)
+		case err != nil:
+			http.Error(w, "try again later", http.StatusServiceUnavailable)
+		}
+	})
+	// The revocation endpoint answers only once Revoke has returned.
+	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
+		if err := g.Revoke(r.Context(), r.FormValue("jti")); err != nil {
+			http.Error(w, "revocation not confirmed; retry", http.StatusServiceUnavailable)
+		}
+	})
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
+}
+
+func ExampleGuard_Rotate() {
+	ctx := context.Background()
+	g := guard.New()
+	exp := time.Now().Add(5 * time.Minute) // access tokens live minutes; refresh tokens longer
+
+	// Login: the first access grant starts a family.
+	refresh, err := g.StartFamily(ctx, guard.Grant{ID: "jti-1", Subject: "alice", Scopes: []string{"items:read"}, Expires: exp}, 24*time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	// The client trades its refresh token for the next access grant and a new refresh token.
+	next, _, err := g.Rotate(ctx, refresh, "jti-2", exp, 24*time.Hour)
+	fmt.Println("rotated:", next.ID, next.Subject, err)
+
+	// Someone presents the old refresh token again: a copy exists, so the family is revoked.
+	_, _, err = g.Rotate(ctx, refresh, "jti-3", exp, 24*time.Hour)
+	fmt.Println("replayed:", err)
+	err = g.Do(ctx, "jti-2", "items:read", func(ctx context.Context) error { return nil })
+	fmt.Println("jti-2 now:", err)
+	// Output:
+	// rotated: jti-2 alice <nil>
+	// replayed: guard: refresh token used twice: its family is revoked
+	// jti-2 now: guard: grant revoked
 }

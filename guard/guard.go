@@ -11,11 +11,23 @@
 // The consequence for callers: a revocation endpoint that answers only after Revoke returns never
 // acknowledges a revocation while an action authorized by the revoked token can still commit.
 //
-// For most uses, call [New], [Guard.Grant] when a token is issued, [Guard.Do] around each action
-// (or [Guard.Middleware] around each handler), and [Guard.Revoke] when a token is revoked.
+// For most uses, call [New] (one process) or [Migrate] and [NewPostgres] (several replicas),
+// [Guard.Grant] when a token is issued, [Guard.Middleware] with [Guard.Bearer] around each handler
+// (or [Guard.Do] around each action; [DoTx] when the action writes to the same PostgreSQL), and
+// [Guard.Revoke] when a token is revoked.
 //
-// A Guard keeps its state in memory, so it protects one process. Several replicas need a shared
-// store, which a later version adds.
+// A Guard made by [New] keeps its state in memory and protects one process. [NewPostgres] keeps
+// it in PostgreSQL: the check runs inside a transaction with SELECT ... FOR SHARE on the grant's
+// row, and Revoke's UPDATE of that row waits for every replica's running actions, so the guarantee
+// holds across replicas. If the database cannot be reached, nothing is allowed: the error matches
+// [ErrUnavailable] and Middleware answers 503. Redis ([WithRedis], [Guard.Listen]) only spreads
+// revocations to the replicas' caches faster; it never allows anything.
+//
+// Tokens themselves are checked by a [Verifier] ([JWT], [Introspection]), whose answers
+// [Guard.Bearer] caches; the cache speeds up signature checks and denials but never gives the final
+// allow, which is always the store's check in Do. For short-lived access tokens with rotated refresh
+// tokens, see [Guard.StartFamily] and [Guard.Rotate]. docs/guard.md explains the guarantee and
+// what it costs.
 package guard
 
 import (
@@ -24,6 +36,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Grant is what an issued token may do.
@@ -53,8 +67,12 @@ func (d *denial) Is(target error) bool { return target == ErrDenied }
 
 // Guard decides and pins grants. It is safe for concurrent use.
 type Guard struct {
-	store store
-	now   func() time.Time // a field so tests can move the clock
+	store    store
+	families familyStore
+	now      func() time.Time // a field so tests can move the clock
+	cache    *cache           // speeds up verification and denials; never allows
+	remote   bool             // the store is across a network, so the cache's denials save a round trip
+	redis    *redis.Client    // nil: no invalidation channel between replicas (WithRedis)
 }
 
 // store holds grants, subjects and pins. The memory store is the only one today; one backed by a
@@ -63,13 +81,15 @@ type store interface {
 	put(ctx context.Context, gr Grant, now time.Time) error
 	// acquire checks that grantID may use scope at now and pins the grant; release drops the pin.
 	acquire(ctx context.Context, grantID, scope string, now time.Time) (release func(), err error)
-	revoke(ctx context.Context, grantID string) error
+	// revoke reports whether the grant was known, so that only known grants are cached as revoked.
+	revoke(ctx context.Context, grantID string) (known bool, err error)
 	setScopes(ctx context.Context, subject string, scopes []string) error
 }
 
 // New returns a Guard that keeps its state in memory.
 func New() *Guard {
-	return &Guard{store: newMemStore(), now: time.Now}
+	s := newMemStore()
+	return &Guard{store: s, families: newMemFamilies(s), now: time.Now, cache: newCache()}
 }
 
 // Grant records an issued grant. Record it before handing out the token: a grant Guard has not seen
@@ -97,8 +117,14 @@ func (g *Guard) Do(ctx context.Context, grantID, scope string, action func(ctx c
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("guard: %w", err)
 	}
+	if g.remote && g.cache.isRevoked(grantID) {
+		return ErrRevoked // revocation is for good: no need to ask the store
+	}
 	release, err := g.store.acquire(ctx, grantID, scope, g.now())
 	if err != nil {
+		if errors.Is(err, ErrRevoked) {
+			g.cache.markRevoked(grantID)
+		}
 		return err
 	}
 	defer release() // also when action panics, or Revoke would wait forever
@@ -109,8 +135,17 @@ func (g *Guard) Do(ctx context.Context, grantID, scope string, action func(ctx c
 // [Guard.Do] with the grant are refused from the moment Revoke is called. If ctx ends first, Revoke
 // returns an error wrapping ctx's error; the grant stays revoked and the actions still running
 // finish. Revoking an unknown grant does nothing.
+//
+// With [WithRedis], Revoke then tells the other replicas, so their caches refuse the grant's
+// tokens without asking the store; that is only for speed, as their stores refuse it already.
 func (g *Guard) Revoke(ctx context.Context, grantID string) error {
-	return g.store.revoke(ctx, grantID)
+	known, err := g.store.revoke(ctx, grantID)
+	if err != nil || !known {
+		return err
+	}
+	g.cache.markRevoked(grantID)
+	g.publishRevoked(ctx, grantID)
+	return nil
 }
 
 // SetScopes sets the scopes a subject may use, cutting or restoring what its grants may do: a

@@ -15,7 +15,8 @@ import (
 // and expiry it has verified; an error from it means the token is missing or invalid. Refusals follow
 // RFC 6750: 401 with WWW-Authenticate: Bearer error="invalid_token" for a missing, unknown, revoked
 // or expired grant, and 403 with error="insufficient_scope" for a scope not granted, each with a
-// JSON body {"error": ..., "error_description": ...}.
+// JSON body {"error": ..., "error_description": ...}. When the store cannot decide (a database
+// down), the handler does not run and the answer is 503 with error="temporarily_unavailable".
 //
 // The whole handler, including writing the response, runs while the grant is pinned.
 func (g *Guard) Middleware(scope string, grantID func(*http.Request) (string, error), next http.Handler) http.Handler {
@@ -27,13 +28,21 @@ func (g *Guard) Middleware(scope string, grantID func(*http.Request) (string, er
 			return
 		}
 		err = g.Do(r.Context(), id, scope, func(ctx context.Context) error {
-			next.ServeHTTP(w, r.WithContext(ctx))
+			if ctx != r.Context() {
+				r = r.WithContext(ctx)
+			}
+			next.ServeHTTP(w, r)
 			return nil
 		})
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrDenied):
 			writeDenial(w, scope, err, err.Error())
+		case errors.Is(err, ErrUnavailable):
+			// Fail closed: nothing ran. The client may retry; the detail is for the server's logs.
+			w.Header().Set("Retry-After", "1")
+			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
+				"the authorization store is unreachable, so the request was not run; retry later")
 		default:
 			// Only the request's context ending gets here (the action returns nil), and then the
 			// client is gone; the status is for logs.

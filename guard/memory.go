@@ -52,13 +52,20 @@ func (s *memStore) put(_ context.Context, gr Grant, now time.Time) error {
 	return nil
 }
 
-// sweep forgets expired grants that nothing is using. Do refuses them either way (as unknown rather
-// than expired once forgotten). s.mu must be held.
+// sweep forgets expired grants that nothing is using, and subjects with nothing to remember (no
+// SetScopes, no running action). Do refuses forgotten grants either way (as unknown rather than
+// expired). Subjects are kept between actions rather than dropped as each ends, so the hot path
+// does not allocate one per action. s.mu must be held.
 func (s *memStore) sweep(now time.Time) {
 	s.lastSweep = now
 	for id, g := range s.grants {
 		if !g.Expires.IsZero() && !now.Before(g.Expires) && g.inFlight == 0 {
 			delete(s.grants, id)
+		}
+	}
+	for name, sub := range s.subjects {
+		if sub.allowed == nil && len(sub.inFlight) == 0 {
+			delete(s.subjects, name)
 		}
 	}
 }
@@ -88,8 +95,8 @@ func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Ti
 	g.inFlight++
 	sub.inFlight[scope]++
 
-	var once sync.Once
-	return func() { once.Do(func() { s.release(g, sub, scope) }) }, nil
+	// Do calls release exactly once (deferred), so it needs no guard against a second call.
+	return func() { s.release(g, sub, scope) }, nil
 }
 
 func (s *memStore) release(g *memGrant, sub *memSubject, scope string) {
@@ -109,17 +116,14 @@ func (s *memStore) release(g *memGrant, sub *memSubject, scope string) {
 		close(sub.changed)
 		sub.changed = nil
 	}
-	if sub.allowed == nil && len(sub.inFlight) == 0 {
-		delete(s.subjects, g.Subject) // nothing to remember about this subject
-	}
 }
 
-func (s *memStore) revoke(ctx context.Context, grantID string) error {
+func (s *memStore) revoke(ctx context.Context, grantID string) (bool, error) {
 	s.mu.Lock()
 	g, ok := s.grants[grantID]
 	if !ok {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	g.revoked = true // from here on acquire refuses the grant
 	for g.inFlight > 0 {
@@ -131,12 +135,12 @@ func (s *memStore) revoke(ctx context.Context, grantID string) error {
 		select {
 		case <-idle:
 		case <-ctx.Done():
-			return fmt.Errorf("guard: revoke %q: waiting for running actions: %w", grantID, ctx.Err())
+			return true, fmt.Errorf("guard: revoke %q: waiting for running actions: %w", grantID, ctx.Err())
 		}
 		s.mu.Lock()
 	}
 	s.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 func (s *memStore) setScopes(ctx context.Context, subject string, scopes []string) error {
