@@ -64,11 +64,14 @@ func TestBuildExample(t *testing.T) {
 	if !del.Destructive || del.Verify == nil || !slices.Equal(del.Verify.Reject, []int{404}) || del.Setup == nil {
 		t.Errorf("delete-item %+v", del)
 	}
-	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade}) {
+	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade, config.CheckInflightRevocation, config.CheckLimitOverrun}) {
 		t.Errorf("check order %v", tg.CheckOrder)
 	}
 	if p := tg.Checks[config.CheckRevokedTokenAccepted]; p.Identity != "alice" || !slices.Equal(p.Probes, []string{"read-item"}) {
 		t.Errorf("plan %+v", p)
+	}
+	if p := tg.Checks[config.CheckInflightRevocation]; p.Identity != "alice" || p.Verifier != "bob" || !slices.Equal(p.Probes, []string{"delete-item"}) {
+		t.Errorf("in-flight plan %+v", p)
 	}
 	if tg.Vars["greeting"] != "hello" {
 		t.Errorf("vars %v", tg.Vars)
