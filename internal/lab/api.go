@@ -24,8 +24,15 @@ type api struct {
 	gap   time.Duration
 	onGap func(ctx context.Context)
 
-	mu    sync.Mutex
-	items map[string]item
+	// The resources live apart from the handlers so that replicas of a lab (StartReplica) share
+	// them, as replicas of a real service share their database.
+	*resources
+}
+
+type resources struct {
+	mu      sync.Mutex
+	items   map[string]item
+	coupons *coupons
 }
 
 type item struct {
@@ -37,7 +44,9 @@ type item struct {
 const maxItemName = 200
 
 func newAPI(authz authorizer, gap time.Duration, onGap func(context.Context)) *api {
-	return &api{authz: authz, gap: gap, onGap: onGap, items: map[string]item{}}
+	_, isFixed := authz.(*fixed)
+	res := &resources{items: map[string]item{}, coupons: &coupons{atomic: isFixed, used: map[string]bool{}}}
+	return &api{authz: authz, gap: gap, onGap: onGap, resources: res}
 }
 
 func (a *api) routes(mux *http.ServeMux) {

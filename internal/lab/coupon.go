@@ -29,10 +29,9 @@ type coupons struct {
 }
 
 // couponRoutes registers the coupon endpoints through handle, which authenticates and requires the
-// scope like every API route. The flavour is the authorizer's.
+// scope like every API route. The flavour (atomic or not) was set by newAPI from the authorizer's.
 func (a *api) couponRoutes(handle func(pattern, scope string, h func(http.ResponseWriter, *http.Request, string))) {
-	_, isFixed := a.authz.(*fixed)
-	c := &coupons{atomic: isFixed, used: map[string]bool{}}
+	c := a.coupons
 	handle("POST /coupons", "items:write", c.create)
 	handle("POST /coupons/{id}/redeem", "items:write", c.redeem)
 }

@@ -38,6 +38,10 @@ type Options struct {
 	TokenLifetime    time.Duration // default 15m
 	Logger           *slog.Logger  // nil discards
 
+	// Guard, in the fixed flavour, is the guard the API and the identity provider share; nil makes a
+	// memory one. Pass a guard on PostgreSQL (guard.NewPostgres) to run replicas (StartReplica).
+	Guard *guard.Guard
+
 	// ClientSecret and AdminKey replace the random secrets a lab makes for itself, so that a script
 	// can know them before the lab starts. Empty means random.
 	ClientSecret string
@@ -118,12 +122,43 @@ func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
 	case Vulnerable:
 		authz = newVulnerable(l.idp, opts.IntrospectionTTL, opts.PermissionTTL)
 	case Fixed:
-		l.guard = guard.New()
+		l.guard = opts.Guard
+		if l.guard == nil {
+			l.guard = guard.New()
+		}
 		l.idp.guard = l.guard
 		authz = &fixed{idp: l.idp, guard: l.guard}
 	}
 	l.api = newAPI(authz, opts.ActionGap, opts.onGap)
+	l.serve(ln)
+	return l, nil
+}
 
+// StartReplica starts another replica of a fixed-flavour lab on addr: the same identity provider and
+// resources, but its own guard, as another process of the service would have its own connection pool
+// to the shared database. With the primary and every replica on guard.NewPostgres over one database,
+// a revocation through any replica waits for actions in flight on all of them.
+func (l *Lab) StartReplica(ctx context.Context, addr string, g *guard.Guard) (*Lab, error) {
+	if l.opts.Flavor != Fixed || g == nil {
+		return nil, errors.New("lab: replicas need the fixed flavour and a guard (hint: guard.NewPostgres on the database the primary's Options.Guard uses)")
+	}
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("lab: listen on %s: %w", addr, err)
+	}
+	r := &Lab{opts: l.opts, url: "http://" + ln.Addr().String(), served: make(chan error, 1), idp: l.idp, guard: g}
+	r.api = &api{authz: &fixed{idp: l.idp, guard: g}, gap: l.api.gap, onGap: l.api.onGap, resources: l.api.resources}
+	r.serve(ln)
+	return r, nil
+}
+
+// serve routes the identity provider and the API on ln until Close.
+func (l *Lab) serve(ln net.Listener) {
+	opts := l.opts
 	mux := http.NewServeMux()
 	l.idp.routes(mux)
 	l.api.routes(mux)
@@ -137,7 +172,6 @@ func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
 	}
 	go func() { l.served <- l.srv.Serve(ln) }()
 	opts.Logger.Info("lab started", "url", l.url, "flavor", opts.Flavor)
-	return l, nil
 }
 
 // checkLoopback refuses addresses other hosts could reach, including an empty host, which means
