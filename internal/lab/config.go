@@ -162,7 +162,11 @@ Call the API:
 Introspect (RFC 7662) and revoke (RFC 7009) the token:
   curl -s -u {{.ClientID}}:{{.ClientSecret}} -d "token=$TOKEN" {{.URL}}/oauth/introspect
   curl -s -u {{.ClientID}}:{{.ClientSecret}} -d "token=$TOKEN" -d token_type_hint=access_token {{.URL}}/oauth/revoke
-
+{{if ne .Flavor "vulnerable"}}
+Logins also return a refresh_token that works once; trade it for the next access token (a replayed
+one revokes its whole family):
+  curl -s -u {{.ClientID}}:{{.ClientSecret}} -d grant_type=refresh_token -d "refresh_token=$REFRESH" {{.URL}}/oauth/token
+{{end}}
 Downgrade alice (drop reports:read), then restore her:
   curl -s -X PUT -H 'Authorization: Bearer {{.AdminKey}}' -H 'Content-Type: application/json' \
     -d '{"scopes": ["items:read", "items:write", "items:delete"]}' {{.URL}}/idp/subjects/alice/scopes

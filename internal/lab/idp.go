@@ -166,11 +166,14 @@ func (p *idp) handleToken(w http.ResponseWriter, r *http.Request) {
 		subject = user
 	case "client_credentials":
 		subject = clientID
+	case "refresh_token":
+		p.refresh(w, r)
+		return
 	case "":
 		errInvalidRequest("grant_type is required").write(w, r)
 		return
 	default:
-		(&oauthError{http.StatusBadRequest, "unsupported_grant_type", "use password or client_credentials"}).write(w, r)
+		(&oauthError{http.StatusBadRequest, "unsupported_grant_type", "use password, client_credentials or refresh_token"}).write(w, r)
 		return
 	}
 
@@ -179,19 +182,25 @@ func (p *idp) handleToken(w http.ResponseWriter, r *http.Request) {
 		(&oauthError{http.StatusBadRequest, "invalid_scope", "none of the requested scopes is allowed"}).write(w, r)
 		return
 	}
-	token, err := p.issue(r, subject, scopes)
+	// A refresh token goes with a user's login only: a client can always ask for a new token.
+	withRefresh := subject != clientID
+	token, refresh, err := p.issue(r, subject, scopes, withRefresh)
 	if err != nil {
 		p.logger.Error("issue token", "err", err)
 		(&oauthError{http.StatusInternalServerError, "server_error", "could not issue a token"}).write(w, r)
 		return
 	}
-	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"access_token": token,
 		"token_type":   tokenTypeJWT,
 		"expires_in":   int(p.lifetime / time.Second),
 		"scope":        strings.Join(scopes, " "),
-	})
+	}
+	if refresh != "" {
+		body["refresh_token"] = refresh
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, body)
 }
 
 // grantableScopes is requested ∩ allowed in allowed's order; an empty request asks for all allowed.
@@ -210,7 +219,36 @@ func grantableScopes(requested, allowed []string) []string {
 
 // issue signs a token, records it, and, in the fixed flavour, records its grant before anyone can
 // present it.
-func (p *idp) issue(r *http.Request, subject string, scopes []string) (string, error) {
+func (p *idp) issue(r *http.Request, subject string, scopes []string, withRefresh bool) (token, refresh string, err error) {
+	id, expires := randomText(), p.expiry(time.Now())
+	if p.guard != nil && withRefresh {
+		// The fixed flavour hands out a refresh token with each login: a family on guard, so that a
+		// refresh token works once and a replayed one revokes everything the family issued.
+		gr := guard.Grant{ID: id, Subject: subject, Scopes: scopes, Expires: expires}
+		if refresh, err = p.guard.StartFamily(r.Context(), gr, refreshLifetime); err != nil {
+			return "", "", err
+		}
+	} else if p.guard != nil {
+		gr := guard.Grant{ID: id, Subject: subject, Scopes: scopes, Expires: expires}
+		if err = p.guard.Grant(r.Context(), gr); err != nil {
+			return "", "", err
+		}
+	}
+	token, err = p.sign(id, subject, scopes, expires)
+	return token, refresh, err
+}
+
+// refreshLifetime bounds a refresh family: long enough for a demo session, short for a lab.
+const refreshLifetime = 12 * time.Hour
+
+// expiry is when a token issued at now expires, in the whole seconds a JWT carries, so that every
+// check agrees on it.
+func (p *idp) expiry(now time.Time) time.Time {
+	return jwt.NewNumericDate(now.Add(p.lifetime)).Time
+}
+
+// sign makes the JWT for an access grant and records it.
+func (p *idp) sign(id, subject string, scopes []string, expires time.Time) (string, error) {
 	now := time.Now()
 	claims := tokenClaims{
 		Scope:    strings.Join(scopes, " "),
@@ -218,22 +256,14 @@ func (p *idp) issue(r *http.Request, subject string, scopes []string) (string, e
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    p.issuer,
 			Subject:   subject,
-			ID:        randomText(),
+			ID:        id,
 			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(p.lifetime)),
+			ExpiresAt: jwt.NewNumericDate(expires),
 		},
 	}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(p.signingKey)
 	if err != nil {
 		return "", err
-	}
-	// Record the expiry the token carries (whole seconds), so every check agrees on it.
-	expires := claims.ExpiresAt.Time
-	if p.guard != nil {
-		gr := guard.Grant{ID: claims.ID, Subject: subject, Scopes: scopes, Expires: expires}
-		if err := p.guard.Grant(r.Context(), gr); err != nil {
-			return "", err
-		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -242,8 +272,49 @@ func (p *idp) issue(r *http.Request, subject string, scopes []string) (string, e
 			delete(p.tokens, id)
 		}
 	}
-	p.tokens[claims.ID] = &tokenRecord{subject: subject, scopes: scopes, expires: expires}
+	p.tokens[id] = &tokenRecord{subject: subject, scopes: scopes, expires: expires}
 	return token, nil
+}
+
+// refresh trades a refresh token for the next access token of its family (fixed flavour only).
+func (p *idp) refresh(w http.ResponseWriter, r *http.Request) {
+	if p.guard == nil {
+		(&oauthError{http.StatusBadRequest, "unsupported_grant_type", "the vulnerable lab issues no refresh tokens; use the fixed flavour"}).write(w, r)
+		return
+	}
+	rt := r.PostFormValue("refresh_token")
+	if rt == "" {
+		errInvalidRequest("refresh_token is required").write(w, r)
+		return
+	}
+	id, expires := randomText(), p.expiry(time.Now())
+	gr, next, err := p.guard.Rotate(r.Context(), rt, id, expires, refreshLifetime)
+	switch {
+	case errors.Is(err, guard.ErrRefreshReused):
+		(&oauthError{http.StatusBadRequest, "invalid_grant", "refresh token used twice: its whole family is revoked; log in again"}).write(w, r)
+		return
+	case errors.Is(err, guard.ErrDenied):
+		(&oauthError{http.StatusBadRequest, "invalid_grant", "refresh token unknown, expired or revoked"}).write(w, r)
+		return
+	case err != nil:
+		p.logger.Error("rotate refresh token", "err", err)
+		(&oauthError{http.StatusServiceUnavailable, "temporarily_unavailable", "could not rotate the refresh token"}).write(w, r)
+		return
+	}
+	token, err := p.sign(gr.ID, gr.Subject, gr.Scopes, gr.Expires)
+	if err != nil {
+		p.logger.Error("issue token", "err", err)
+		(&oauthError{http.StatusInternalServerError, "server_error", "could not issue a token"}).write(w, r)
+		return
+	}
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token":  token,
+		"token_type":    tokenTypeJWT,
+		"expires_in":    int(time.Until(gr.Expires) / time.Second),
+		"scope":         strings.Join(gr.Scopes, " "),
+		"refresh_token": next,
+	})
 }
 
 // verify checks a token's signature, issuer and expiry: what the token says of itself. Whether it
