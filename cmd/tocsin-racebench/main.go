@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tocsin/tocsin/internal/race"
 	"github.com/tocsin/tocsin/internal/race/racebench"
 )
 
@@ -19,8 +20,9 @@ func main() {
 	sizes := flag.String("n", "2,10,20,100", "batch sizes, comma-separated")
 	netem := flag.Bool("netem", true, "also measure over a veth pair with netem delay 10ms+-3ms (needs root)")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
+	settle := flag.Duration("settle", race.DefaultSettle, "the engine's wait between priming and release")
 	flag.Parse()
-	cfg := racebench.Config{Batches: *batches, Netem: *netem, Out: os.Stderr}
+	cfg := racebench.Config{Batches: *batches, Netem: *netem, Settle: *settle, Out: os.Stderr}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 1000 {

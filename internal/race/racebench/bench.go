@@ -25,9 +25,10 @@ import (
 
 // Config sets the size of a run.
 type Config struct {
-	Sizes   []int // batch sizes; default 2, 10, 20, 100
-	Batches int   // per method and size; default 50
-	Netem   bool  // also measure over a veth pair into a network namespace with netem delay
+	Sizes   []int         // batch sizes; default 2, 10, 20, 100
+	Batches int           // per method and size; default 50
+	Netem   bool          // also measure over a veth pair into a network namespace with netem delay
+	Settle  time.Duration // the engine's wait before the release; zero takes race.DefaultSettle
 	Out     io.Writer
 }
 
@@ -112,7 +113,7 @@ type method struct {
 
 func body(i int) []byte { return []byte(`{"coupon":"bench","n":` + strconv.Itoa(i) + `}`) }
 
-func methods(c *client.Client) []method {
+func methods(c *client.Client, settle time.Duration) []method {
 	engine := func(mode race.Mode, useTLS bool) func(ctx context.Context, l *link, id string, n int) (int, error) {
 		return func(ctx context.Context, l *link, id string, n int) (int, error) {
 			base := l.clearURL
@@ -123,7 +124,7 @@ func methods(c *client.Client) []method {
 			for i := range reqs {
 				reqs[i] = race.Request{Method: "POST", URL: base + "/redeem", Header: http.Header{"X-Race-Batch": {id}}, Body: body(i)}
 			}
-			b, err := race.Send(ctx, race.Options{Mode: mode, Client: c, TLSConfig: l.tlsCfg}, reqs)
+			b, err := race.Send(ctx, race.Options{Mode: mode, Client: c, TLSConfig: l.tlsCfg, Settle: settle}, reqs)
 			if err != nil {
 				return -1, err
 			}
@@ -255,24 +256,35 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms := methods(c)
+		ms := methods(c, cfg.Settle)
 		for _, n := range cfg.Sizes {
 			spreads := make([][]time.Duration, len(ms))
 			segs := make([][]int, len(ms))
+			failed := make([]error, len(ms))
 			for b := range cfg.Batches {
 				// Rotate the order so no method always runs right after another.
 				for k := range ms {
 					mi := (k + b) % len(ms)
+					if failed[mi] != nil {
+						continue
+					}
 					id := fmt.Sprintf("%s-%d-%d-%d", l.name, n, b, mi)
 					sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 					seg, err := ms[mi].send(sctx, l, id, n)
 					cancel()
-					if err != nil {
-						return rows, fmt.Errorf("%s, N=%d, %s: %w", l.name, n, ms[mi].name, err)
+					var sp time.Duration
+					if err == nil {
+						var got int
+						if sp, got = l.rec.spread(id); got != n {
+							err = fmt.Errorf("server saw %d of %d requests", got, n)
+						}
 					}
-					sp, got := l.rec.spread(id)
-					if got != n {
-						return rows, fmt.Errorf("%s, N=%d, %s: server saw %d of %d requests", l.name, n, ms[mi].name, got, n)
+					if err != nil {
+						// One method failing must not throw away the others' measurements: its row
+						// says what happened and the run goes on.
+						failed[mi] = fmt.Errorf("batch %d: %w", b, err)
+						fmt.Fprintf(cfg.Out, "%s, N=%d, %s: %v\n", l.name, n, ms[mi].name, failed[mi])
+						continue
 					}
 					spreads[mi] = append(spreads[mi], sp)
 					segs[mi] = append(segs[mi], seg)
@@ -284,6 +296,14 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 			ref := median(spreads[1])
 			for mi, m := range ms {
 				r := Row{Link: l.name, Method: m.name, N: n, Batches: len(spreads[mi])}
+				if failed[mi] != nil {
+					r.Method += " (failed: see the log)"
+				}
+				if len(spreads[mi]) == 0 {
+					r.SegMin, r.SegMax = -1, -1
+					rows = append(rows, r)
+					continue
+				}
 				r.Median, r.P90, r.SD = median(spreads[mi]), quantile(spreads[mi], 0.9), sd(spreads[mi])
 				r.SegMin, r.SegMax = slices.Min(segs[mi]), slices.Max(segs[mi])
 				if ref > 0 {
