@@ -62,7 +62,7 @@ type relay struct {
 	target string
 	wg     sync.WaitGroup
 	mu     sync.Mutex
-	conns  []net.Conn
+	conns  map[net.Conn]bool // open, to close at the end
 }
 
 func newRelay(target string) (*relay, error) {
@@ -70,7 +70,7 @@ func newRelay(target string) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &relay{ln: ln, target: target}
+	r := &relay{ln: ln, target: target, conns: map[net.Conn]bool{}}
 	r.wg.Add(1)
 	go r.accept()
 	return r, nil
@@ -89,18 +89,31 @@ func (r *relay) accept() {
 			continue
 		}
 		r.mu.Lock()
-		r.conns = append(r.conns, in, out)
+		r.conns[in], r.conns[out] = true, true
 		r.mu.Unlock()
-		r.wg.Add(2)
-		go func() { defer r.wg.Done(); delayLine(out, in) }()
-		go func() { defer r.wg.Done(); delayLine(in, out) }()
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			var pair sync.WaitGroup
+			pair.Go(func() { delayLine(out, in) })
+			pair.Go(func() { delayLine(in, out) })
+			pair.Wait()
+			// Both directions ended: release the descriptors now, not when the run ends (a batch
+			// of 100 fresh connections would otherwise exhaust them within a few batches).
+			in.Close()
+			out.Close()
+			r.mu.Lock()
+			delete(r.conns, in)
+			delete(r.conns, out)
+			r.mu.Unlock()
+		}()
 	}
 }
 
 func (r *relay) close() {
 	r.ln.Close()
 	r.mu.Lock()
-	for _, c := range r.conns {
+	for c := range r.conns {
 		c.Close()
 	}
 	r.mu.Unlock()
