@@ -64,7 +64,7 @@ func (s *memStore) sweep(now time.Time) {
 		}
 	}
 	for name, sub := range s.subjects {
-		if sub.allowed == nil && len(sub.inFlight) == 0 {
+		if sub.allowed == nil && !busy(sub) {
 			delete(s.subjects, name)
 		}
 	}
@@ -107,15 +107,28 @@ func (s *memStore) release(g *memGrant, sub *memSubject, scope string) {
 		close(g.idle)
 		g.idle = nil
 	}
-	sub.inFlight[scope]--
-	if sub.inFlight[scope] > 0 {
+	// The entry stays at zero rather than being deleted: the next action on this scope would only
+	// insert it again, and that churn was a measurable part of what guard adds to a request.
+	n := sub.inFlight[scope] - 1
+	sub.inFlight[scope] = n
+	if n > 0 {
 		return
 	}
-	delete(sub.inFlight, scope)
 	if sub.changed != nil {
 		close(sub.changed)
 		sub.changed = nil
 	}
+}
+
+// busy reports whether sub has a running action; release leaves counts at zero rather than deleting
+// them. s.mu must be held.
+func busy(sub *memSubject) bool {
+	for _, n := range sub.inFlight {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *memStore) revoke(ctx context.Context, grantID string) (bool, error) {
