@@ -23,8 +23,10 @@ and which checks run with them. A commented example of every field: examples/toc
 
 Each check proves a flaw from outside and measures it: toctou/revoked-token-accepted revokes a fresh
 token and replays a request until the API refuses it; toctou/scope-downgrade-ignored removes a scope
-and replays a privileged request until refused. Findings carry the measured window, a timeline and
-remediation. Run ` + "`tocsin checks`" + ` for the list.
+and replays a privileged request until refused; toctou/inflight-revocation revokes a token while a
+destructive action it authorized is in flight and reads the resource right after, as another identity;
+race/limit-overrun sends synchronised copies of a one-shot action. Findings carry the measured window,
+a timeline and remediation. Run ` + "`tocsin checks`" + ` for the list.
 
 Exit status: 0 when no finding is at or above --fail-on, 1 when one is, 2 on a usage, config or run
 error.
