@@ -22,7 +22,7 @@ func WriteHTML(w io.Writer, reports []*Report) error {
 		// Finish already sorts, but a report read back from JSON may have been edited by hand.
 		slices.SortStableFunc(fs, func(a, b finding.Finding) int { return int(b.Severity) - int(a.Severity) })
 		for _, f := range fs {
-			hf := htmlFinding{Finding: f, Timeline: buildTimeline(f), URI: endpointURI(r, f), Zero: "the start of the experiment"}
+			hf := htmlFinding{Finding: f, Timeline: buildTimeline(f), URI: readableURI(endpointURI(r, f)), Zero: "the start of the experiment"}
 			for _, e := range f.Evidence {
 				if e.Kind == finding.EventChangeAcked {
 					hf.Zero = "the acknowledgement"
@@ -256,3 +256,9 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 </body>
 </html>
 `
+
+// readableURI shows a probe's path template as written ({{item_id}}), not percent-encoded as SARIF
+// needs it.
+func readableURI(uri string) string {
+	return strings.NewReplacer("%7B", "{", "%7D", "}", "%20", " ").Replace(uri)
+}
