@@ -179,7 +179,7 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 <dt>Endpoint</dt><dd><code>{{.Endpoint}}</code>{{if .URI}} <span class="muted mono">{{.URI}}</span>{{end}}</dd>
 {{- if .Identity}}<dt>Identity</dt><dd>{{.Identity}}{{if .Probe}} (probe {{.Probe}}){{end}}</dd>{{end}}
 {{- with .Window}}
-<dt>Window</dt><dd>{{if .Never}}still honoured at {{ms .LastAcceptedMS}}, when tocsin stopped waiting{{else}}ends in [{{ms .LastAcceptedMS}}, {{ms .FirstRejectedMS}}] after the {{.Change}} was acknowledged{{end}}; cache filled {{ms .FillToChangeMS}} before it; {{len .Passes}} passes</dd>
+<dt>Window</dt><dd>{{if .Never}}still honoured at {{ms .LastAcceptedMS}}, when tocsin stopped waiting{{else}}ends in [{{ms .LastAcceptedMS}}, {{ms .FirstRejectedMS}}] after the {{.Change}} was acknowledged{{end}}; cache filled {{ms .FillToChangeMS}} before it; passes: {{len .Passes}}</dd>
 {{- end}}
 {{- if .SeverityReason}}<dt>Severity</dt><dd>{{.SeverityReason}}</dd>{{end}}
 <dt>Requests</dt><dd>{{.Requests}}</dd>
