@@ -108,6 +108,11 @@ func goldenReports() []*Report {
 			{AtMS: 148.0, Kind: "action-answered", Detail: "action answered 204"},
 			{AtMS: 150.3, Kind: "lease-expired", Detail: "a kind this build does not know"},
 		},
+		Inflight: &finding.Inflight{
+			ActionLatencyMS: 151.2, AckMS: 10.1, VerifyMS: 11.2, AnsweredMS: 158.1,
+			RevokeOffsetsHitMS: []float64{7.5}, RevokeOffsetsTriedMS: []float64{75.6, 37.8, 113.4, 18.9, 7.5}, Attempts: 9,
+			RefusedAfterRevocation: true,
+		},
 		Remediation: "Check the grant at the moment of the action and pin it while it runs.",
 	}
 	vulnerable := &Report{

@@ -181,6 +181,9 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 {{- with .Window}}
 <dt>Window</dt><dd>{{if .Never}}still honoured at {{ms .LastAcceptedMS}}, when tocsin stopped waiting{{else}}ends in [{{ms .LastAcceptedMS}}, {{ms .FirstRejectedMS}}] after the {{.Change}} was acknowledged{{end}}; cache filled {{ms .FillToChangeMS}} before it; passes: {{len .Passes}}</dd>
 {{- end}}
+{{- with .Inflight}}
+<dt>In flight</dt><dd>revocation acknowledged {{ms .AckMS}} after the action was sent; a read at {{ms .VerifyMS}} still found the resource; the action answered at {{ms .AnsweredMS}} (usual latency {{ms .ActionLatencyMS}}); attempts: {{.Attempts}}</dd>
+{{- end}}
 {{- if .SeverityReason}}<dt>Severity</dt><dd>{{.SeverityReason}}</dd>{{end}}
 <dt>Requests</dt><dd>{{.Requests}}</dd>
 </dl>

@@ -51,6 +51,10 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 					ms(w.LastAcceptedMS), ms(w.FirstRejectedMS), w.Change, ms(w.WidthMS()), len(w.Passes), f.Requests)
 			}
 		}
+		if in := f.Inflight; in != nil {
+			p.f("  in flight: revocation acknowledged %s after the action was sent; a read at %s still found the resource;\n", ms(in.AckMS), ms(in.VerifyMS))
+			p.f("             the action answered at %s (usual latency %s); attempts %d\n", ms(in.AnsweredMS), ms(in.ActionLatencyMS), in.Attempts)
+		}
 		if f.SeverityReason != "" {
 			p.f("  severity:  %s\n", f.SeverityReason)
 		}
