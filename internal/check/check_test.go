@@ -23,11 +23,7 @@ func labTarget(tb testing.TB, opts lab.Options, tweaks ...func(*config.Config)) 
 		tb.Fatalf("start lab: %v", err)
 	}
 	tb.Cleanup(func() { l.Close() })
-	env := l.Env()
-	cfg, err := config.Parse("lab.yaml", l.ConfigYAML(), func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	})
+	cfg, err := l.Config("lab.yaml")
 	if err != nil {
 		tb.Fatalf("lab config: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tocsin/tocsin/internal/config"
 	"github.com/tocsin/tocsin/internal/lab"
 	"github.com/tocsin/tocsin/internal/report"
 )
@@ -68,11 +67,7 @@ func runDemo(s *stdio, args []string) int {
 		if !o.quiet {
 			fmt.Fprintf(s.err, "lab (%s) listening on %s\n", flavor, l.URL())
 		}
-		env := l.Env()
-		cfg, err := config.Parse("lab-"+flavor+".yaml", l.ConfigYAML(), func(k string) (string, bool) {
-			v, ok := env[k]
-			return v, ok
-		})
+		cfg, err := l.Config("lab-" + flavor + ".yaml")
 		if err != nil {
 			fail(s.err, fmt.Errorf("the lab's own config does not parse (a bug in tocsin, please report it): %w", err))
 			return ExitUsage

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"text/template"
+
+	"github.com/tocsin/tocsin/internal/config"
 )
 
 // configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
@@ -193,6 +195,16 @@ func ttlText(ttl string, off bool) string {
 		return "0s (cache off)"
 	}
 	return ttl
+}
+
+// Config parses ConfigYAML with the lab's own secrets for its ${...} references: the config a scan of
+// this lab starts from. name labels it in messages.
+func (l *Lab) Config(name string) (*config.Config, error) {
+	env := l.Env()
+	return config.Parse(name, l.ConfigYAML(), func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
 }
 
 // ConfigYAML returns a scan config for this lab, the same as examples/tocsin.yaml but for the lab's

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin/tocsin/internal/config"
 	"github.com/tocsin/tocsin/internal/lab"
 	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/report"
@@ -53,10 +52,7 @@ func runLabScan() labScan {
 	}
 	defer l.Close()
 	env := l.Env()
-	cfg, err := config.Parse("lab.yaml", l.ConfigYAML(), func(k string) (string, bool) {
-		v, ok := env[k]
-		return v, ok
-	})
+	cfg, err := l.Config("lab.yaml")
 	if err != nil {
 		return labScan{err: err}
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tocsin/tocsin/internal/config"
 	"github.com/tocsin/tocsin/internal/lab"
 	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/report"
@@ -21,8 +20,7 @@ func labTarget(t *testing.T, opts lab.Options) *target.Target {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	env := l.Env()
-	cfg, err := config.Parse("lab.yaml", l.ConfigYAML(), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := l.Config("lab.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
