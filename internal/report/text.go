@@ -59,7 +59,13 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 			p.f("  severity:  %s\n", f.SeverityReason)
 		}
 		if tl := timelineText(f.Evidence); tl != "" {
-			p.f("  timeline (ms from the acknowledgement):\n%s", tl)
+			zero := "the start"
+			for _, e := range f.Evidence {
+				if e.Kind == finding.EventChangeAcked {
+					zero = "the acknowledgement"
+				}
+			}
+			p.f("  timeline (ms from %s):\n%s", zero, tl)
 		}
 		p.f("  remediation:\n")
 		for _, line := range strings.Split(f.Remediation, "\n") {
