@@ -233,10 +233,15 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 		nl, err := netemLink()
 		if err != nil {
 			fmt.Fprintf(cfg.Out, "netem link: skipped: %v\n", err)
-			// Without netem, a userspace relay gives the same kind of jittered link on loopback.
-			if jl, jerr := jitterLink(); jerr != nil {
-				fmt.Fprintf(cfg.Out, "userspace jitter link: skipped: %v\n", jerr)
+			// Without netem, a userspace bridge delays each frame as netem would; failing that, a
+			// userspace relay on loopback delays each chunk read.
+			if pl, perr := packetLink(); perr == nil {
+				fmt.Fprintln(cfg.Out, "measuring a userspace packet bridge (10ms+-3ms per frame) instead")
+				links = append(links, pl)
+			} else if jl, jerr := jitterLink(); jerr != nil {
+				fmt.Fprintf(cfg.Out, "packet jitter link: skipped: %v\nuserspace jitter link: skipped: %v\n", perr, jerr)
 			} else {
+				fmt.Fprintf(cfg.Out, "packet jitter link: skipped: %v\n", perr)
 				fmt.Fprintln(cfg.Out, "measuring a userspace jitter relay (10ms+-3ms per chunk) instead")
 				links = append(links, jl)
 			}

@@ -57,6 +57,9 @@ func netemLink() (*link, error) {
 		return nil, err
 	}
 	l := startServers("netem 10ms+-3ms", tlsLn, clearLn)
+	// httptest's certificate names 127.0.0.1, ::1 and example.com, not the server's address here.
+	l.tlsCfg = l.tlsCfg.Clone()
+	l.tlsCfg.ServerName = "example.com"
 	closeServers := l.close
 	l.close = func() { closeServers(); _ = exec.Command("ip", "link", "del", host).Run(); cleanup() }
 	return l, nil
