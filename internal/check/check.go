@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/probe"
 	"github.com/tocsin/tocsin/internal/target"
 )
 
@@ -78,4 +80,20 @@ func IsSkip(err error) (string, bool) {
 		return s.Reason, true
 	}
 	return "", false
+}
+
+// exchangeOf is redacted evidence of one request and its response, shared by every check: the URL
+// and the start of the body pass through the redactor, and token is already a label.
+func exchangeOf(red interface{ String(string) string }, method, url, token string, status int, o probe.Outcome, body []byte) *finding.Exchange {
+	if len(body) > 200 {
+		body = body[:200]
+	}
+	return &finding.Exchange{
+		Method:      method,
+		URL:         red.String(url),
+		Token:       token,
+		Status:      status,
+		Outcome:     o.String(),
+		BodyExcerpt: strings.TrimSpace(red.String(string(body))),
+	}
 }

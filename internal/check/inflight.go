@@ -297,15 +297,9 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 	red := r.env.Target.Redactor
 	rel := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.ack))) }
 	exch := func(res *probe.Result, token string) *finding.Exchange {
-		body := res.Response.Body
-		if len(body) > 200 {
-			body = body[:200]
-		}
-		return &finding.Exchange{
-			Method: res.Method, URL: red.String(res.URL), Token: red.Label(token), Status: res.Response.Status,
-			Outcome: res.Outcome.String(), SentMS: rel(res.Response.Sent), ReceivedMS: rel(res.Response.Received),
-			BodyExcerpt: red.String(string(body)),
-		}
+		x := exchangeOf(red, res.Method, res.URL, red.Label(token), res.Response.Status, res.Outcome, res.Response.Body)
+		x.SentMS, x.ReceivedMS = rel(res.Response.Sent), rel(res.Response.Received)
+		return x
 	}
 	events := []finding.Event{
 		{AtMS: rel(a.tokenAt), Kind: finding.EventToken, Detail: fmt.Sprintf("fresh token for %s (%s)", r.ident.Name, r.ident.Source.Kind())},

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/finding"
@@ -242,19 +241,4 @@ func raceRequest(p *probe.Probe, vars probe.Vars) (race.Request, error) {
 		method = http.MethodGet
 	}
 	return race.Request{Method: method, URL: u, Header: h, Body: []byte(body)}, nil
-}
-
-// exchangeOf is redacted evidence of one request and its response.
-func exchangeOf(red interface{ String(string) string }, method, url, token string, status int, o probe.Outcome, body []byte) *finding.Exchange {
-	if len(body) > 200 {
-		body = body[:200]
-	}
-	return &finding.Exchange{
-		Method:      method,
-		URL:         red.String(url),
-		Token:       token,
-		Status:      status,
-		Outcome:     o.String(),
-		BodyExcerpt: strings.TrimSpace(red.String(string(body))),
-	}
 }

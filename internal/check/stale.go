@@ -386,18 +386,7 @@ func (m *staleMeasurement) inconclusiveErr(r *probe.Result) error {
 // exchange turns a probe result into redacted evidence.
 func (m *staleMeasurement) exchange(r *probe.Result, token string) *finding.Exchange {
 	red := m.redactor()
-	body := r.Response.Body
-	if len(body) > 200 {
-		body = body[:200]
-	}
-	return &finding.Exchange{
-		Method:      r.Method,
-		URL:         red.String(r.URL),
-		Token:       red.Label(token),
-		Status:      r.Response.Status,
-		Outcome:     r.Outcome.String(),
-		BodyExcerpt: red.String(string(body)),
-	}
+	return exchangeOf(red, r.Method, r.URL, red.Label(token), r.Response.Status, r.Outcome, r.Response.Body)
 }
 
 // sleepUntil waits until at. Long timers fire late on an idle virtual machine (3-5 ms after a 2 s
