@@ -57,7 +57,11 @@ func (v Violation) String() string {
 // Report is what Check found.
 type Report struct {
 	Ops, Acts, Committed, Denied, Unavailable, Failed int
-	Revokes, Downgrades                               int // acknowledged ones
+	// Indeterminate counts acts that got no answer (their replica was killed, or refused the
+	// connection): each may or may not have committed. IndeterminateCommitted counts those that did,
+	// by the database's word.
+	Indeterminate, IndeterminateCommitted int
+	Revokes, Downgrades                   int // acknowledged ones
 	// Raced counts committed writes whose grant was being revoked or cut while they ran: the
 	// window the test is about. A run with none proves little.
 	Raced      int
@@ -70,9 +74,10 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("%d ops: %d acts (%d committed, %d refused, %d unavailable, %d failed), %d revokes and %d downgrades acknowledged; "+
-		"%d writes raced a revocation; %d violations, %d anomalies",
-		r.Ops, r.Acts, r.Committed, r.Denied, r.Unavailable, r.Failed, r.Revokes, r.Downgrades, r.Raced, len(r.Violations), len(r.Anomalies))
+	return fmt.Sprintf("%d ops: %d acts (%d committed, %d refused, %d unavailable, %d failed, %d without an answer of which %d committed), "+
+		"%d revokes and %d downgrades acknowledged; %d writes raced a revocation; %d violations, %d anomalies",
+		r.Ops, r.Acts, r.Committed, r.Denied, r.Unavailable, r.Failed, r.Indeterminate, r.IndeterminateCommitted,
+		r.Revokes, r.Downgrades, r.Raced, len(r.Violations), len(r.Anomalies))
 }
 
 // Check reads the history and the committed writes. The rule: a write of grant G (subject S) must
@@ -80,6 +85,10 @@ func (r Report) String() string {
 // reading precedes its commit, so a reading after the return proves the commit came after it.
 // Downgrades in the workload are never undone, so the earliest acknowledged one is the one that
 // counts.
+//
+// Every committed write is judged, whatever its client saw: an act that got an error or no answer
+// at all (its replica killed mid-request) may have committed, and its write, if there is one, is
+// held to the same rule by its own clock reading. Only an acknowledged act must have a write.
 func Check(ops []Op, writes []Write) Report {
 	var r Report
 	r.Ops = len(ops)
@@ -110,6 +119,9 @@ func Check(ops []Op, writes []Write) Report {
 			case o.Status == http.StatusServiceUnavailable:
 				r.Unavailable++
 				r.noteError(o)
+			case o.Status == 0:
+				r.Indeterminate++
+				r.noteError(o)
 			default:
 				r.Failed++
 				r.noteError(o)
@@ -133,6 +145,9 @@ func Check(ops []Op, writes []Write) Report {
 		r.Committed++
 		committed[w.Op] = true
 		act, ok := acts[w.Op]
+		if ok && act.Status == 0 {
+			r.IndeterminateCommitted++
+		}
 		switch {
 		case !ok:
 			r.Anomalies = append(r.Anomalies, fmt.Sprintf("write op %d has no act in the history", w.Op))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -13,14 +12,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tocsin/tocsin/guard"
 	"github.com/tocsin/tocsin/internal/pgtest"
 	"github.com/tocsin/tocsin/internal/redistest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+// TestMain runs the tests, or, in a process StartProcess started, a replica.
+func TestMain(m *testing.M) {
+	if config, ok := os.LookupEnv(ReplicaEnv); ok {
+		os.Exit(ServeReplica(config))
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // opsFromEnv is the size of the main run: JEPSEN_OPS (make jepsen OPS=N), or def.
 func opsFromEnv(t *testing.T, def int) int {
@@ -44,18 +48,26 @@ func TestCheckerFindsLateWrites(t *testing.T) {
 		{ID: 5, Kind: "downgrade", Subject: "s2", Invoke: 60, Return: 70, Status: 200},
 		{ID: 6, Kind: "act", Grant: "g3", Subject: "s3", Invoke: 30, Return: 90, Status: 200},
 		{ID: 7, Kind: "revoke", Grant: "g3", Invoke: 31, Return: 35, Status: 503}, // not acknowledged: no promise
+		// No answer (the replica was killed): each may have committed, and is judged by its write.
+		{ID: 8, Kind: "act", Grant: "g4", Subject: "s4", Invoke: 30, Return: 90, Err: "EOF"},
+		{ID: 9, Kind: "act", Grant: "g4", Subject: "s4", Invoke: 30, Return: 90, Err: "EOF"},
+		{ID: 10, Kind: "act", Grant: "g4", Subject: "s4", Invoke: 30, Return: 90, Err: "EOF"},
+		{ID: 11, Kind: "revoke", Grant: "g4", Invoke: 40, Return: 60, Status: 200},
 	}
 	writes := []Write{
 		{Op: 1, Grant: "g1", Subject: "s1", AtNs: 39}, // raced the revoke, committed before it returned: fine
 		{Op: 3, Grant: "g1", Subject: "s1", AtNs: 41}, // after the revoke returned: violation
 		{Op: 4, Grant: "g2", Subject: "s2", AtNs: 80}, // after the downgrade returned: violation
 		{Op: 6, Grant: "g3", Subject: "s3", AtNs: 80}, // the revoke failed: fine
+		{Op: 8, Grant: "g4", Subject: "s4", AtNs: 59}, // before the revoke returned: fine
+		{Op: 9, Grant: "g4", Subject: "s4", AtNs: 61}, // after: a violation although no client saw it
+		// op 10 did not commit: fine, and no anomaly, since nobody was told it did
 	}
 	r := Check(ops, writes)
-	if len(r.Violations) != 2 || r.Violations[0].Write.Op != 3 || r.Violations[1].Write.Op != 4 {
-		t.Fatalf("violations = %v; want writes 3 and 4", r.Violations)
+	if len(r.Violations) != 3 || r.Violations[0].Write.Op != 3 || r.Violations[1].Write.Op != 4 || r.Violations[2].Write.Op != 9 {
+		t.Fatalf("violations = %v; want writes 3, 4 and 9", r.Violations)
 	}
-	if r.Raced != 4 || len(r.Anomalies) != 0 || r.Revokes != 1 || r.Downgrades != 1 {
+	if r.Raced != 6 || len(r.Anomalies) != 0 || r.Revokes != 2 || r.Downgrades != 1 || r.Indeterminate != 3 || r.IndeterminateCommitted != 2 {
 		t.Fatalf("report = %v %v", r, r.Anomalies)
 	}
 
@@ -66,15 +78,44 @@ func TestCheckerFindsLateWrites(t *testing.T) {
 	}
 }
 
+func TestReplicaURL(t *testing.T) {
+	if u, err := replicaURL(readyPrefix + "http://127.0.0.1:4321"); err != nil || u != "http://127.0.0.1:4321" {
+		t.Errorf("replicaURL = %q, %v", u, err)
+	}
+	for _, line := range []string{"http://127.0.0.1:4321", readyPrefix + "http://0.0.0.0:4321", readyPrefix + "http://[::1]:4321",
+		readyPrefix + "http://localhost:4321", readyPrefix + "http://10.0.0.1:4321", readyPrefix + "https://127.0.0.1:4321",
+		readyPrefix + "http://127.0.0.1", readyPrefix + "http://127.0.0.1:4321/x"} {
+		if u, err := replicaURL(line); err == nil {
+			t.Errorf("replicaURL(%q) = %q, want an error", line, u)
+		}
+	}
+}
+
+// A replica process that cannot start says why, with what it wrote on stderr.
+func TestStartProcessFails(t *testing.T) {
+	_, err := StartProcess(context.Background(), ReplicaConfig{Name: "broken", DB: "postgres://%zz", Clock: NewClock()})
+	if err == nil || !strings.Contains(err.Error(), "exited before serving") || !strings.Contains(err.Error(), "replica broken") {
+		t.Fatalf("err = %v; want the process's exit and its message", err)
+	}
+	t.Log(err)
+}
+
 type cluster struct {
-	replicas []*Replica
+	replicas []Node
 	pool     *pgxpool.Pool // the checker's own connection
 	clock    *Clock
 	key      []byte
 }
 
-// newCluster starts n replicas in mode on database url.
-func newCluster(t *testing.T, url string, n int, mode Mode, rdb *redis.Client) *cluster {
+// Where a cluster's replicas run.
+const (
+	inProcess  = false
+	ownProcess = true
+)
+
+// newCluster starts n replicas in mode on database url, each in a process of its own (processes)
+// or in this one. redisAddr is empty for no Redis.
+func newCluster(t *testing.T, url string, n int, mode Mode, redisAddr string, processes bool) *cluster {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
@@ -90,13 +131,34 @@ func newCluster(t *testing.T, url string, n int, mode Mode, rdb *redis.Client) *
 	}
 	c := &cluster{pool: pool, clock: NewClock(), key: []byte("jepsen-test-key-0123456789abcdef")}
 	for i := range n {
-		r, err := StartReplica(ctx, ReplicaConfig{Name: fmt.Sprint(i), DB: url, Mode: mode, TTL: 200 * time.Millisecond,
-			Clock: c.clock, JWTKey: c.key, Redis: rdb, MaxConns: 12})
+		cfg := ReplicaConfig{Name: fmt.Sprint(i), DB: url, Mode: mode, TTL: 200 * time.Millisecond,
+			Clock: c.clock, JWTKey: c.key, RedisAddr: redisAddr, MaxConns: 12}
+		if !processes {
+			r, err := StartReplica(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(r.Kill)
+			c.replicas = append(c.replicas, r)
+			continue
+		}
+		p, err := StartProcess(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { r.Kill() })
-		c.replicas = append(c.replicas, r)
+		t.Cleanup(func() {
+			p.Close()
+			// A replica process's stderr is empty unless something went wrong there: the race
+			// detector's reports and panics land in it, not in this process's.
+			out := strings.TrimSpace(p.Output())
+			switch {
+			case strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:"):
+				t.Errorf("replica process %s:\n%s", cfg.Name, out)
+			case out != "":
+				t.Logf("replica process %s wrote:\n%s", cfg.Name, out)
+			}
+		})
+		c.replicas = append(c.replicas, p)
 	}
 	return c
 }
@@ -141,24 +203,26 @@ func requireClean(t *testing.T, r Report) {
 	}
 }
 
-// TestJepsenGuarded is the proof: three replicas, one PostgreSQL, no write committed after a
-// revocation or scope cut of its grant returned.
+// TestJepsenGuarded is the proof: three replica processes, one PostgreSQL, no write committed after
+// a revocation or scope cut of its grant returned.
 func TestJepsenGuarded(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
-	c := newCluster(t, url, 3, Guarded, nil)
+	c := newCluster(t, url, 3, Guarded, "", ownProcess)
 	r := c.run(t, opsFromEnv(t, 10_000), nil)
 	requireClean(t, r)
 	// Without faults every act is either committed or refused: an error is a bug somewhere.
-	if r.Failed+r.Unavailable > 0 {
-		t.Errorf("%d acts failed and %d found the store unavailable in a run without faults: %q", r.Failed, r.Unavailable, r.Errors)
+	if r.Failed+r.Unavailable+r.Indeterminate > 0 {
+		t.Errorf("%d acts failed, %d found the store unavailable and %d got no answer in a run without faults: %q",
+			r.Failed, r.Unavailable, r.Indeterminate, r.Errors)
 	}
 }
 
 // TestJepsenFindsTTLCacheViolations runs the same workload against the vulnerable pattern, a
-// decision cached for a TTL in front of the same store: the checker must catch it.
+// decision cached for a TTL in front of the same store: the checker must catch it, across
+// processes, from the clock readings they wrote.
 func TestJepsenFindsTTLCacheViolations(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
-	c := newCluster(t, url, 3, TTLCache, nil)
+	c := newCluster(t, url, 3, TTLCache, "", ownProcess)
 	r := c.run(t, 3000, nil)
 	if len(r.Violations) == 0 {
 		t.Fatalf("no violations found against a TTL cache: the checker cannot fail (%v)", r)
@@ -166,45 +230,54 @@ func TestJepsenFindsTTLCacheViolations(t *testing.T) {
 	t.Logf("first violation: %v", r.Violations[0])
 }
 
-// TestJepsenFaults kills a replica mid-action, restarts PostgreSQL and drops Redis during the run:
-// nothing is allowed that should not be, and every replica serves again afterwards.
+// TestJepsenFaults kills replica processes with SIGKILL mid-action while a revocation waits for
+// them, restarts PostgreSQL and drops Redis during the run: nothing is allowed that should not be,
+// and every replica serves again afterwards.
 func TestJepsenFaults(t *testing.T) {
 	srv := pgtest.Start(t)
 	rs := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	t.Cleanup(func() { rdb.Close() })
-	c := newCluster(t, srv.URL("postgres"), 3, Guarded, rdb)
+	c := newCluster(t, srv.URL("postgres"), 3, Guarded, rs.Addr, ownProcess)
 	ops := opsFromEnv(t, 6000)
 	faults := []Fault{
-		{AtOp: ops / 6, Name: "kill replica 1 mid-action, restart it", Run: func(ctx context.Context) error {
-			t.Logf("replica 1 killed with %d acts in flight", c.replicas[1].Kill())
-			time.Sleep(100 * time.Millisecond)
-			return c.replicas[1].Restart(ctx)
-		}},
-		{AtOp: ops / 3, Name: "drop Redis for 300 ms", Run: func(context.Context) error {
+		KillMidAction(ops/6, 1, 0, true, c.pool),
+		{AtOp: ops / 3, Name: "drop Redis for 300 ms", Run: func(context.Context, *Client) error {
 			rs.Stop()
 			time.Sleep(300 * time.Millisecond)
 			return rs.Restart()
 		}},
-		{AtOp: ops / 2, Name: "restart PostgreSQL (immediate stop)", Run: func(context.Context) error {
+		{AtOp: ops / 2, Name: "restart PostgreSQL (immediate stop)", Run: func(context.Context, *Client) error {
 			if err := srv.Stop(); err != nil {
 				return err
 			}
 			time.Sleep(300 * time.Millisecond)
 			return srv.Restart()
 		}},
-		{AtOp: 2 * ops / 3, Name: "kill replica 2 mid-action, restart it", Run: func(ctx context.Context) error {
-			t.Logf("replica 2 killed with %d acts in flight", c.replicas[2].Kill())
-			time.Sleep(100 * time.Millisecond)
-			return c.replicas[2].Restart(ctx)
-		}},
+		KillMidAction(2*ops/3, 2, 1, false, c.pool),
+		KillMidAction(5*ops/6, 0, 2, true, c.pool),
 	}
 	r := c.run(t, ops, faults)
 	requireClean(t, r)
-	if r.Unavailable+r.Failed == 0 {
+	if r.Unavailable+r.Failed+r.Indeterminate == 0 {
 		t.Errorf("no act failed during the faults: they were not injected where it matters (%v)", r)
 	}
-	// Recovery: after the faults, a fresh grant acts on every replica, and a revoked one nowhere.
+	requireRecovered(t, c)
+}
+
+// TestJepsenInProcess runs replicas in the test's process, where a kill closes a replica's server
+// and pool instead of ending a process: a smaller run, to keep that mode working.
+func TestJepsenInProcess(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	c := newCluster(t, url, 3, Guarded, "", inProcess)
+	ops := 3000
+	r := c.run(t, ops, []Fault{KillMidAction(ops/2, 1, 2, true, c.pool)})
+	requireClean(t, r)
+	requireRecovered(t, c)
+}
+
+// requireRecovered checks that after the faults, a fresh grant acts on every replica, and a
+// revoked one nowhere.
+func requireRecovered(t *testing.T, c *cluster) {
+	t.Helper()
 	ctx := context.Background()
 	for i, rep := range c.replicas {
 		if err := probe(ctx, c, rep, fmt.Sprintf("after-%d", i)); err != nil {
@@ -214,8 +287,8 @@ func TestJepsenFaults(t *testing.T) {
 }
 
 // probe grants, acts (must commit), revokes and acts again (must be refused) on one replica.
-func probe(ctx context.Context, c *cluster, rep *Replica, id string) error {
-	w := Workload{Replicas: []*Replica{rep}, Clock: c.clock, JWTKey: c.key}
+func probe(ctx context.Context, c *cluster, rep Node, id string) error {
+	w := Workload{Replicas: []Node{rep}, Clock: c.clock, JWTKey: c.key}
 	deadline := time.Now().Add(20 * time.Second)
 	for attempt := 0; ; attempt++ {
 		err := probeOnce(ctx, w, fmt.Sprintf("%s-%d", id, attempt))
@@ -239,7 +312,7 @@ func probeOnce(ctx context.Context, w Workload, subject string) error {
 	if op := run.act(ctx, rng, g); op.Status != http.StatusOK {
 		return fmt.Errorf("act with a live grant: status %d %s", op.Status, op.Err)
 	}
-	if op := run.call(ctx, rng, Op{Kind: "revoke", Grant: g.id}, "/revoke", url.Values{"grant": {g.id}}); !op.OK() {
+	if op := run.revoke(ctx, 0, g.id); !op.OK() {
 		return fmt.Errorf("revoke: status %d %s", op.Status, op.Err)
 	}
 	if op := run.act(ctx, rng, g); op.Status != http.StatusUnauthorized {

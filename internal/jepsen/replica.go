@@ -5,10 +5,12 @@
 // database's committed writes and reports every write that committed after a revocation or a scope
 // cut of its grant had returned.
 //
-// The replicas run in this process (each with its own HTTP server and connection pool), which lets
-// them share the clock: a write records inside its transaction the clock's reading just before it
-// commits, so "committed after the revocation returned" is proven by the data, not guessed from
-// response times.
+// A replica runs either in a process of its own (StartProcess: the test binary started again with
+// ReplicaEnv set, which TestMain turns into ServeReplica), so that a fault can end it with SIGKILL
+// in the middle of an action, or in the test's process (StartReplica), where Kill closes its server
+// and pool. Either way the replicas and the clients read one clock, CLOCK_MONOTONIC from a common
+// origin: a write records inside its transaction the clock's reading just before it commits, so
+// "committed after the revocation returned" is proven by the data, not guessed from response times.
 package jepsen
 
 import (
@@ -27,18 +29,31 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sys/unix"
 
 	"github.com/tocsin/tocsin/guard"
 )
 
-// Clock reads a monotonic clock shared by the clients and the replicas.
-type Clock struct{ start time.Time }
+// Clock reads CLOCK_MONOTONIC, which every process on the machine shares, as nanoseconds since
+// Origin: a Clock copied into a replica process (it travels in ReplicaConfig) reads the same as
+// the parent's.
+type Clock struct {
+	Origin int64 // CLOCK_MONOTONIC in ns when the clock was at zero
+}
 
 // NewClock starts a clock at zero.
-func NewClock() *Clock { return &Clock{start: time.Now()} }
+func NewClock() *Clock { return &Clock{Origin: monotonic()} }
 
 // Now returns nanoseconds since the clock started.
-func (c *Clock) Now() int64 { return int64(time.Since(c.start)) }
+func (c *Clock) Now() int64 { return monotonic() - c.Origin }
+
+func monotonic() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(fmt.Sprintf("jepsen: reading CLOCK_MONOTONIC: %v", err)) // cannot fail on a supported system
+	}
+	return ts.Nano()
+}
 
 // Mode is how a replica authorizes its writes.
 type Mode int
@@ -66,19 +81,25 @@ const Schema = `CREATE TABLE IF NOT EXISTS jepsen_writes (
 	at_ns    bigint NOT NULL -- the shared clock just before the write's commit
 )`
 
-// ReplicaConfig says how to build a replica.
+// ReplicaConfig says how to build a replica. It is JSON so that it can be handed to a replica
+// process.
 type ReplicaConfig struct {
-	Name     string
-	DB       string // connection string of the shared database
-	Mode     Mode
-	TTL      time.Duration // TTLCache: how long a decision is reused
-	Clock    *Clock
-	JWTKey   []byte        // HS256 key the clients sign tokens with
-	Redis    *redis.Client // nil: no invalidation channel
-	MaxConns int32
+	Name      string
+	DB        string // connection string of the shared database
+	Mode      Mode
+	TTL       time.Duration // TTLCache: how long a decision is reused
+	Clock     *Clock
+	JWTKey    []byte // HS256 key the clients sign tokens with
+	RedisAddr string // host:port of the invalidation channel; empty: none
+	MaxConns  int32
 }
 
-// Replica is one instance of the service. Kill and Restart simulate a crash and a restart.
+// ApplicationName is what a replica's database sessions call themselves (pg_stat_activity), so
+// that a fault can see which replica holds a lock.
+func (c ReplicaConfig) ApplicationName() string { return "jepsen-replica-" + c.Name }
+
+// Replica is one instance of the service, in this process. Kill and Restart simulate a crash and a
+// restart; a replica process (StartProcess) runs one of these until it is killed.
 type Replica struct {
 	cfg ReplicaConfig
 
@@ -86,10 +107,20 @@ type Replica struct {
 	url    string
 	srv    *http.Server
 	pool   *pgxpool.Pool
+	rdb    *redis.Client
 	cancel context.CancelFunc // ends every request in flight and the Redis listener
 
 	decisions sync.Map     // TTLCache: grant ID -> cachedDecision
-	inFlight  atomic.Int64 // act requests being served, so Kill can say it struck mid-action
+	inFlight  atomic.Int64 // act requests being served
+	writing   sync.Map     // op -> struct{}: writes past their check, inside their delay (see Stats)
+}
+
+// Stats is what GET /stats answers: what a replica is doing right now.
+type Stats struct {
+	Acts int64 `json:"acts"` // act requests being served
+	// Writing lists the ops whose write is past its authorization and waiting out its delay inside
+	// the transaction. In Guarded mode each holds its grant and subject rows FOR SHARE.
+	Writing []int64 `json:"writing"`
 }
 
 type cachedDecision struct {
@@ -107,6 +138,9 @@ func StartReplica(ctx context.Context, cfg ReplicaConfig) (*Replica, error) {
 	return r, nil
 }
 
+// Config returns the replica's configuration.
+func (r *Replica) Config() ReplicaConfig { return r.cfg }
+
 // URL returns the replica's current base URL; it changes when the replica restarts.
 func (r *Replica) URL() string {
 	r.mu.Lock()
@@ -123,23 +157,30 @@ func (r *Replica) Restart(ctx context.Context) error {
 	if r.cfg.MaxConns > 0 {
 		pcfg.MaxConns = r.cfg.MaxConns
 	}
+	pcfg.ConnConfig.RuntimeParams["application_name"] = r.cfg.ApplicationName()
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return fmt.Errorf("replica %s: %w", r.cfg.Name, err)
 	}
 	var opts []guard.Option
-	if r.cfg.Redis != nil {
-		opts = append(opts, guard.WithRedis(r.cfg.Redis))
+	var rdb *redis.Client
+	if r.cfg.RedisAddr != "" {
+		// No retries and a short dial: while Redis is down, each attempt fails fast.
+		rdb = redis.NewClient(&redis.Options{Addr: r.cfg.RedisAddr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		opts = append(opts, guard.WithRedis(rdb))
 	}
 	g := guard.NewPostgres(pool, append(opts, guard.WithLockTimeout(5*time.Second))...)
 	base, cancel := context.WithCancel(context.Background())
-	if r.cfg.Redis != nil {
+	if rdb != nil {
 		go g.Listen(base)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
 		pool.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
 		return fmt.Errorf("replica %s: %w", r.cfg.Name, err)
 	}
 	srv := &http.Server{
@@ -149,27 +190,39 @@ func (r *Replica) Restart(ctx context.Context) error {
 	}
 	go srv.Serve(ln)
 	r.mu.Lock()
-	r.url, r.srv, r.pool, r.cancel = "http://"+ln.Addr().String(), srv, pool, cancel
+	r.url, r.srv, r.pool, r.rdb, r.cancel = "http://"+ln.Addr().String(), srv, pool, rdb, cancel
 	r.mu.Unlock()
 	return nil
 }
 
 // Kill ends the replica mid-whatever: every request in flight sees its context cancelled, its
-// connections close, and its pool closes. Transactions it had open roll back. It returns how many
-// act requests were being served when it struck.
-func (r *Replica) Kill() (actsInFlight int64) {
+// connections close, and its pool closes. Transactions it had open roll back. (A replica process
+// is killed with SIGKILL instead: see Process.Kill.)
+func (r *Replica) Kill() {
 	r.mu.Lock()
-	srv, pool, cancel := r.srv, r.pool, r.cancel
-	r.srv, r.pool, r.cancel = nil, nil, nil
+	srv, pool, rdb, cancel := r.srv, r.pool, r.rdb, r.cancel
+	r.srv, r.pool, r.rdb, r.cancel = nil, nil, nil, nil
 	r.mu.Unlock()
 	if srv == nil {
-		return 0
+		return
 	}
-	actsInFlight = r.inFlight.Load()
 	cancel()
 	srv.Close()
 	pool.Close()
-	return actsInFlight
+	if rdb != nil {
+		rdb.Close()
+	}
+}
+
+// Stats returns what the replica is doing now.
+func (r *Replica) Stats() Stats {
+	s := Stats{Acts: r.inFlight.Load(), Writing: []int64{}}
+	r.writing.Range(func(op, _ any) bool {
+		s.Writing = append(s.Writing, op.(int64))
+		return true
+	})
+	slices.Sort(s.Writing)
+	return s
 }
 
 func (r *Replica) routes(g *guard.Guard, pool *pgxpool.Pool) http.Handler {
@@ -259,6 +312,10 @@ func (r *Replica) routes(g *guard.Guard, pool *pgxpool.Pool) http.Handler {
 		authenticated.ServeHTTP(w, req)
 	}))
 
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(r.Stats())
+	})
 	mux.HandleFunc("POST /grant", func(w http.ResponseWriter, req *http.Request) {
 		gr := guard.Grant{ID: req.FormValue("id"), Subject: req.FormValue("subject"), Scopes: grantScopes,
 			Expires: time.Now().Add(time.Hour)}
@@ -276,9 +333,13 @@ func (r *Replica) routes(g *guard.Guard, pool *pgxpool.Pool) http.Handler {
 // write records the op in tx, reading the clock as late as it can before the commit, after an
 // optional delay that widens the window between check and commit.
 func (r *Replica) write(ctx context.Context, tx pgx.Tx, op int64, grantID, subject string, delay time.Duration) error {
+	r.writing.Store(op, struct{}{})
+	defer r.writing.Delete(op)
 	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
 		select {
-		case <-time.After(delay):
+		case <-t.C:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -2,6 +2,7 @@ package jepsen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -33,18 +34,28 @@ type Op struct {
 // OK reports whether the operation was acknowledged.
 func (o Op) OK() bool { return o.Status == http.StatusOK }
 
-// Fault is a fault injected when the clients have started AtOp operations.
+// Node is a replica as the clients and the faults see it: a Replica in this process or a Process.
+type Node interface {
+	Config() ReplicaConfig
+	URL() string // changes when the replica restarts
+	Kill()
+	Restart(ctx context.Context) error
+}
+
+// Fault is a fault injected when the clients have started AtOp operations. Run may send
+// operations of its own through c; they are recorded in the history. An error from Run is a
+// fault that could not be injected as intended: Run (the workload's) returns it.
 type Fault struct {
 	AtOp int
 	Name string
-	Run  func(ctx context.Context) error
+	Run  func(ctx context.Context, c *Client) error
 }
 
 // Workload is what Run runs.
 type Workload struct {
 	Ops      int
 	Clients  int
-	Replicas []*Replica
+	Replicas []Node
 	Clock    *Clock
 	JWTKey   []byte
 	Seed     uint64
@@ -74,7 +85,7 @@ func (s *runState) id() int64 {
 }
 
 // Run runs the workload and returns the history, in no particular order. It stops early when ctx
-// ends.
+// ends. Its error is ctx's, or those of the faults that failed.
 func Run(ctx context.Context, w Workload) ([]Op, error) {
 	client := &http.Client{
 		Timeout:   10 * time.Second,
@@ -107,18 +118,22 @@ func Run(ctx context.Context, w Workload) ([]Op, error) {
 	}
 
 	faultsDone := make(chan struct{})
+	var faultErrs []error
 	go func() {
 		defer close(faultsDone)
-		for _, f := range w.Faults {
+		for i, f := range w.Faults {
 			for recorded.Load() < int64(f.AtOp) {
 				if ctx.Err() != nil {
 					return
 				}
 				time.Sleep(time.Millisecond)
 			}
-			t := w.Clock.Now()
-			err := f.Run(ctx)
-			w.Logf("fault %q at op %d (%.0f ms), done at %.0f ms: %v", f.Name, recorded.Load(), float64(t)/1e6, float64(w.Clock.Now())/1e6, err)
+			t, at := w.Clock.Now(), recorded.Load()
+			err := f.Run(ctx, &Client{r: c, rng: rand.New(rand.NewPCG(w.Seed, uint64(500+i)))})
+			w.Logf("fault %q at op %d (%.0f ms), done at %.0f ms: %v", f.Name, at, float64(t)/1e6, float64(w.Clock.Now())/1e6, err)
+			if err != nil {
+				faultErrs = append(faultErrs, fmt.Errorf("fault %q: %w", f.Name, err))
+			}
 		}
 	}()
 
@@ -142,7 +157,7 @@ func Run(ctx context.Context, w Workload) ([]Op, error) {
 	}
 	wg.Wait()
 	<-faultsDone
-	return history, ctx.Err()
+	return history, errors.Join(append([]error{ctx.Err()}, faultErrs...)...)
 }
 
 type runner struct {
@@ -184,7 +199,7 @@ func (c *runner) step(ctx context.Context, rng *rand.Rand) (op Op, ok bool) {
 		st.live = append(st.live[:i], st.live[i+1:]...)
 		st.retired = append(st.retired, g)
 		st.mu.Unlock()
-		return c.call(ctx, rng, Op{Kind: "revoke", Grant: g.id}, "/revoke", url.Values{"grant": {g.id}}), true
+		return c.revoke(ctx, c.replica(rng), g.id), true
 	case n < 90:
 		st.mu.Lock()
 		if len(st.subjects) <= 1 {
@@ -206,7 +221,7 @@ func (c *runner) step(ctx context.Context, rng *rand.Rand) (op Op, ok bool) {
 		}
 		st.live = kept
 		st.mu.Unlock()
-		return c.call(ctx, rng, Op{Kind: "downgrade", Subject: sub}, "/downgrade", url.Values{"subject": {sub}}), true
+		return c.call(ctx, c.replica(rng), Op{Kind: "downgrade", Subject: sub}, "/downgrade", url.Values{"subject": {sub}}), true
 	default:
 		st.mu.Lock()
 		sub := st.subjects[rng.IntN(len(st.subjects))]
@@ -218,8 +233,12 @@ func (c *runner) step(ctx context.Context, rng *rand.Rand) (op Op, ok bool) {
 }
 
 func (c *runner) grant(ctx context.Context, rng *rand.Rand, subject string) (Op, error) {
+	return c.grantOn(ctx, c.replica(rng), subject)
+}
+
+func (c *runner) grantOn(ctx context.Context, replica int, subject string) (Op, error) {
 	id := fmt.Sprintf("g%d", c.st.id())
-	op := c.call(ctx, rng, Op{Kind: "grant", Grant: id, Subject: subject}, "/grant", url.Values{"id": {id}, "subject": {subject}})
+	op := c.call(ctx, replica, Op{Kind: "grant", Grant: id, Subject: subject}, "/grant", url.Values{"id": {id}, "subject": {subject}})
 	if !op.OK() {
 		return op, fmt.Errorf("grant %s: status %d %s", id, op.Status, op.Err)
 	}
@@ -241,26 +260,40 @@ func (c *runner) grant(ctx context.Context, rng *rand.Rand, subject string) (Op,
 	return op, nil
 }
 
+func (c *runner) replica(rng *rand.Rand) int { return rng.IntN(len(c.w.Replicas)) }
+
 func (c *runner) act(ctx context.Context, rng *rand.Rand, g liveGrant) Op {
+	var delay time.Duration
+	if c.w.MaxDelay > 0 {
+		delay = time.Duration(rng.Int64N(int64(c.w.MaxDelay/time.Microsecond))) * time.Microsecond
+	}
+	return c.actOn(ctx, c.replica(rng), c.st.id(), g, rng.IntN(2) == 0, delay)
+}
+
+// actOn sends act op id with grant g to one replica: through DoTx if tx, else through Middleware
+// and Do. The replica waits delay inside the write's transaction, after the check.
+func (c *runner) actOn(ctx context.Context, replica int, id int64, g liveGrant, tx bool, delay time.Duration) Op {
 	path := "/act"
-	if rng.IntN(2) == 0 {
+	if tx {
 		path = "/act-tx"
 	}
-	id := c.st.id()
-	var delay int64
-	if c.w.MaxDelay > 0 {
-		delay = rng.Int64N(int64(c.w.MaxDelay / time.Microsecond))
-	}
-	form := url.Values{"op": {strconv.FormatInt(id, 10)}, "delay_us": {strconv.FormatInt(delay, 10)}}
-	return c.callAs(ctx, rng, Op{ID: id, Kind: "act", Grant: g.id, Subject: g.subject}, path, form, g.token)
+	form := url.Values{"op": {strconv.FormatInt(id, 10)}, "delay_us": {strconv.FormatInt(delay.Microseconds(), 10)}}
+	return c.callAs(ctx, replica, Op{ID: id, Kind: "act", Grant: g.id, Subject: g.subject}, path, form, g.token)
 }
 
-func (c *runner) call(ctx context.Context, rng *rand.Rand, op Op, path string, form url.Values) Op {
-	return c.callAs(ctx, rng, op, path, form, "")
+func (c *runner) revoke(ctx context.Context, replica int, grantID string) Op {
+	return c.call(ctx, replica, Op{Kind: "revoke", Grant: grantID}, "/revoke", url.Values{"grant": {grantID}})
 }
 
-func (c *runner) callAs(ctx context.Context, rng *rand.Rand, op Op, path string, form url.Values, token string) Op {
-	op.Replica = rng.IntN(len(c.w.Replicas))
+func (c *runner) call(ctx context.Context, replica int, op Op, path string, form url.Values) Op {
+	return c.callAs(ctx, replica, op, path, form, "")
+}
+
+// callAs sends op to a replica and records it. A request that gets no answer (the replica was
+// killed, or refused the connection) is recorded with Status 0: its outcome is unknown, and the
+// checker judges a write it may have committed by the write's own clock reading.
+func (c *runner) callAs(ctx context.Context, replica int, op Op, path string, form url.Values, token string) Op {
+	op.Replica = replica
 	if op.ID == 0 {
 		op.ID = c.st.id()
 	}
@@ -288,4 +321,45 @@ func (c *runner) callAs(ctx context.Context, rng *rand.Rand, op Op, path string,
 	}
 	c.record(op)
 	return op
+}
+
+// Client is what a fault uses to send operations of its own, recorded in the history as the
+// clients' are.
+type Client struct {
+	r   *runner
+	rng *rand.Rand
+}
+
+// Replicas returns the workload's replicas.
+func (c *Client) Replicas() []Node { return c.r.w.Replicas }
+
+// Clock returns the workload's clock.
+func (c *Client) Clock() *Clock { return c.r.w.Clock }
+
+// Logf logs as the workload does.
+func (c *Client) Logf(format string, args ...any) { c.r.w.Logf(format, args...) }
+
+// grant makes a grant for a live subject through a replica, as the clients do.
+func (c *Client) grant(ctx context.Context, replica int) {
+	st := c.r.st
+	st.mu.Lock()
+	sub := st.subjects[c.rng.IntN(len(st.subjects))]
+	st.mu.Unlock()
+	c.r.grantOn(ctx, replica, sub)
+}
+
+// takeGrant withdraws a live grant from the clients, as their revocations do (they may still
+// replay it, as they replay revoked ones), so that the fault can revoke it.
+func (c *Client) takeGrant() (liveGrant, bool) {
+	st := c.r.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.live) == 0 {
+		return liveGrant{}, false
+	}
+	i := c.rng.IntN(len(st.live))
+	g := st.live[i]
+	st.live = append(st.live[:i], st.live[i+1:]...)
+	st.retired = append(st.retired, g)
+	return g, true
 }
