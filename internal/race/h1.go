@@ -18,25 +18,25 @@ import (
 type h1conn struct {
 	conn net.Conn
 	tcp  *net.TCPConn
-	last []byte // the withheld byte
+	last []byte // the withheld bytes: the last one, or with HoldHeaders the header end and the body
 	// resp is the reader goroutine's; sent and werr are the release's, merged after both are done.
 	resp Response
 	sent time.Time
 	werr error
 }
 
-// sendH1 runs last-byte synchronisation: one connection per request, each written but its last byte,
-// then the last bytes written back to back.
-func sendH1(ctx context.Context, o Options, pr []prepared, tlsOn bool) (*Batch, error) {
-	protocol := "http/1.1"
+// primeH1 prepares last-byte synchronisation: one connection per request, each written but its last
+// byte (or, with HoldHeaders, but the end of its headers and its body). The release writes the
+// withheld bytes back to back.
+func primeH1(ctx context.Context, o Options, pr []prepared, tlsOn bool) (*Primed, error) {
 	conns := make([]*h1conn, len(pr))
-	defer func() {
+	closeAll := func() {
 		for _, c := range conns {
 			if c != nil {
 				c.conn.Close()
 			}
 		}
-	}()
+	}
 	// Dial in parallel: N handshakes one after another would cost N round trips before the race.
 	var wg sync.WaitGroup
 	errs := make([]error, len(pr))
@@ -62,13 +62,19 @@ func sendH1(ctx context.Context, o Options, pr []prepared, tlsOn bool) (*Batch, 
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
+			closeAll()
 			return nil, fmt.Errorf("race: request %d: %w", i, err)
 		}
 	}
 	for i, c := range conns {
 		msg := h1Message(pr[i])
-		c.last = msg[len(msg)-1:]
-		if _, err := c.conn.Write(msg[:len(msg)-1]); err != nil {
+		cut := len(msg) - 1
+		if o.HoldHeaders {
+			cut = bytes.Index(msg, []byte("\r\n\r\n")) + 3 // the header section's final "\n"
+		}
+		c.last = msg[cut:]
+		if _, err := c.conn.Write(msg[:cut]); err != nil {
+			closeAll()
 			return nil, fmt.Errorf("race: request %d: %w", i, err)
 		}
 	}
@@ -79,53 +85,63 @@ func sendH1(ctx context.Context, o Options, pr []prepared, tlsOn bool) (*Batch, 
 	select {
 	case <-time.After(o.Settle):
 	case <-ctx.Done():
+		closeAll()
+		wg.Wait()
 		return nil, fmt.Errorf("race: %w", ctx.Err())
 	}
 
-	rel := Release{Mode: LastByteH1, Protocol: protocol, Writes: len(conns), Split: false, Segments: -1}
-	before := make([]int, len(conns))
-	for i, c := range conns {
-		before[i] = segsOut(c.tcp)
-	}
-	start := time.Now()
-	for _, c := range conns {
-		c.sent = time.Now()
-		if _, err := c.conn.Write(c.last); err != nil {
-			c.werr = fmt.Errorf("release write: %w", err)
-			c.conn.Close()
+	release := func() Release {
+		rel := Release{Mode: LastByteH1, Protocol: "http/1.1", Writes: len(conns), Split: false, Segments: -1}
+		before := make([]int, len(conns))
+		for i, c := range conns {
+			before[i] = segsOut(c.tcp)
 		}
-		rel.Bytes += len(c.last)
-	}
-	end := time.Now()
-	segs := 0
-	for i, c := range conns {
-		after := segsOut(c.tcp)
-		if before[i] < 0 || after < 0 {
-			segs = -1
-			break
-		}
-		segs += after - before[i]
-	}
-	rel.Segments, rel.Start, rel.Duration = segs, start, end.Sub(start)
-	if tlsOn {
-		rel.Bytes += len(conns) * tlsRecordOverhead
-	}
-	stop := context.AfterFunc(ctx, func() {
+		start := time.Now()
 		for _, c := range conns {
-			c.conn.Close()
+			c.sent = time.Now()
+			if _, err := c.conn.Write(c.last); err != nil {
+				c.werr = fmt.Errorf("release write: %w", err)
+				c.conn.Close()
+			}
+			rel.Bytes += len(c.last)
 		}
-	})
-	wg.Wait()
-	stop()
-	b := &Batch{Responses: make([]Response, len(pr)), Release: rel}
-	for i, c := range conns {
-		b.Responses[i] = c.resp
-		b.Responses[i].Sent = c.sent
-		if c.werr != nil {
-			b.Responses[i].Err = c.werr
+		end := time.Now()
+		segs := 0
+		for i, c := range conns {
+			after := segsOut(c.tcp)
+			if before[i] < 0 || after < 0 {
+				segs = -1
+				break
+			}
+			segs += after - before[i]
 		}
+		rel.Segments, rel.Start, rel.Duration = segs, start, end.Sub(start)
+		if tlsOn {
+			rel.Bytes += len(conns) * tlsRecordOverhead
+		}
+		return rel
 	}
-	return b, nil
+	var rel Release
+	wait := func() *Batch {
+		stop := context.AfterFunc(ctx, closeAll)
+		wg.Wait()
+		stop()
+		closeAll()
+		b := &Batch{Responses: make([]Response, len(pr)), Release: rel}
+		for i, c := range conns {
+			b.Responses[i] = c.resp
+			b.Responses[i].Sent = c.sent
+			if c.werr != nil {
+				b.Responses[i].Err = c.werr
+			}
+		}
+		return b
+	}
+	return &Primed{
+		release: func() Release { rel = release(); return rel },
+		wait:    wait,
+		abort:   func() { closeAll(); wg.Wait() },
+	}, nil
 }
 
 // read reads one response into c.resp.

@@ -300,8 +300,9 @@ type h2group struct {
 	sent    time.Time
 }
 
-// sendH2 runs the single-packet attack. first, when set, is a TLS connection that negotiated h2.
-func sendH2(ctx context.Context, o Options, pr []prepared, tlsOn bool, first net.Conn) (*Batch, error) {
+// primeH2 prepares the single-packet attack: every stream sent but its final frame, and every
+// connection warmed with a PING. first, when set, is a TLS connection that negotiated h2.
+func primeH2(ctx context.Context, o Options, pr []prepared, tlsOn bool, first net.Conn) (*Primed, error) {
 	protocol := "h2c"
 	if tlsOn {
 		protocol = "h2"
@@ -312,9 +313,15 @@ func sendH2(ctx context.Context, o Options, pr []prepared, tlsOn bool, first net
 		return nil, fmt.Errorf("race: %w", err)
 	}
 	conns := []*h2conn{c0}
-	defer func() {
+	closeAll := func() {
 		for _, c := range conns {
 			c.close()
+		}
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			closeAll()
 		}
 	}()
 
@@ -384,68 +391,75 @@ func sendH2(ctx context.Context, o Options, pr []prepared, tlsOn bool, first net
 			return nil, fmt.Errorf("race: warm-up: %w", err)
 		}
 	}
-	for _, c := range conns {
-		c.state.mu.Lock()
-		c.state.released = true
-		c.state.maybeAllDone()
-		c.state.mu.Unlock()
-	}
+	ok = true
 
-	rel := Release{Mode: SinglePacketH2, Protocol: protocol, Writes: len(gs), Split: len(gs) > 1, Reason: reason, Segments: -1}
-	before := make([]int, len(gs))
-	for g, grp := range gs {
-		before[g] = segsOut(grp.conn.tcp)
-	}
-	// The release: each group's final frames in one write (one TLS record), groups back to back.
-	for _, grp := range gs {
-		c := grp.conn
-		c.wmu.Lock()
-		grp.sent = time.Now()
-		_, werr := c.conn.Write(grp.release)
-		c.wmu.Unlock()
-		if werr != nil {
-			c.state.fail(fmt.Errorf("release write: %w", werr))
+	var rel Release
+	release := func() Release {
+		for _, c := range conns {
+			c.state.mu.Lock()
+			c.state.released = true
+			c.state.maybeAllDone()
+			c.state.mu.Unlock()
 		}
-		rel.Bytes += len(grp.release)
-	}
-	end := time.Now()
-	segs := 0
-	for g, grp := range gs {
-		after := segsOut(grp.conn.tcp)
-		if before[g] < 0 || after < 0 {
-			segs = -1
-			break
+		rel = Release{Mode: SinglePacketH2, Protocol: protocol, Writes: len(gs), Split: len(gs) > 1, Reason: reason, Segments: -1}
+		before := make([]int, len(gs))
+		for g, grp := range gs {
+			before[g] = segsOut(grp.conn.tcp)
 		}
-		segs += after - before[g]
-	}
-	rel.Segments, rel.Start, rel.Duration = segs, gs[0].sent, end.Sub(gs[0].sent)
-	if tlsOn {
-		rel.Bytes += len(gs) * tlsRecordOverhead // an estimate: the record's exact size depends on the cipher
-	}
-
-	for _, c := range conns {
-		select {
-		case <-c.state.allDone:
-		case <-ctx.Done():
-		}
-	}
-	b := &Batch{Responses: make([]Response, len(pr)), Release: rel}
-	for _, grp := range gs {
-		c := grp.conn
-		c.conn.Close() // stops the reader: the state is ours from here
-		<-c.readerDone
-		c.state.mu.Lock()
-		for _, st := range c.state.streams {
-			r := Response{Status: st.status, Header: st.header, Body: st.body, Truncated: st.truncated, Sent: grp.sent, Received: st.received, Err: st.err}
-			if !st.done {
-				r.Err = fmt.Errorf("no complete response: %w", context.Cause(ctx))
-				if ctx.Err() == nil {
-					r.Err = errors.New("no complete response")
-				}
+		// The release: each group's final frames in one write (one TLS record), groups back to back.
+		for _, grp := range gs {
+			c := grp.conn
+			c.wmu.Lock()
+			grp.sent = time.Now()
+			_, werr := c.conn.Write(grp.release)
+			c.wmu.Unlock()
+			if werr != nil {
+				c.state.fail(fmt.Errorf("release write: %w", werr))
 			}
-			b.Responses[st.idx] = r
+			rel.Bytes += len(grp.release)
 		}
-		c.state.mu.Unlock()
+		end := time.Now()
+		segs := 0
+		for g, grp := range gs {
+			after := segsOut(grp.conn.tcp)
+			if before[g] < 0 || after < 0 {
+				segs = -1
+				break
+			}
+			segs += after - before[g]
+		}
+		rel.Segments, rel.Start, rel.Duration = segs, gs[0].sent, end.Sub(gs[0].sent)
+		if tlsOn {
+			rel.Bytes += len(gs) * tlsRecordOverhead // an estimate: the record's exact size depends on the cipher
+		}
+		return rel
 	}
-	return b, nil
+
+	wait := func() *Batch {
+		for _, c := range conns {
+			select {
+			case <-c.state.allDone:
+			case <-ctx.Done():
+			}
+		}
+		b := &Batch{Responses: make([]Response, len(pr)), Release: rel}
+		for _, grp := range gs {
+			c := grp.conn
+			c.close() // stops the reader: the state is ours from here
+			c.state.mu.Lock()
+			for _, st := range c.state.streams {
+				r := Response{Status: st.status, Header: st.header, Body: st.body, Truncated: st.truncated, Sent: grp.sent, Received: st.received, Err: st.err}
+				if !st.done {
+					r.Err = fmt.Errorf("no complete response: %w", context.Cause(ctx))
+					if ctx.Err() == nil {
+						r.Err = errors.New("no complete response")
+					}
+				}
+				b.Responses[st.idx] = r
+			}
+			c.state.mu.Unlock()
+		}
+		return b
+	}
+	return &Primed{release: release, wait: wait, abort: closeAll}, nil
 }

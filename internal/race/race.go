@@ -84,6 +84,13 @@ type Options struct {
 	// PacketBytes is the most release bytes put in one write; default 1400, which fits one TCP segment
 	// on a 1500-byte MTU path with TLS record overhead. Batches whose final frames need more are split.
 	PacketBytes int
+	// HoldHeaders, for LastByteH1, withholds the end of each request's header section (its final
+	// line feed) and sends the body with the release, instead of withholding the body's last byte.
+	// A server starts a handler once the headers are complete, so with HoldHeaders no handler starts
+	// (and no authorization check runs) before the release; without it, a request with a body may
+	// have its handler started, blocked on the body. HTTP/2 starts handlers at HEADERS, so a batch
+	// that needs this must use LastByteH1.
+	HoldHeaders bool
 	// Dial, when set, replaces the TCP dialler (tests; a harness inside a network namespace).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
@@ -159,6 +166,36 @@ var ErrNoH2 = errors.New("server did not negotiate HTTP/2 (ALPN h2)")
 // Send sends reqs as one synchronised batch and waits for every response, or for the timeout. A
 // failure before the release returns an error and no batch; after it, failures are per response.
 func Send(ctx context.Context, o Options, reqs []Request) (*Batch, error) {
+	p, err := Prime(ctx, o, reqs)
+	if err != nil {
+		return nil, err
+	}
+	p.Release()
+	return p.Wait(), nil
+}
+
+// Primed is a batch sent but for its final bytes: the server holds every request, parsed, and waits
+// for the release. It lets a caller release at a moment of its choosing, and act right after (a
+// revocation timed against an action's arrival). A Primed is not safe for concurrent use.
+type Primed struct {
+	cancel  context.CancelFunc
+	release func() Release
+	wait    func() *Batch
+	abort   func()
+	rel     Release
+	state   int // primedState, releasedState or doneState
+}
+
+const (
+	primedState = iota
+	releasedState
+	doneState
+)
+
+// Prime connects and sends every request of reqs but its final bytes, and waits for the server to
+// have read them (Options.Settle, and for HTTP/2 a PING's acknowledgement). The batch's timeout runs
+// from here to the last response. Call Release and then Wait, or Close to give up.
+func Prime(ctx context.Context, o Options, reqs []Request) (*Primed, error) {
 	if o.Client == nil {
 		return nil, errors.New("race: no client (hint: pass the target's client, which holds the allowlist and budget)")
 	}
@@ -192,32 +229,82 @@ func Send(ctx context.Context, o Options, reqs []Request) (*Batch, error) {
 		return nil, fmt.Errorf("race: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
+	p, err := prime(ctx, o, pr)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	p.cancel = cancel
+	return p, nil
+}
 
-	mode := o.Mode
+func prime(ctx context.Context, o Options, pr []prepared) (*Primed, error) {
 	tlsOn := pr[0].url.Scheme == "https"
-	switch mode {
+	if o.HoldHeaders {
+		switch o.Mode {
+		case Auto, LastByteH1:
+			return primeH1(ctx, o, pr, tlsOn)
+		default:
+			return nil, fmt.Errorf("race: HoldHeaders needs Mode LastByteH1 (HTTP/2 servers start handlers at HEADERS), not %s", o.Mode)
+		}
+	}
+	switch o.Mode {
 	case SinglePacketH2:
-		return sendH2(ctx, o, pr, tlsOn, nil)
+		return primeH2(ctx, o, pr, tlsOn, nil)
 	case LastByteH1:
-		return sendH1(ctx, o, pr, tlsOn)
+		return primeH1(ctx, o, pr, tlsOn)
 	case Auto:
 		if !tlsOn {
 			// Without TLS nothing negotiates the protocol, and an HTTP/1.1 server answers an HTTP/2
 			// preface with an error, so cleartext defaults to what every server speaks.
-			return sendH1(ctx, o, pr, false)
+			return primeH1(ctx, o, pr, false)
 		}
 		first, err := dialTLS(ctx, o, pr[0].url, []string{"h2", "http/1.1"})
 		if err != nil {
 			return nil, fmt.Errorf("race: %w", err)
 		}
 		if first.ConnectionState().NegotiatedProtocol == "h2" {
-			return sendH2(ctx, o, pr, true, first)
+			return primeH2(ctx, o, pr, true, first)
 		}
 		first.Close()
-		return sendH1(ctx, o, pr, true)
+		return primeH1(ctx, o, pr, true)
 	}
-	return nil, fmt.Errorf("race: unknown mode %d", mode)
+	return nil, fmt.Errorf("race: unknown mode %d", o.Mode)
+}
+
+// Release writes the final bytes of every request, as fast as the mode allows (one write for an
+// unsplit single-packet batch), and returns when they are written; Release.Start is the moment the
+// first write began. Calling it again returns the first call's Release.
+func (p *Primed) Release() Release {
+	if p.state == primedState {
+		p.rel = p.release()
+		p.state = releasedState
+	}
+	return p.rel
+}
+
+// Wait waits for every response, or for the batch's timeout, and closes the connections. It
+// releases the batch first if Release was not called. Calling it again returns nil.
+func (p *Primed) Wait() *Batch {
+	if p.state == doneState {
+		return nil
+	}
+	p.Release()
+	b := p.wait()
+	p.state = doneState
+	p.cancel()
+	return b
+}
+
+// Close gives up a batch not yet waited for: it closes the connections, so a primed request that was
+// not released reaches the server incomplete and is not served. It is safe to call after Wait.
+func (p *Primed) Close() {
+	if p.state == doneState {
+		return
+	}
+	p.abort()
+	p.state = doneState
+	p.cancel()
 }
 
 // prepared is a validated request.

@@ -268,3 +268,89 @@ func TestTLSServerVerified(t *testing.T) {
 		t.Fatalf("err = %v, want a certificate error", err)
 	}
 }
+
+// TestPrimedReleaseAtChosenMoment checks Prime's contract: no request is complete at the server
+// before the release (and with HoldHeaders no handler has even started), every one completes after
+// Release.Start, and a batch closed without a release is never served.
+func TestPrimedReleaseAtChosenMoment(t *testing.T) {
+	for _, tc := range []struct {
+		mode race.Mode
+		hold bool
+	}{{race.SinglePacketH2, false}, {race.LastByteH1, false}, {race.LastByteH1, true}} {
+		name := tc.mode.String()
+		if tc.hold {
+			name += "/hold-headers"
+		}
+		t.Run(name, func(t *testing.T) {
+			var started, served atomic.Int64
+			var lastStart, lastServed atomic.Int64 // UnixNano
+			srv := h2cServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				started.Add(1)
+				lastStart.Store(time.Now().UnixNano())
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					return // the client gave up before the release
+				}
+				served.Add(1)
+				lastServed.Store(time.Now().UnixNano())
+				fmt.Fprintf(w, "%s %s %s %s", r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"), body)
+			}), 0)
+			c := newClient(t, srv.URL, 100)
+			ctx := context.Background()
+			reqs := batch(srv.URL, 4)
+			o := race.Options{Mode: tc.mode, Client: c, HoldHeaders: tc.hold}
+
+			p, err := race.Prime(ctx, o, reqs)
+			if err != nil {
+				t.Fatalf("Prime: %v", err)
+			}
+			time.Sleep(30 * time.Millisecond) // the server holds the requests meanwhile
+			if n := served.Load(); n != 0 {
+				t.Errorf("%d requests complete before the release", n)
+			}
+			if n := started.Load(); tc.hold && n != 0 {
+				t.Errorf("%d handlers started before a HoldHeaders release", n)
+			}
+			rel := p.Release()
+			if again := p.Release(); again.Start != rel.Start {
+				t.Errorf("a second Release released again: %v then %v", rel.Start, again.Start)
+			}
+			b := p.Wait()
+			p.Close() // after Wait: a no-op
+			if b == nil {
+				t.Fatal("Wait returned no batch")
+			}
+			assertAnswers(t, b, reqs, "")
+			if n := served.Load(); n != int64(len(reqs)) {
+				t.Errorf("%d requests served, want %d", n, len(reqs))
+			}
+			if last := time.Unix(0, lastServed.Load()); last.Before(rel.Start) {
+				t.Errorf("a request completed at %v, before the release at %v", last, rel.Start)
+			}
+			if last := time.Unix(0, lastStart.Load()); tc.hold && last.Before(rel.Start) {
+				t.Errorf("a handler started at %v, before the release at %v", last, rel.Start)
+			}
+			if p.Wait() != nil {
+				t.Error("a second Wait returned a batch")
+			}
+
+			served.Store(0)
+			p, err = race.Prime(ctx, o, reqs)
+			if err != nil {
+				t.Fatalf("Prime: %v", err)
+			}
+			p.Close()
+			time.Sleep(30 * time.Millisecond)
+			if n := served.Load(); n != 0 {
+				t.Errorf("%d requests served from a batch closed without a release", n)
+			}
+		})
+	}
+	t.Run("hold-headers-refused-on-h2", func(t *testing.T) {
+		srv := h2cServer(t, echo(nil), 0)
+		_, err := race.Prime(context.Background(), race.Options{Mode: race.SinglePacketH2, HoldHeaders: true, Client: newClient(t, srv.URL, 10)}, batch(srv.URL, 1))
+		if err == nil || !strings.Contains(err.Error(), "LastByteH1") {
+			t.Fatalf("Prime = %v; want an error naming LastByteH1", err)
+		}
+	})
+}
