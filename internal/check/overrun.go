@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/http"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/finding"
@@ -214,31 +213,11 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 	}, nil
 }
 
-// raceRequest renders p for the race engine the way probe.Do renders it for the client: URL and body
-// templates, headers, and the bearer token unless the probe sets its own Authorization.
+// raceRequest renders p for the race engine the way probe.Do renders it for the client.
 func raceRequest(p *probe.Probe, vars probe.Vars) (race.Request, error) {
-	u, err := probe.RenderURL(p.URL, vars)
+	r, err := p.Render(vars)
 	if err != nil {
-		return race.Request{}, fmt.Errorf("probe %q: url %s: %w", p.Name, p.Path, err)
+		return race.Request{}, err
 	}
-	body, err := probe.Render(p.Body, vars)
-	if err != nil {
-		return race.Request{}, fmt.Errorf("probe %q: body: %w", p.Name, err)
-	}
-	h := http.Header{}
-	for name, tmpl := range p.Headers {
-		v, err := probe.Render(tmpl, vars)
-		if err != nil {
-			return race.Request{}, fmt.Errorf("probe %q: header %s: %w", p.Name, name, err)
-		}
-		h.Set(name, v)
-	}
-	if tok := vars["token"]; tok != "" && h.Get("Authorization") == "" {
-		h.Set("Authorization", "Bearer "+tok)
-	}
-	method := p.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	return race.Request{Method: method, URL: u, Header: h, Body: []byte(body)}, nil
+	return race.Request{Method: r.Method, URL: r.URL, Header: r.Header, Body: []byte(r.Body)}, nil
 }

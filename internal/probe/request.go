@@ -8,45 +8,61 @@ import (
 	"strings"
 )
 
-// request renders the probe into an HTTP request.
-func (p *Probe) request(ctx context.Context, vars Vars) (*http.Request, error) {
-	method := p.Method
-	if method == "" {
-		method = http.MethodGet
+// Rendered is a probe's request with its templates filled in.
+type Rendered struct {
+	Method string
+	URL    string
+	// Header holds the probe's headers, and "Authorization: Bearer {{token}}" when vars has a token
+	// and the probe sets no Authorization header. A Host header, if set, names the host to send.
+	Header http.Header
+	Body   string
+}
+
+// Render fills in the probe's templates with vars, as Do does before sending. An unknown variable is
+// an error, not an empty string.
+func (p *Probe) Render(vars Vars) (*Rendered, error) {
+	r := &Rendered{Method: p.Method, Header: http.Header{}}
+	if r.Method == "" {
+		r.Method = http.MethodGet
 	}
-	u, err := RenderURL(p.URL, vars)
-	if err != nil {
+	var err error
+	if r.URL, err = RenderURL(p.URL, vars); err != nil {
 		return nil, fmt.Errorf("probe %q: url %s: %w", p.Name, p.Path, err)
 	}
-	body, err := Render(p.Body, vars)
-	if err != nil {
+	if r.Body, err = Render(p.Body, vars); err != nil {
 		return nil, fmt.Errorf("probe %q: body: %w", p.Name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, strings.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("probe %q: %w", p.Name, err)
-	}
-	if body == "" {
-		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
-	}
-	hasAuth := false
 	for _, name := range sortedKeys(p.Headers) {
 		v, err := Render(p.Headers[name], vars)
 		if err != nil {
 			return nil, fmt.Errorf("probe %q: header %s: %w", p.Name, name, err)
 		}
-		if strings.EqualFold(name, "Host") {
-			req.Host = v // net/http sends req.Host, not a Host header
-			continue
-		}
-		if strings.EqualFold(name, "Authorization") {
-			hasAuth = true
-		}
-		req.Header.Set(name, v)
+		r.Header.Set(name, v)
 	}
-	if tok := vars["token"]; tok != "" && !hasAuth {
-		req.Header.Set("Authorization", "Bearer "+tok)
+	if tok := vars["token"]; tok != "" && r.Header.Get("Authorization") == "" {
+		r.Header.Set("Authorization", "Bearer "+tok)
 	}
+	return r, nil
+}
+
+// request renders the probe into an HTTP request.
+func (p *Probe) request(ctx context.Context, vars Vars) (*http.Request, error) {
+	r, err := p.Render(vars)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, strings.NewReader(r.Body))
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: %w", p.Name, err)
+	}
+	if r.Body == "" {
+		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
+	}
+	if host := r.Header.Get("Host"); host != "" {
+		req.Host = host // net/http sends req.Host, not a Host header
+		r.Header.Del("Host")
+	}
+	req.Header = r.Header
 	return req, nil
 }
 
