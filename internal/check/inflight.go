@@ -15,14 +15,15 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/http/httptrace"
 	"slices"
 	"sort"
 	"time"
 
+	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/identity"
 	"github.com/tocsin/tocsin/internal/probe"
+	"github.com/tocsin/tocsin/internal/race"
 )
 
 const (
@@ -130,7 +131,7 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 	// the oracle needs: the action succeeds with a fresh token and the verify read then finds nothing.
 	var latencies []time.Duration
 	for range latencyRuns {
-		a, err := r.attempt(ctx, -1)
+		a, err := r.attempt(ctx, latencyRun, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -146,22 +147,22 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 	latency := latencies[len(latencies)/2]
 
 	// Control: revoke first, then act. A refusal shows the API does check revocation, so a proof
-	// below is about the moment of the check, not about a cache.
-	control, err := r.attempt(ctx, -2)
+	// below is about the moment of the check, not about a cache. It also times the revocation.
+	control, err := r.attempt(ctx, controlRun, 0)
 	if err != nil {
 		return nil, err
 	}
 	refusedAfter := control.action.Outcome == probe.Rejected
+	revokeRTT := control.ack.Sub(control.revokeSent)
 
 	var tried []float64
 	attempts := 0
-	for _, frac := range revokeFractions {
-		offset := time.Duration(frac * float64(latency))
+	for _, offset := range revokeOffsets(latency, revokeRTT) {
 		tried = append(tried, finding.Round(ms(offset)))
 		for range attemptsPerOffset {
 			attempts++
-			r.env.progress("%s: attempt %d: revoking %.1f ms into a %.1f ms action", r.meta.ID, attempts, ms(offset), ms(latency))
-			a, err := r.attempt(ctx, offset)
+			r.env.progress("%s: attempt %d: revocation sent %.3f ms from the action's release (action %.3f ms, revocation %.3f ms)", r.meta.ID, attempts, ms(offset), ms(latency), ms(revokeRTT))
+			a, err := r.attempt(ctx, racedRun, offset)
 			if err != nil {
 				return nil, err
 			}
@@ -173,9 +174,46 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 	return nil, nil
 }
 
-// attempt creates a resource and acts on it. offset >= 0 revokes the token that long after the
-// action is sent; -1 does not revoke (latency run); -2 revokes before sending (control).
-func (r *inflightRun) attempt(ctx context.Context, offset time.Duration) (*attemptResult, error) {
+// revokeOffsets returns when to send the revocation, relative to the action's release, most
+// promising first. The usual flaw checks at the start of the request, so the best moment is the
+// revocation taking effect just after the action arrives: the revocation is sent about half its
+// round trip before the release (a negative offset), then a little later in steps of a sixteenth of
+// the action's latency. Then the revocation sweeps the action's flight (an eighth, a quarter, half,
+// three quarters), for APIs that check later. Offsets closer than half a step are tried once.
+func revokeOffsets(latency, revokeRTT time.Duration) []time.Duration {
+	step := min(max(latency/16, 20*time.Microsecond), 2*time.Millisecond)
+	centre := -revokeRTT / 2
+	var out []time.Duration
+	add := func(d time.Duration) {
+		for _, o := range out {
+			if (d - o).Abs() < step/2 {
+				return
+			}
+		}
+		out = append(out, d)
+	}
+	for _, k := range []time.Duration{1, 0, 2, 4} {
+		add(centre + k*step)
+	}
+	for _, frac := range []float64{0.125, 0.25, 0.5, 0.75} {
+		add(time.Duration(frac * float64(latency)))
+	}
+	return out
+}
+
+// attemptKind says what an attempt does with the revocation.
+type attemptKind int
+
+const (
+	latencyRun attemptKind = iota // no revocation while the action runs: measures the action
+	controlRun                    // the revocation is acknowledged before the action is released
+	racedRun                      // the revocation is sent at an offset from the action's release
+)
+
+// attempt creates a resource and acts on it. A racedRun sends the revocation offset after the
+// action's release (before it when negative), then reads the resource as the verifier the moment the
+// revocation is acknowledged.
+func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time.Duration) (*attemptResult, error) {
 	t := r.env.Target
 	a := &attemptResult{offset: offset}
 	tok, err := r.ident.Source.Token(ctx)
@@ -207,70 +245,72 @@ func (r *inflightRun) attempt(ctx context.Context, offset time.Duration) (*attem
 		a.ack = time.Now()
 		return nil
 	}
-	if offset == -2 {
-		if err := revoke(); err != nil {
-			return nil, err
-		}
-	}
 
-	type actionDone struct {
-		res *probe.Result
-		err error
-	}
-	done := make(chan actionDone, 1)
-	// Offsets count from the moment the action's request is written to the connection, not from the
-	// call: connection set-up and scheduling would otherwise eat a small check-to-use gap.
-	written := make(chan time.Time, 1)
-	actx := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			select {
-			case written <- time.Now():
-			default:
-			}
-		},
-	})
+	// The action, and in a raced run the verify read, go through the race engine, primed: connected
+	// and written up to the last byte of the header section, so the server has read them but cannot
+	// start them. A release is then one small write from this goroutine: the action's offsets count
+	// from it, and the read reaches the server microseconds after the acknowledgement, without the
+	// HTTP client's connection pool and goroutines in between.
 	// The action, the revocation and both reads must not wait for the rate limit halfway.
 	if err := t.Client.Ready(ctx, 4); err != nil {
 		return nil, err
 	}
-	a.actionStart = time.Now()
-	go func() {
-		res, err := r.probe.Do(actx, t.Client, vars)
-		done <- actionDone{res, err}
-	}()
-	var revokeErr, verifyErr error
-	if offset >= 0 {
-		select {
-		case a.actionStart = <-written:
-		case d := <-done: // failed before writing; report it below
-			done <- d
+	action, err := r.prime(ctx, r.probe, vars)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: action: %w", r.probe.Name, t.Redactor.Error(err))
+	}
+	defer action.Close()
+	var verify *primedProbe
+	if kind == racedRun {
+		if verify, err = r.prime(ctx, r.probe.Verify, verifyVars); err != nil {
+			return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
 		}
-		if err := sleepUntil(ctx, a.actionStart.Add(offset)); err != nil {
+		defer verify.Close()
+	}
+
+	var revokeErr error
+	switch {
+	case kind == controlRun:
+		revokeErr = revoke()
+		a.actionStart = action.Release().Start
+	case kind == racedRun && offset < 0:
+		// The revocation goes first and the action is released while it is on its way.
+		started, done := make(chan time.Time, 1), make(chan error, 1)
+		go func() {
+			started <- time.Now()
+			done <- revoke()
+		}()
+		if err := sleepUntil(ctx, (<-started).Add(-offset)); err != nil {
 			<-done
 			return nil, err
 		}
-		if revokeErr = revoke(); revokeErr == nil {
-			// The oracle: read the resource right after the acknowledgement, as an identity that
-			// stays valid.
-			a.verify, verifyErr = r.probe.Verify.Do(ctx, t.Client, verifyVars)
+		a.actionStart = action.Release().Start
+		revokeErr = <-done
+	case kind == racedRun:
+		a.actionStart = action.Release().Start
+		if err := sleepUntil(ctx, a.actionStart.Add(offset)); err != nil {
+			return nil, err
+		}
+		revokeErr = revoke()
+	default:
+		a.actionStart = action.Release().Start
+	}
+	if verify != nil && revokeErr == nil {
+		// The oracle: read the resource right after the acknowledgement, as an identity that stays
+		// valid.
+		verify.Release()
+	}
+	a.action, err = action.result()
+	if err != nil {
+		return nil, fmt.Errorf("probe %q: action: %w", r.probe.Name, t.Redactor.Error(err))
+	}
+	if verify != nil && revokeErr == nil {
+		if a.verify, err = verify.result(); err != nil {
+			return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
 		}
 	}
-	d := <-done
-	if offset < 0 {
-		select {
-		case a.actionStart = <-written:
-		default:
-		}
-	}
-	if d.err != nil {
-		return nil, fmt.Errorf("probe %q: action: %w", r.probe.Name, t.Redactor.Error(d.err))
-	}
-	a.action = d.res
 	if revokeErr != nil {
 		return nil, revokeErr
-	}
-	if verifyErr != nil {
-		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(verifyErr))
 	}
 	if a.final, err = r.probe.Verify.Do(ctx, t.Client, verifyVars); err != nil {
 		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
@@ -280,7 +320,7 @@ func (r *inflightRun) attempt(ctx context.Context, offset time.Duration) (*attem
 			return nil, fmt.Errorf("probe %q: verify %s answered %d, neither \"still there\" (accept) nor \"gone\" (reject) (hint: set the verify probe's accept and reject statuses, e.g. accept [200], reject [404])", r.probe.Name, r.probe.Verify.Endpoint(), v.Response.Status)
 		}
 	}
-	if offset == -1 {
+	if kind == latencyRun {
 		// Latency runs do not race a revocation; spend the token anyway so that no token the scan
 		// minted stays usable after it.
 		_ = r.ident.Revoke.Run(ctx, tok.Value)
@@ -291,6 +331,40 @@ func (r *inflightRun) attempt(ctx context.Context, offset time.Duration) (*attem
 	a.existedAfterAck = a.verify != nil && a.verify.Outcome == probe.Accepted && a.verify.Response.Sent.After(a.ack)
 	a.proof = a.existedAfterAck && a.action.Outcome == probe.Accepted && a.final.Outcome == probe.Rejected
 	return a, nil
+}
+
+// primedProbe is a probe's request primed on its own connection.
+type primedProbe struct {
+	*race.Primed
+	probe *probe.Probe
+	req   race.Request
+}
+
+// prime renders p and primes it, with the end of its headers withheld.
+func (r *inflightRun) prime(ctx context.Context, p *probe.Probe, vars probe.Vars) (*primedProbe, error) {
+	req, err := raceRequest(p, vars)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := race.Prime(ctx, race.Options{Client: r.env.Target.Client, Mode: race.LastByteH1, HoldHeaders: true}, []race.Request{req})
+	if err != nil {
+		return nil, err
+	}
+	return &primedProbe{Primed: pr, probe: p, req: req}, nil
+}
+
+// result waits for the response and judges it as the probe says.
+func (pp *primedProbe) result() (*probe.Result, error) {
+	resp := pp.Wait().Responses[0]
+	if resp.Err != nil {
+		return nil, resp.Err
+	}
+	return &probe.Result{
+		Method:   pp.req.Method,
+		URL:      pp.req.URL,
+		Response: &client.Response{Status: resp.Status, Header: resp.Header, Body: resp.Body, Truncated: resp.Truncated, Sent: resp.Sent, Received: resp.Received},
+		Outcome:  probe.Judge(resp.Status, pp.probe.Accept, pp.probe.Reject),
+	}, nil
 }
 
 func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []float64, attempts int, refusedAfter bool) *finding.Finding {
@@ -323,7 +397,7 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 		Attempts:               attempts,
 		RefusedAfterRevocation: refusedAfter,
 	}
-	summary := fmt.Sprintf("%s succeeded (%d) and removed the resource after the revocation of its token was acknowledged: the revocation was acknowledged %s after the action was sent, a read %s later still found the resource, and the action answered at %s (attempt %d, revocation sent %s into a %s action).",
+	summary := fmt.Sprintf("%s succeeded (%d) and removed the resource after the revocation of its token was acknowledged: the revocation was acknowledged %s after the action was sent, a read %s later still found the resource, and the action answered at %s (attempt %d, revocation sent %s from the release of a %s action).",
 		r.probe.Endpoint(), a.action.Response.Status, fmtMS(in.AckMS), fmtMS(in.VerifyMS-in.AckMS), fmtMS(in.AnsweredMS), attempts, fmtMS(ms(a.offset)), fmtMS(in.ActionLatencyMS))
 	reason := "destructive action committed on a check made before the revocation was acknowledged"
 	if !refusedAfter {

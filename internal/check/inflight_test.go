@@ -75,7 +75,7 @@ func TestInflightRevocationFixed(t *testing.T) {
 // (caches off) as its check-to-use gap shrinks, and the attempts a proof takes. The figure is
 // the smallest gap proven in >= 95% of 20 scans: go test -run '^$' -bench InflightGap -benchtime 20x.
 func BenchmarkInflightGap(b *testing.B) {
-	for _, gap := range []time.Duration{20 * time.Millisecond, 5 * time.Millisecond, time.Millisecond, 500 * time.Microsecond, 200 * time.Microsecond} {
+	for _, gap := range []time.Duration{20 * time.Millisecond, 5 * time.Millisecond, time.Millisecond, 500 * time.Microsecond, 200 * time.Microsecond, 100 * time.Microsecond, 50 * time.Microsecond} {
 		b.Run(fmt.Sprintf("gap=%s", gap), func(b *testing.B) {
 			_, tgt := labTarget(b, lab.Options{Flavor: "vulnerable", IntrospectionTTL: -1, PermissionTTL: -1, ActionGap: gap}, func(c *config.Config) {
 				c.Limits.RequestBudget = 1_000_000 // a scan that proves nothing spends about 100 requests

@@ -131,8 +131,8 @@ type Inflight struct {
 	AckMS      float64 `json:"ack_ms"`
 	VerifyMS   float64 `json:"verify_ms"`
 	AnsweredMS float64 `json:"answered_ms"`
-	// RevokeOffsetsHitMS are the offsets (revocation sent this long after the action) that proved
-	// the flaw; RevokeOffsetsTriedMS all those tried.
+	// RevokeOffsetsHitMS are the offsets (revocation sent this long after the action's release;
+	// negative: before it) that proved the flaw; RevokeOffsetsTriedMS all those tried.
 	RevokeOffsetsHitMS   []float64 `json:"revoke_offsets_hit_ms"`
 	RevokeOffsetsTriedMS []float64 `json:"revoke_offsets_tried_ms"`
 	Attempts             int       `json:"attempts"`
