@@ -178,10 +178,10 @@ func TestSweepForgetsExpiredGrants(t *testing.T) {
 	*now = epoch.Add(sweepEvery + time.Second)
 	mustGrant(t, g, Grant{ID: "new", Subject: "alice"})
 	s := g.store.(*memStore)
-	if _, ok := s.grants["old"]; ok {
+	if s.grant("old") != nil {
 		t.Fatal("expired grant still held after a sweep")
 	}
-	if _, ok := s.grants["new"]; !ok {
+	if s.grant("new") == nil {
 		t.Fatal("live grant dropped by the sweep")
 	}
 }

@@ -6,80 +6,94 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// memStore spreads its state over locks so that actions on different grants do not contend:
+// memStore keeps grants and subjects in memory. The path every action takes (acquire, then
+// release) takes no mutex and writes no map: it finds the grant in a sync.Map, pins it with a
+// compare-and-swap on the grant's state word, and pins the scope with an atomic add on a counter the
+// grant shares with its subject. Revocation and scope changes are the rare, slow side:
 //
-//   - grants live in grantShards, picked by a hash of the grant ID; a shard's mutex guards its map
-//     and the mutable fields (revoked, inFlight, idle, sub, releases) of its grants;
-//   - subjects live in subjectShards, picked by a hash of the subject; a shard's mutex guards only
-//     its map, and each memSubject has its own mutex for allowed, inFlight and changed;
-//   - regMu guards grants (the registry of every recorded ID, used by put and sweep only, never by
-//     Do) and lastSweep. The registry holds the same grants as the shards' maps, changed under
-//     regMu and the shard together; it costs a map entry per grant and lets tests look a grant up.
+//   - A grant's state word holds its running actions (pinMask), revokedBit and goneBit (forgotten by
+//     sweep). acquire raises the count only with a CAS that sees neither bit, and revoke sets
+//     revokedBit and then waits for the count to reach zero, so every action either started before
+//     the bit was set (and revoke waits for it) or is refused.
+//   - A subject's allowed scopes are an atomic pointer, and each scope has a pin counter. acquire
+//     raises the scope's counter and then loads allowed; setScopes stores allowed and then reads the
+//     counters. Go's atomics are sequentially consistent, so at least one side sees the other: the
+//     action is refused (and drops its pins), or setScopes sees it running and waits.
+//   - Waiters sleep on a channel made under a mutex (the grant's mu, the subject's mu). The release
+//     that brings a count to zero takes that mutex and closes the channel only when a waiter may be
+//     there (revokedBit set; the subject's waiters count above zero), so an action that nobody waits
+//     for touches no mutex. A waiter re-reads the count under the mutex before it sleeps, so no
+//     wake-up is lost.
 //
-// Lock order, always: regMu, then one grant shard, then one subject shard, then one subject. No
-// code holds two grant shards, two subject shards or two subjects at once, and any lock may be
-// skipped (acquire goes from the grant's shard straight to the subject it cached in the grant;
-// release takes the grant's shard, drops it, then takes the subject), so no cycle and no deadlock
-// is possible. acquire holds the grant's shard from the check
-// of revoked and expiry until the grant's count is raised, so a revoke (which sets revoked under
-// that shard) either sees the count raised or makes acquire refuse; likewise acquire holds the
-// subject from the check of allowed until the per-scope count is raised, so setScopes (which sets
-// allowed under the subject) either sees the count raised or makes acquire refuse.
-//
-// Waiters (Revoke, SetScopes) sleep on a channel that the last action to finish closes; a closed
-// channel cannot be reopened, so a fresh one is made for the next wait. Waiting on a channel rather
-// than a sync.Cond lets a waiter also watch its ctx.
+// A subject lives while it has recorded grants or SetScopes was called for it, so a grant's pointer
+// to its subject and to the subject's counters never goes stale. put and sweep, which change the set
+// of grants, run under putMu; subjects live in shards whose mutexes guard only the maps. Lock order:
+// putMu, a subject shard, a subject's mu; a grant's mu is never held with another lock.
 type memStore struct {
+	grants        sync.Map // grant ID -> *memGrant
 	seed          maphash.Seed
-	grantShards   [memShards]grantShard
 	subjectShards [memShards]subjectShard
 
-	regMu     sync.Mutex
-	grants    map[string]*memGrant // every recorded grant; the same set as the shards' maps
+	putMu     sync.Mutex // serialises put and sweep; guards lastSweep
 	lastSweep time.Time
 }
 
-// memShards is the number of grant shards and of subject shards.
+// memShards is the number of subject shards.
 const memShards = 64
 
-// The shards are padded to a cache line each, so that goroutines locking neighbouring shards do
-// not slow each other down by writing to the same line.
-type grantShard struct {
-	mu     sync.Mutex
-	grants map[string]*memGrant
-	_      [48]byte
-}
-
+// subjectShard is padded to a cache line, so that goroutines locking neighbouring shards do not slow
+// each other down by writing to the same line.
 type subjectShard struct {
 	mu       sync.Mutex
 	subjects map[string]*memSubject
 	_        [48]byte
 }
 
+// The bits of memGrant.state above the count of running actions.
+const (
+	revokedBit = uint64(1) << 63
+	goneBit    = uint64(1) << 62
+	pinMask    = goneBit - 1
+)
+
 type memGrant struct {
 	Grant
-	revoked  bool          // guarded by the grant's shard, as are the fields below
-	inFlight int           // running actions on the grant
-	idle     chan struct{} // made by a waiter; closed when inFlight drops to zero
-
-	// sub is the subject's entry as last found, so that acquire need not look it up each time;
-	// acquire checks under sub.mu that sweep has not dropped it. It does not change while the grant
-	// has a running action, since sweep keeps a subject with a running action.
-	sub *memSubject
-	// releases[i] drops a pin on Scopes[i], and the last one a pin without a scope; each is made on
-	// first use and then reused, so that acquire does not allocate.
+	sub *memSubject // the grant's subject, kept alive while the grant is recorded
+	// pins[i] counts the subject's running actions on Scopes[i]; it is the subject's counter.
+	pins []*pinCount
+	// releases[i] drops a pin on Scopes[i], and the last one a pin without a scope; made by put so
+	// that acquire does not allocate.
 	releases []func()
+
+	mu   sync.Mutex    // guards idle
+	idle chan struct{} // made by a waiting revoke; closed when the count drops to zero
+
+	// state is written by every action on the grant, the fields above are only read: padding keeps
+	// them off its cache line, so that two CPUs acting on one grant do not also miss on the reads.
+	_     [64]byte
+	state atomic.Uint64 // running actions | revokedBit | goneBit
+	_     [56]byte
+}
+
+// pinCount is a counter alone on its cache line, so that actions of different subjects running on
+// different CPUs do not write to the same line.
+type pinCount struct {
+	n atomic.Int64
+	_ [56]byte
 }
 
 type memSubject struct {
-	mu       sync.Mutex
-	dead     bool            // dropped from its shard by sweep: look the subject up again
-	allowed  map[string]bool // nil until SetScopes is called: the grants' own scopes apply
-	inFlight map[string]int  // running actions per scope
-	changed  chan struct{}   // made by a waiter; closed when an in-flight count drops to zero
+	allowed atomic.Pointer[map[string]bool] // nil until SetScopes: the grants' own scopes apply
+	waiters atomic.Int32                    // setScopes calls waiting for running actions
+
+	mu      sync.Mutex           // guards the fields below and serialises setScopes' waits
+	grants  int                  // recorded grants: while > 0 (or allowed is set) the subject is kept
+	pins    map[string]*pinCount // per scope; entries are never removed while the subject lives
+	changed chan struct{}        // made by a waiter; closed when a counter drops to zero
 }
 
 // sweepEvery bounds how often put scans for expired grants to drop, so memory stays bounded by the
@@ -87,18 +101,11 @@ type memSubject struct {
 const sweepEvery = time.Minute
 
 func newMemStore() *memStore {
-	s := &memStore{seed: maphash.MakeSeed(), grants: map[string]*memGrant{}}
-	for i := range s.grantShards {
-		s.grantShards[i].grants = map[string]*memGrant{}
-	}
+	s := &memStore{seed: maphash.MakeSeed()}
 	for i := range s.subjectShards {
 		s.subjectShards[i].subjects = map[string]*memSubject{}
 	}
 	return s
-}
-
-func (s *memStore) grantShard(id string) *grantShard {
-	return &s.grantShards[maphash.String(s.seed, id)%memShards]
 }
 
 func (s *memStore) subjectShard(subject string) *subjectShard {
@@ -106,14 +113,14 @@ func (s *memStore) subjectShard(subject string) *subjectShard {
 }
 
 // lockSubject returns the subject's entry, made if missing, with its mutex held. It holds the
-// subject's shard only while locking the entry, so sweep (which deletes under both) cannot drop
-// the entry between the lookup and the lock.
+// subject's shard while locking the entry, so sweep (which deletes under both) cannot drop the
+// entry between the lookup and the lock.
 func (s *memStore) lockSubject(subject string) *memSubject {
 	sh := s.subjectShard(subject)
 	sh.mu.Lock()
 	sub := sh.subjects[subject]
 	if sub == nil {
-		sub = &memSubject{inFlight: map[string]int{}}
+		sub = &memSubject{pins: map[string]*pinCount{}}
 		sh.subjects[subject] = sub
 	}
 	sub.mu.Lock()
@@ -121,166 +128,154 @@ func (s *memStore) lockSubject(subject string) *memSubject {
 	return sub
 }
 
+func (s *memStore) grant(id string) *memGrant {
+	v, ok := s.grants.Load(id)
+	if !ok {
+		return nil
+	}
+	return v.(*memGrant)
+}
+
 func (s *memStore) put(_ context.Context, gr Grant, now time.Time) error {
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
 	if now.Sub(s.lastSweep) >= sweepEvery {
 		s.sweep(now)
 	}
-	if _, ok := s.grants[gr.ID]; ok {
+	if s.grant(gr.ID) != nil {
 		return fmt.Errorf("guard: grant %q already recorded", gr.ID)
 	}
-	g := &memGrant{Grant: gr}
-	s.grants[gr.ID] = g
-	sh := s.grantShard(gr.ID)
-	sh.mu.Lock()
-	sh.grants[gr.ID] = g
-	sh.mu.Unlock()
+	g := &memGrant{Grant: gr, pins: make([]*pinCount, len(gr.Scopes)), releases: make([]func(), len(gr.Scopes)+1)}
+	sub := s.lockSubject(gr.Subject)
+	sub.grants++
+	for i, sc := range gr.Scopes {
+		p := sub.pins[sc]
+		if p == nil {
+			p = new(pinCount)
+			sub.pins[sc] = p
+		}
+		g.pins[i] = p
+	}
+	sub.mu.Unlock()
+	g.sub = sub
+	for i := range g.releases {
+		g.releases[i] = func() { g.release(i) }
+	}
+	s.grants.Store(gr.ID, g)
 	return nil
 }
 
-// sweep forgets expired grants that nothing is using, and subjects with nothing to remember (no
-// SetScopes, no running action). Do refuses forgotten grants either way (as unknown rather than
-// expired). Subjects are kept between actions rather than dropped as each ends, so the hot path
-// does not allocate one per action. It runs at most once per sweepEvery and holds one shard at a
-// time, so actions on the other shards go on meanwhile. s.regMu must be held.
+// sweep forgets expired grants that nothing is using, and subjects left with no grant and no
+// SetScopes. Do refuses forgotten grants either way (as unknown rather than expired). It runs at most
+// once per sweepEvery; actions go on meanwhile. s.putMu must be held.
 func (s *memStore) sweep(now time.Time) {
 	s.lastSweep = now
-	for i := range s.grantShards {
-		sh := &s.grantShards[i]
-		sh.mu.Lock()
-		for id, g := range sh.grants {
-			if !g.Expires.IsZero() && !now.Before(g.Expires) && g.inFlight == 0 {
-				delete(sh.grants, id)
-				delete(s.grants, id)
-			}
+	s.grants.Range(func(key, v any) bool {
+		g := v.(*memGrant)
+		if g.Expires.IsZero() || now.Before(g.Expires) {
+			return true
 		}
-		sh.mu.Unlock()
-	}
-	for i := range s.subjectShards {
-		sh := &s.subjectShards[i]
-		sh.mu.Lock()
-		for name, sub := range sh.subjects {
-			sub.mu.Lock()
-			if sub.allowed == nil && !busy(sub) {
-				sub.dead = true
-				delete(sh.subjects, name)
-			}
-			sub.mu.Unlock()
+		st := g.state.Load()
+		// Only an idle grant is forgotten; goneBit makes any acquire that already found it refuse.
+		if st&pinMask != 0 || !g.state.CompareAndSwap(st, st|goneBit) {
+			return true
 		}
+		s.grants.CompareAndDelete(key, g)
+		sh := s.subjectShard(g.Subject)
+		sh.mu.Lock()
+		sub := g.sub
+		sub.mu.Lock()
+		sub.grants--
+		if sub.grants == 0 && sub.allowed.Load() == nil && sub.waiters.Load() == 0 && sh.subjects[g.Subject] == sub {
+			delete(sh.subjects, g.Subject)
+		}
+		sub.mu.Unlock()
 		sh.mu.Unlock()
-	}
+		return true
+	})
 }
 
 func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Time) (func(), error) {
-	sh := s.grantShard(grantID)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	g, ok := sh.grants[grantID]
-	switch {
-	case !ok:
+	g := s.grant(grantID)
+	if g == nil {
 		return nil, ErrUnknownGrant
-	case g.revoked:
-		return nil, ErrRevoked
-	case !g.Expires.IsZero() && !now.Before(g.Expires):
-		return nil, ErrExpired
 	}
+	expired := !g.Expires.IsZero() && !now.Before(g.Expires)
 	i := len(g.Scopes) // the index of scope in g.releases
 	if scope != "" {
-		if i = slices.Index(g.Scopes, scope); i < 0 {
+		i = slices.Index(g.Scopes, scope)
+	}
+	for {
+		st := g.state.Load()
+		switch {
+		case st&revokedBit != 0:
+			return nil, ErrRevoked
+		case st&goneBit != 0:
+			return nil, ErrUnknownGrant
+		case expired:
+			return nil, ErrExpired
+		case i < 0:
 			return nil, fmt.Errorf("%w: %q", ErrScope, scope)
 		}
-	}
-	sub := g.sub
-	if sub != nil {
-		sub.mu.Lock()
-		if sub.dead {
-			sub.mu.Unlock()
-			sub = nil
+		if g.state.CompareAndSwap(st, st+1) {
+			break
 		}
 	}
-	if sub == nil {
-		sub = s.lockSubject(g.Subject)
-		g.sub = sub
-	}
-	if scope != "" && sub.allowed != nil && !sub.allowed[scope] {
-		sub.mu.Unlock()
-		return nil, fmt.Errorf("%w: %q", ErrScope, scope)
-	}
-	sub.inFlight[scope]++
-	sub.mu.Unlock()
-	g.inFlight++
-
-	// Do calls release exactly once (deferred), so it needs no guard against a second call.
-	if g.releases == nil {
-		g.releases = make([]func(), len(g.Scopes)+1)
-	}
-	if g.releases[i] == nil {
-		g.releases[i] = func() { s.release(sh, g, scope) }
+	if i < len(g.pins) {
+		g.pins[i].n.Add(1)
+		if allowed := g.sub.allowed.Load(); allowed != nil && !(*allowed)[scope] {
+			g.release(i)
+			return nil, fmt.Errorf("%w: %q", ErrScope, scope)
+		}
 	}
 	return g.releases[i], nil
 }
 
-// release drops a pin taken by acquire.
-func (s *memStore) release(sh *grantShard, g *memGrant, scope string) {
-	sh.mu.Lock()
-	g.inFlight--
-	if g.inFlight == 0 && g.idle != nil {
-		close(g.idle)
-		g.idle = nil
-	}
-	sub := g.sub // the entry acquire counted on: it cannot have changed while the pin was held
-	sh.mu.Unlock()
-
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	// The entry stays at zero rather than being deleted: the next action on this scope would only
-	// insert it again, and that churn was a measurable part of what guard adds to a request.
-	n := sub.inFlight[scope] - 1
-	sub.inFlight[scope] = n
-	if n > 0 {
-		return
-	}
-	if sub.changed != nil {
-		close(sub.changed)
-		sub.changed = nil
-	}
-}
-
-// busy reports whether sub has a running action; release leaves counts at zero rather than deleting
-// them. sub.mu must be held.
-func busy(sub *memSubject) bool {
-	for _, n := range sub.inFlight {
-		if n > 0 {
-			return true
+// release drops the pins acquire took for g.Scopes[i] (i == len(g.Scopes): no scope). Do calls it
+// exactly once (deferred).
+func (g *memGrant) release(i int) {
+	if i < len(g.pins) {
+		if g.pins[i].n.Add(-1) == 0 && g.sub.waiters.Load() > 0 {
+			sub := g.sub
+			sub.mu.Lock()
+			if sub.changed != nil {
+				close(sub.changed)
+				sub.changed = nil
+			}
+			sub.mu.Unlock()
 		}
 	}
-	return false
+	if st := g.state.Add(^uint64(0)); st&pinMask == 0 && st&revokedBit != 0 {
+		g.mu.Lock()
+		if g.idle != nil {
+			close(g.idle)
+			g.idle = nil
+		}
+		g.mu.Unlock()
+	}
 }
 
 func (s *memStore) revoke(ctx context.Context, grantID string) (bool, error) {
-	sh := s.grantShard(grantID)
-	sh.mu.Lock()
-	g, ok := sh.grants[grantID]
-	if !ok {
-		sh.mu.Unlock()
+	g := s.grant(grantID)
+	if g == nil {
 		return false, nil
 	}
-	g.revoked = true // from here on acquire refuses the grant
-	for g.inFlight > 0 {
+	g.state.Or(revokedBit) // from here on acquire refuses the grant
+	g.mu.Lock()
+	for g.state.Load()&pinMask != 0 {
 		if g.idle == nil {
 			g.idle = make(chan struct{})
 		}
 		idle := g.idle
-		sh.mu.Unlock()
+		g.mu.Unlock()
 		select {
 		case <-idle:
 		case <-ctx.Done():
 			return true, fmt.Errorf("guard: revoke %q: waiting for running actions: %w", grantID, ctx.Err())
 		}
-		sh.mu.Lock()
+		g.mu.Lock()
 	}
-	sh.mu.Unlock()
+	g.mu.Unlock()
 	return true, nil
 }
 
@@ -290,8 +285,9 @@ func (s *memStore) setScopes(ctx context.Context, subject string, scopes []strin
 		allowed[sc] = true
 	}
 	sub := s.lockSubject(subject)
-	sub.allowed = allowed // from here on acquire refuses the removed scopes
-	// Once allowed is set the subject is never deleted, so sub stays the live entry while we wait.
+	sub.allowed.Store(&allowed) // from here on acquire refuses the removed scopes; never deleted now
+	sub.waiters.Add(1)
+	defer sub.waiters.Add(-1)
 	for usesRemoved(sub, allowed) {
 		if sub.changed == nil {
 			sub.changed = make(chan struct{})
@@ -309,11 +305,21 @@ func (s *memStore) setScopes(ctx context.Context, subject string, scopes []strin
 	return nil
 }
 
-// usesRemoved reports whether sub has a running action on a scope outside allowed. The empty scope
-// (a live grant, no scope) is never removed. sub.mu must be held.
+// usesRemoved reports whether sub has a running action on a scope outside allowed. sub.mu must be
+// held.
 func usesRemoved(sub *memSubject, allowed map[string]bool) bool {
-	for scope, n := range sub.inFlight {
-		if n > 0 && scope != "" && !allowed[scope] {
+	for scope, p := range sub.pins {
+		if !allowed[scope] && p.n.Load() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// busy reports whether sub has a running action on any scope. sub.mu must be held.
+func busy(sub *memSubject) bool {
+	for _, p := range sub.pins {
+		if p.n.Load() > 0 {
 			return true
 		}
 	}

@@ -168,9 +168,9 @@ func TestMemStoreStress(t *testing.T) {
 			// The ID is reused once the sweep has forgotten it; before that, put refuses it.
 			_ = g.Grant(ctx, gr)
 			if n%8 == 0 {
-				s.regMu.Lock()
+				s.putMu.Lock()
 				s.sweep(time.Now())
-				s.regMu.Unlock()
+				s.putMu.Unlock()
 			}
 		}
 	}()
@@ -193,22 +193,12 @@ func TestMemStoreStress(t *testing.T) {
 	t.Logf("%d actions ran", ran.Load())
 
 	// Nothing is left pinned: every grant and subject count is back to zero.
-	for i := range s.grantShards {
-		sh := &s.grantShards[i]
-		sh.mu.Lock()
-		for id, gr := range sh.grants {
-			if gr.inFlight != 0 {
-				t.Errorf("grant %s: %d in flight after every action returned", id, gr.inFlight)
-			}
-			if s.grants[id] != gr {
-				t.Errorf("grant %s: the registry and its shard disagree", id)
-			}
+	s.grants.Range(func(id, v any) bool {
+		if n := v.(*memGrant).state.Load() & pinMask; n != 0 {
+			t.Errorf("grant %s: %d in flight after every action returned", id, n)
 		}
-		if len(sh.grants) > len(s.grants) {
-			t.Errorf("shard %d holds grants the registry does not", i)
-		}
-		sh.mu.Unlock()
-	}
+		return true
+	})
 	for i := range s.subjectShards {
 		for name, sub := range s.subjectShards[i].subjects {
 			if busy(sub) {
@@ -228,9 +218,9 @@ func TestMemSweepKeepsBusySubject(t *testing.T) {
 	var committed atomic.Bool
 	done := startAction(t, g, "a1", "items:write", finish, &committed)
 
-	s.regMu.Lock()
+	s.putMu.Lock()
 	s.sweep(*now)
-	s.regMu.Unlock()
+	s.putMu.Unlock()
 
 	cut := make(chan error, 1)
 	go func() { cut <- g.SetScopes(context.Background(), "alice", nil) }()
@@ -251,20 +241,36 @@ func TestMemSweepKeepsBusySubject(t *testing.T) {
 	}
 }
 
-// TestMemSweptSubjectSeesNewScopes checks that a grant which acted before its subject was swept
-// sees the scopes set for the subject afterwards, rather than the forgotten entry.
+// TestMemSweptSubjectSeesNewScopes checks the subject's life: a sweep keeps a subject that still has
+// a grant, so the grant's cached subject sees a later SetScopes; a subject whose grants all expired
+// is forgotten, and a grant recorded after that gets a fresh entry that SetScopes reaches too.
 func TestMemSweptSubjectSeesNewScopes(t *testing.T) {
 	g, now := newTestGuard(t)
 	s := g.store.(*memStore)
 	ctx := context.Background()
-	mustGrant(t, g, Grant{ID: "a1", Subject: "alice", Scopes: []string{"items:read", "items:write"}})
 	nop := func(context.Context) error { return nil }
+	sweep := func() {
+		s.putMu.Lock()
+		s.sweep(*now)
+		s.putMu.Unlock()
+	}
+	subjects := func() int {
+		n := 0
+		for i := range s.subjectShards {
+			n += len(s.subjectShards[i].subjects)
+		}
+		return n
+	}
+	mustGrant(t, g, Grant{ID: "a1", Subject: "alice", Scopes: []string{"items:read", "items:write"}})
+	mustGrant(t, g, Grant{ID: "b1", Subject: "bob", Scopes: []string{"items:write"}, Expires: now.Add(time.Second)})
 	if err := g.Do(ctx, "a1", "items:write", nop); err != nil {
 		t.Fatalf("Do = %v", err)
 	}
-	s.regMu.Lock()
-	s.sweep(*now) // alice has no SetScopes and nothing running: forgotten
-	s.regMu.Unlock()
+	*now = now.Add(2 * time.Second)
+	sweep() // b1 expired: bob is forgotten; alice keeps her grant and her entry
+	if n := subjects(); n != 1 {
+		t.Fatalf("%d subjects after the sweep; want 1 (alice)", n)
+	}
 	if err := g.SetScopes(ctx, "alice", []string{"items:read"}); err != nil {
 		t.Fatalf("SetScopes = %v", err)
 	}
@@ -273,5 +279,15 @@ func TestMemSweptSubjectSeesNewScopes(t *testing.T) {
 	}
 	if err := g.Do(ctx, "a1", "items:read", nop); err != nil {
 		t.Fatalf("Do on a kept scope = %v", err)
+	}
+	mustGrant(t, g, Grant{ID: "b2", Subject: "bob", Scopes: []string{"items:write"}})
+	if err := g.SetScopes(ctx, "bob", nil); err != nil {
+		t.Fatalf("SetScopes = %v", err)
+	}
+	if err := g.Do(ctx, "b2", "items:write", nop); !errors.Is(err, ErrScope) {
+		t.Fatalf("Do of a grant recorded after its subject was forgotten = %v; want ErrScope", err)
+	}
+	if err := g.Do(ctx, "b1", "", nop); !errors.Is(err, ErrUnknownGrant) {
+		t.Fatalf("Do of a swept grant = %v; want ErrUnknownGrant", err)
 	}
 }
