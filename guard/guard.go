@@ -114,21 +114,30 @@ func (g *Guard) Grant(ctx context.Context, gr Grant) error {
 // Do returns a denial matching [ErrDenied] without running action, ctx's error if ctx is already
 // done, or action's error. Action receives ctx; keep it short, since revocation waits for it.
 func (g *Guard) Do(ctx context.Context, grantID, scope string, action func(ctx context.Context) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("guard: %w", err)
-	}
-	if g.remote && g.cache.isRevoked(grantID) {
-		return ErrRevoked // revocation is for good: no need to ask the store
-	}
-	release, err := g.store.acquire(ctx, grantID, scope, g.now())
+	release, err := g.pin(ctx, grantID, scope)
 	if err != nil {
-		if errors.Is(err, ErrRevoked) {
-			g.cache.markRevoked(grantID)
-		}
 		return err
 	}
 	defer release() // also when action panics, or Revoke would wait forever
 	return action(ctx)
+}
+
+// pin checks that the grant may use scope now and pins it: Do's check, for Do and Middleware.
+func (g *Guard) pin(ctx context.Context, grantID, scope string) (release func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("guard: %w", err)
+	}
+	if g.remote && g.cache.isRevoked(grantID) {
+		return nil, ErrRevoked // revocation is for good: no need to ask the store
+	}
+	release, err = g.store.acquire(ctx, grantID, scope, g.now())
+	if err != nil {
+		if errors.Is(err, ErrRevoked) {
+			g.cache.markRevoked(grantID)
+		}
+		return nil, err
+	}
+	return release, nil
 }
 
 // Revoke revokes the grant and waits until the actions running on it have finished. New calls to

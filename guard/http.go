@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,15 +26,15 @@ func (g *Guard) Middleware(scope string, grantID func(*http.Request) (string, er
 			writeDenial(w, scope, ErrUnknownGrant, "missing or invalid bearer token")
 			return
 		}
-		err = g.Do(r.Context(), id, scope, func(ctx context.Context) error {
-			if ctx != r.Context() {
-				r = r.WithContext(ctx)
-			}
+		release, err := g.pin(r.Context(), id, scope)
+		if err == nil {
+			// As Do does, without a closure: the handler runs while the grant is pinned, and the pin
+			// is dropped even if it panics.
+			defer release()
 			next.ServeHTTP(w, r)
-			return nil
-		})
+			return
+		}
 		switch {
-		case err == nil:
 		case errors.Is(err, ErrDenied):
 			writeDenial(w, scope, err, err.Error())
 		case errors.Is(err, ErrUnavailable):
@@ -44,7 +43,7 @@ func (g *Guard) Middleware(scope string, grantID func(*http.Request) (string, er
 			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
 				"the authorization store is unreachable, so the request was not run; retry later")
 		default:
-			// Only the request's context ending gets here (the action returns nil), and then the
+			// Only the request's context ending gets here, and then the
 			// client is gone; the status is for logs.
 			writeJSONError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "request ended before it was authorized")
 		}
