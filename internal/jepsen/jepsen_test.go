@@ -6,11 +6,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tocsin/tocsin/guard"
@@ -163,7 +165,7 @@ func newCluster(t *testing.T, url string, n int, mode Mode, redisAddr string, pr
 	return c
 }
 
-func (c *cluster) run(t *testing.T, ops int, faults []Fault) Report {
+func (c *cluster) run(t *testing.T, ops int, faults []Fault) (Report, LinReport) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -182,11 +184,67 @@ func (c *cluster) run(t *testing.T, ops int, faults []Fault) Report {
 	for _, e := range r.Errors {
 		t.Logf("an act failed with %s", e)
 	}
-	return r
+	l := CheckLinearizable(history, writes, porcupineTimeout(t))
+	t.Log(l)
+	for _, n := range l.Notes {
+		t.Logf("porcupine: %s", n)
+	}
+	// The two checkers share no code: each must find violations of the same grants.
+	for _, d := range Agree(r, l) {
+		t.Errorf("the checkers disagree: %s", d)
+	}
+	return r, l
 }
 
-func requireClean(t *testing.T, r Report) {
+// porcupineTimeout is how long porcupine may take: JEPSEN_PORCUPINE_TIMEOUT (a duration), or a
+// minute, far above what a 100,000-operation history takes.
+func porcupineTimeout(t *testing.T) time.Duration {
+	s := os.Getenv("JEPSEN_PORCUPINE_TIMEOUT")
+	if s == "" {
+		return time.Minute
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		t.Fatalf("JEPSEN_PORCUPINE_TIMEOUT=%q: want a positive duration", s)
+	}
+	return d
+}
+
+// visualize writes porcupine's visualization of the first grants that are not linearizable into
+// JEPSEN_PORCUPINE_DIR if set, else into dir (a new temporary directory if empty, which is kept),
+// and returns what to tell about it.
+func visualize(t *testing.T, l LinReport, dir string) string {
 	t.Helper()
+	if env := os.Getenv("JEPSEN_PORCUPINE_DIR"); env != "" {
+		dir = env
+	}
+	var err error
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "jepsen-porcupine-")
+	} else {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return fmt.Sprintf("no visualization: %v", err)
+	}
+	path := filepath.Join(dir, t.Name()+".html")
+	if err := l.Visualize(path, 10); err != nil {
+		return fmt.Sprintf("no visualization: %v", err)
+	}
+	return fmt.Sprintf("porcupine's visualization of the first %d of them: %s", min(10, len(l.Illegal)), path)
+}
+
+func requireClean(t *testing.T, r Report, l LinReport) {
+	t.Helper()
+	switch l.Result {
+	case porcupine.Ok:
+	case porcupine.Illegal:
+		t.Errorf("porcupine finds the history not linearizable for grants %q; %s", l.Illegal, visualize(t, l, ""))
+	default:
+		// Not a pass: the history was not checked.
+		t.Errorf("porcupine could not decide within %v (%s): the history is unchecked by it; set JEPSEN_PORCUPINE_TIMEOUT to give it longer",
+			l.Timeout, l.Result)
+	}
 	for i, v := range r.Violations {
 		if i == 10 {
 			t.Errorf("... and %d more", len(r.Violations)-10)
@@ -208,8 +266,8 @@ func requireClean(t *testing.T, r Report) {
 func TestJepsenGuarded(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	c := newCluster(t, url, 3, Guarded, "", ownProcess)
-	r := c.run(t, opsFromEnv(t, 10_000), nil)
-	requireClean(t, r)
+	r, l := c.run(t, opsFromEnv(t, 10_000), nil)
+	requireClean(t, r, l)
 	// Without faults every act is either committed or refused: an error is a bug somewhere.
 	if r.Failed+r.Unavailable+r.Indeterminate > 0 {
 		t.Errorf("%d acts failed, %d found the store unavailable and %d got no answer in a run without faults: %q",
@@ -223,11 +281,19 @@ func TestJepsenGuarded(t *testing.T) {
 func TestJepsenFindsTTLCacheViolations(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	c := newCluster(t, url, 3, TTLCache, "", ownProcess)
-	r := c.run(t, 3000, nil)
+	r, l := c.run(t, 3000, nil)
 	if len(r.Violations) == 0 {
 		t.Fatalf("no violations found against a TTL cache: the checker cannot fail (%v)", r)
 	}
 	t.Logf("first violation: %v", r.Violations[0])
+	switch l.Result {
+	case porcupine.Illegal:
+	case porcupine.Unknown:
+		t.Fatalf("porcupine could not decide within %v (Unknown) on the TTL cache's history; set JEPSEN_PORCUPINE_TIMEOUT to give it longer", l.Timeout)
+	default:
+		t.Fatalf("porcupine finds the TTL cache's history %s, not Illegal: it cannot fail (%v)", l.Result, l)
+	}
+	t.Log(visualize(t, l, t.TempDir()))
 }
 
 // TestJepsenFaults kills replica processes with SIGKILL mid-action while a revocation waits for
@@ -255,8 +321,8 @@ func TestJepsenFaults(t *testing.T) {
 		KillMidAction(2*ops/3, 2, 1, false, c.pool),
 		KillMidAction(5*ops/6, 0, 2, true, c.pool),
 	}
-	r := c.run(t, ops, faults)
-	requireClean(t, r)
+	r, l := c.run(t, ops, faults)
+	requireClean(t, r, l)
 	if r.Unavailable+r.Failed+r.Indeterminate == 0 {
 		t.Errorf("no act failed during the faults: they were not injected where it matters (%v)", r)
 	}
@@ -269,8 +335,8 @@ func TestJepsenInProcess(t *testing.T) {
 	url := pgtest.Shared(t).NewDatabase(t)
 	c := newCluster(t, url, 3, Guarded, "", inProcess)
 	ops := 3000
-	r := c.run(t, ops, []Fault{KillMidAction(ops/2, 1, 2, true, c.pool)})
-	requireClean(t, r)
+	r, l := c.run(t, ops, []Fault{KillMidAction(ops/2, 1, 2, true, c.pool)})
+	requireClean(t, r, l)
 	requireRecovered(t, c)
 }
 

@@ -3,7 +3,8 @@
 // scope cuts against them concurrently, with random delays and injected faults; every operation's
 // invocation and return is recorded on one monotonic clock, and a checker reads the history and the
 // database's committed writes and reports every write that committed after a revocation or a scope
-// cut of its grant had returned.
+// cut of its grant had returned (Check). A second checker (CheckLinearizable) gives the same data to
+// porcupine, a linearizability checker, with a model of each grant's state; Agree compares the two.
 //
 // A replica runs either in a process of its own (StartProcess: the test binary started again with
 // ReplicaEnv set, which TestMain turns into ServeReplica), so that a fault can end it with SIGKILL
