@@ -31,6 +31,13 @@ const (
 	attemptsPerOffset = 2
 )
 
+// maxPrimedVerifyWait is the longest a primed verify read may wait for its release (the action's
+// latency plus the revocation's round trip). Servers drop a connection whose headers do not complete
+// in time (Go's ReadHeaderTimeout, nginx's client_header_timeout, often a few seconds), so beyond it
+// the read is sent through the HTTP client right after the acknowledgement instead: slower to reach
+// the server, which matters only for gaps far shorter than such an action. A var for tests.
+var maxPrimedVerifyWait = time.Second
+
 // revokeFractions are where in the action's latency the revocation is sent, most promising first:
 // the middle of the flight, then the quarters, then the eighths.
 var revokeFractions = []float64{0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875, 0.0625}
@@ -104,6 +111,7 @@ type inflightRun struct {
 	ident, verifier *identity.Identity
 	probe           *probe.Probe
 	verifierToken   string
+	primeVerify     bool // raced attempts prime the verify read (see maxPrimedVerifyWait)
 }
 
 // attemptResult is one raced attempt, with absolute times.
@@ -154,6 +162,7 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 	}
 	refusedAfter := control.action.Outcome == probe.Rejected
 	revokeRTT := control.ack.Sub(control.revokeSent)
+	r.primeVerify = latency+revokeRTT <= maxPrimedVerifyWait
 
 	var tried []float64
 	attempts := 0
@@ -261,7 +270,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	}
 	defer action.Close()
 	var verify *primedProbe
-	if kind == racedRun {
+	if kind == racedRun && r.primeVerify {
 		if verify, err = r.prime(ctx, r.probe.Verify, verifyVars); err != nil {
 			return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
 		}
@@ -295,10 +304,15 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	default:
 		a.actionStart = action.Release().Start
 	}
-	if verify != nil && revokeErr == nil {
+	var verifyErr error
+	if kind == racedRun && revokeErr == nil {
 		// The oracle: read the resource right after the acknowledgement, as an identity that stays
 		// valid.
-		verify.Release()
+		if verify != nil {
+			verify.Release()
+		} else {
+			a.verify, verifyErr = r.probe.Verify.Do(ctx, t.Client, verifyVars)
+		}
 	}
 	a.action, err = action.result()
 	if err != nil {
@@ -311,6 +325,9 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	}
 	if revokeErr != nil {
 		return nil, revokeErr
+	}
+	if verifyErr != nil {
+		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(verifyErr))
 	}
 	if a.final, err = r.probe.Verify.Do(ctx, t.Client, verifyVars); err != nil {
 		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))

@@ -49,6 +49,25 @@ func TestInflightRevocationVulnerable(t *testing.T) {
 	}
 }
 
+// An action too slow to keep the verify read primed (servers time out unfinished headers) is still
+// proven, with the read sent through the HTTP client after the acknowledgement; and the fixed lab
+// still passes that way.
+func TestInflightRevocationUnprimedVerify(t *testing.T) {
+	defer check.SetMaxPrimedVerifyWait(0)()
+	_, tgt := labTarget(t, lab.Options{Flavor: "vulnerable", IntrospectionTTL: -1, PermissionTTL: -1, ActionGap: 50 * time.Millisecond})
+	fs := runCheck(t, check.InflightRevocation{}, tgt)
+	if len(fs) != 1 {
+		t.Fatalf("got %d findings, want exactly 1: %+v", len(fs), fs)
+	}
+	if in := fs[0].Inflight; !(in.AckMS < in.VerifyMS && in.VerifyMS < in.AnsweredMS) {
+		t.Errorf("timeline out of order: ack %.2f, verify %.2f, answered %.2f", in.AckMS, in.VerifyMS, in.AnsweredMS)
+	}
+	_, fixed := labTarget(t, lab.Options{Flavor: "fixed", ActionGap: 50 * time.Millisecond})
+	if fs := runCheck(t, check.InflightRevocation{}, fixed); len(fs) != 0 {
+		t.Fatalf("fixed lab: got %d findings, want none: %+v", len(fs), fs)
+	}
+}
+
 // The vulnerable lab as the demo runs it: the introspection cache also keeps a revoked token alive, and
 // the finding says so.
 func TestInflightRevocationVulnerableWithCache(t *testing.T) {

@@ -1,0 +1,10 @@
+package check
+
+import "time"
+
+// SetMaxPrimedVerifyWait lets tests send the in-flight check's verify read through the HTTP client.
+func SetMaxPrimedVerifyWait(d time.Duration) (restore func()) {
+	old := maxPrimedVerifyWait
+	maxPrimedVerifyWait = d
+	return func() { maxPrimedVerifyWait = old }
+}
