@@ -42,10 +42,13 @@ import (
 
 // Grant is what an issued token may do.
 type Grant struct {
-	ID      string    // the token's ID, such as its JWT jti
-	Subject string    // who the token acts for, such as its JWT sub
-	Scopes  []string  // what the token was issued for
-	Expires time.Time // when it stops being valid; zero means never
+	ID      string   // the token's ID, such as its JWT jti
+	Subject string   // who the token acts for, such as its JWT sub
+	Scopes  []string // what the token was issued for
+	// Expires is when it stops being valid; zero means never. The memory store counts down to it on
+	// the monotonic clock from when the grant is recorded, so a step of the wall clock neither
+	// stretches nor cuts a grant.
+	Expires time.Time
 }
 
 // ErrDenied matches every denial returned by [Guard.Do]: test for it with errors.Is.
@@ -70,9 +73,13 @@ type Guard struct {
 	store    store
 	families familyStore
 	now      func() time.Time // a field so tests can move the clock
-	cache    *cache           // speeds up verification and denials; never allows
-	remote   bool             // the store is across a network, so the cache's denials save a round trip
-	redis    *redis.Client    // nil: no invalidation channel between replicas (WithRedis)
+	// monotonic is set when the store is the memory store and now is the real clock: then Do passes
+	// no time, and the store measures expiry on the monotonic clock alone, one clock read instead of
+	// time.Now's two. Tests that move the clock clear it.
+	monotonic bool
+	cache     *cache        // speeds up verification and denials; never allows
+	remote    bool          // the store is across a network, so the cache's denials save a round trip
+	redis     *redis.Client // nil: no invalidation channel between replicas (WithRedis)
 }
 
 // store holds grants, subjects and pins. The memory store is the only one today; one backed by a
@@ -80,6 +87,7 @@ type Guard struct {
 type store interface {
 	put(ctx context.Context, gr Grant, now time.Time) error
 	// acquire checks that grantID may use scope at now and pins the grant; release drops the pin.
+	// The memory store also takes a zero now: see Guard.monotonic.
 	acquire(ctx context.Context, grantID, scope string, now time.Time) (release func(), err error)
 	// revoke reports whether the grant was known, so that only known grants are cached as revoked.
 	revoke(ctx context.Context, grantID string) (known bool, err error)
@@ -89,7 +97,7 @@ type store interface {
 // New returns a Guard that keeps its state in memory.
 func New() *Guard {
 	s := newMemStore()
-	return &Guard{store: s, families: newMemFamilies(s), now: time.Now, cache: newCache()}
+	return &Guard{store: s, families: newMemFamilies(s), now: time.Now, cache: newCache(), monotonic: true}
 }
 
 // Grant records an issued grant. Record it before handing out the token: a grant Guard has not seen
@@ -130,7 +138,11 @@ func (g *Guard) pin(ctx context.Context, grantID, scope string) (release func(),
 	if g.remote && g.cache.isRevoked(grantID) {
 		return nil, ErrRevoked // revocation is for good: no need to ask the store
 	}
-	release, err = g.store.acquire(ctx, grantID, scope, g.now())
+	var now time.Time // zero: the memory store reads the monotonic clock itself
+	if !g.monotonic {
+		now = g.now()
+	}
+	release, err = g.store.acquire(ctx, grantID, scope, now)
 	if err != nil {
 		if errors.Is(err, ErrRevoked) {
 			g.cache.markRevoked(grantID)

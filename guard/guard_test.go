@@ -18,6 +18,7 @@ func newTestGuard(t testing.TB) (*Guard, *time.Time) {
 	g := New()
 	now := epoch
 	g.now = func() time.Time { return now }
+	g.monotonic = false
 	return g, &now
 }
 

@@ -19,9 +19,9 @@ import (
 //     sweep). acquire raises the count only with a CAS that sees neither bit, and revoke sets
 //     revokedBit and then waits for the count to reach zero, so every action either started before
 //     the bit was set (and revoke waits for it) or is refused.
-//   - A subject's allowed scopes are an atomic pointer, and each scope has a pin counter. acquire
-//     raises the scope's counter and then loads allowed; setScopes stores allowed and then reads the
-//     counters. Go's atomics are sequentially consistent, so at least one side sees the other: the
+//   - A subject's allowed scopes are an atomic pointer, mirrored in each of its grants' cut word, and
+//     each scope has a pin counter. acquire raises the scope's counter and then loads the cut word;
+//     setScopes stores allowed and the cut words and then reads the counters. Go's atomics are sequentially consistent, so at least one side sees the other: the
 //     action is refused (and drops its pins), or setScopes sees it running and waits.
 //   - Waiters sleep on a channel made under a mutex (the grant's mu, the subject's mu). The release
 //     that brings a count to zero takes that mutex and closes the channel only when a waiter may be
@@ -63,6 +63,12 @@ const (
 type memGrant struct {
 	Grant
 	sub *memSubject // the grant's subject, kept alive while the grant is recorded
+	// recorded is put's reading of the clock (with the monotonic reading when the clock is real), and
+	// ttl is Expires less that reading: with no time given, acquire checks expiry as
+	// time.Since(recorded) >= ttl, one monotonic clock read, which also keeps a step of the wall
+	// clock from stretching or cutting the grant.
+	recorded time.Time
+	ttl      time.Duration
 	// pins[i] counts the subject's running actions on Scopes[i]; it is the subject's counter.
 	pins []*pinCount
 	// releases[i] drops a pin on Scopes[i], and the last one a pin without a scope; made by put so
@@ -76,7 +82,25 @@ type memGrant struct {
 	// them off its cache line, so that two CPUs acting on one grant do not also miss on the reads.
 	_     [64]byte
 	state atomic.Uint64 // running actions | revokedBit | goneBit
-	_     [56]byte
+	// cut has bit i set when the subject's SetScopes does not allow Scopes[i] (i < 64): acquire
+	// reads it on the line it has just written instead of the subject's allowed map. setScopes sets
+	// it for every grant of the subject, under the subject's mu, before it reads the pin counters.
+	cut atomic.Uint64
+	_   [48]byte
+}
+
+// cutMask is the cut word for scopes under allowed (nil: everything allowed).
+func cutMask(scopes []string, allowed map[string]bool) uint64 {
+	var m uint64
+	if allowed == nil {
+		return 0
+	}
+	for i, sc := range scopes {
+		if i < 64 && !allowed[sc] {
+			m |= 1 << i
+		}
+	}
+	return m
 }
 
 // pinCount is a counter alone on its cache line, so that actions of different subjects running on
@@ -90,10 +114,10 @@ type memSubject struct {
 	allowed atomic.Pointer[map[string]bool] // nil until SetScopes: the grants' own scopes apply
 	waiters atomic.Int32                    // setScopes calls waiting for running actions
 
-	mu      sync.Mutex           // guards the fields below and serialises setScopes' waits
-	grants  int                  // recorded grants: while > 0 (or allowed is set) the subject is kept
-	pins    map[string]*pinCount // per scope; entries are never removed while the subject lives
-	changed chan struct{}        // made by a waiter; closed when a counter drops to zero
+	mu      sync.Mutex             // guards the fields below and serialises setScopes' waits
+	grants  map[*memGrant]struct{} // recorded grants: while any (or allowed is set) the subject is kept
+	pins    map[string]*pinCount   // per scope; entries are never removed while the subject lives
+	changed chan struct{}          // made by a waiter; closed when a counter drops to zero
 }
 
 // sweepEvery bounds how often put scans for expired grants to drop, so memory stays bounded by the
@@ -120,7 +144,7 @@ func (s *memStore) lockSubject(subject string) *memSubject {
 	sh.mu.Lock()
 	sub := sh.subjects[subject]
 	if sub == nil {
-		sub = &memSubject{pins: map[string]*pinCount{}}
+		sub = &memSubject{pins: map[string]*pinCount{}, grants: map[*memGrant]struct{}{}}
 		sh.subjects[subject] = sub
 	}
 	sub.mu.Lock()
@@ -145,9 +169,12 @@ func (s *memStore) put(_ context.Context, gr Grant, now time.Time) error {
 	if s.grant(gr.ID) != nil {
 		return fmt.Errorf("guard: grant %q already recorded", gr.ID)
 	}
-	g := &memGrant{Grant: gr, pins: make([]*pinCount, len(gr.Scopes)), releases: make([]func(), len(gr.Scopes)+1)}
+	g := &memGrant{Grant: gr, recorded: now, ttl: gr.Expires.Sub(now), pins: make([]*pinCount, len(gr.Scopes)), releases: make([]func(), len(gr.Scopes)+1)}
 	sub := s.lockSubject(gr.Subject)
-	sub.grants++
+	sub.grants[g] = struct{}{}
+	if allowed := sub.allowed.Load(); allowed != nil {
+		g.cut.Store(cutMask(gr.Scopes, *allowed)) // before the grant is published below
+	}
 	for i, sc := range gr.Scopes {
 		p := sub.pins[sc]
 		if p == nil {
@@ -185,8 +212,8 @@ func (s *memStore) sweep(now time.Time) {
 		sh.mu.Lock()
 		sub := g.sub
 		sub.mu.Lock()
-		sub.grants--
-		if sub.grants == 0 && sub.allowed.Load() == nil && sub.waiters.Load() == 0 && sh.subjects[g.Subject] == sub {
+		delete(sub.grants, g)
+		if len(sub.grants) == 0 && sub.allowed.Load() == nil && sub.waiters.Load() == 0 && sh.subjects[g.Subject] == sub {
 			delete(sh.subjects, g.Subject)
 		}
 		sub.mu.Unlock()
@@ -200,7 +227,14 @@ func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Ti
 	if g == nil {
 		return nil, ErrUnknownGrant
 	}
-	expired := !g.Expires.IsZero() && !now.Before(g.Expires)
+	expired := false
+	switch {
+	case g.Expires.IsZero():
+	case now.IsZero():
+		expired = time.Since(g.recorded) >= g.ttl
+	default:
+		expired = !now.Before(g.Expires)
+	}
 	i := len(g.Scopes) // the index of scope in g.releases
 	if scope != "" {
 		i = slices.Index(g.Scopes, scope)
@@ -223,7 +257,13 @@ func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Ti
 	}
 	if i < len(g.pins) {
 		g.pins[i].n.Add(1)
-		if allowed := g.sub.allowed.Load(); allowed != nil && !(*allowed)[scope] {
+		var refused bool
+		if i < 64 {
+			refused = g.cut.Load()&(1<<i) != 0
+		} else if allowed := g.sub.allowed.Load(); allowed != nil {
+			refused = !(*allowed)[scope]
+		}
+		if refused {
 			g.release(i)
 			return nil, fmt.Errorf("%w: %q", ErrScope, scope)
 		}
@@ -285,7 +325,12 @@ func (s *memStore) setScopes(ctx context.Context, subject string, scopes []strin
 		allowed[sc] = true
 	}
 	sub := s.lockSubject(subject)
-	sub.allowed.Store(&allowed) // from here on acquire refuses the removed scopes; never deleted now
+	// From here on acquire refuses the removed scopes (the cut words for the first 64 scopes of a
+	// grant, allowed for the others); a subject with allowed set is never deleted.
+	sub.allowed.Store(&allowed)
+	for g := range sub.grants {
+		g.cut.Store(cutMask(g.Scopes, allowed))
+	}
 	sub.waiters.Add(1)
 	defer sub.waiters.Add(-1)
 	for usesRemoved(sub, allowed) {

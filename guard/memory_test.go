@@ -291,3 +291,27 @@ func TestMemSweptSubjectSeesNewScopes(t *testing.T) {
 		t.Fatalf("Do of a swept grant = %v; want ErrUnknownGrant", err)
 	}
 }
+
+// TestMemExpiryOnRealClock checks expiry as New's guard measures it, on the monotonic clock from the
+// moment the grant was recorded.
+func TestMemExpiryOnRealClock(t *testing.T) {
+	g := New()
+	ctx := context.Background()
+	nop := func(context.Context) error { return nil }
+	mustGrant(t, g, Grant{ID: "short", Subject: "alice", Expires: time.Now().Add(50 * time.Millisecond)})
+	mustGrant(t, g, Grant{ID: "past", Subject: "alice", Expires: time.Now().Add(-time.Second)})
+	mustGrant(t, g, Grant{ID: "forever", Subject: "alice"})
+	if err := g.Do(ctx, "short", "", nop); err != nil {
+		t.Fatalf("Do before expiry = %v", err)
+	}
+	if err := g.Do(ctx, "past", "", nop); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Do of a grant recorded already expired = %v; want ErrExpired", err)
+	}
+	time.Sleep(80 * time.Millisecond)
+	if err := g.Do(ctx, "short", "", nop); !errors.Is(err, ErrExpired) {
+		t.Fatalf("Do after expiry = %v; want ErrExpired", err)
+	}
+	if err := g.Do(ctx, "forever", "", nop); err != nil {
+		t.Fatalf("Do of a grant without expiry = %v", err)
+	}
+}
