@@ -354,3 +354,33 @@ func TestPrimedReleaseAtChosenMoment(t *testing.T) {
 		}
 	})
 }
+
+// TestHoldHeadersTLS checks HoldHeaders over TLS with Auto against a server that also speaks HTTP/2:
+// the batch goes over HTTP/1.1 (ALPN), no handler starts before the release, and every request
+// with its body arrives whole.
+func TestHoldHeadersTLS(t *testing.T) {
+	var started atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started.Add(1)
+		echo(nil).ServeHTTP(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	tlsCfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
+	reqs := batch(srv.URL, 4)
+	p, err := race.Prime(context.Background(), race.Options{Client: newClient(t, srv.URL, 100), TLSConfig: tlsCfg, HoldHeaders: true}, reqs)
+	if err != nil {
+		t.Fatalf("Prime: %v", err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if n := started.Load(); n != 0 {
+		t.Errorf("%d handlers started before the release", n)
+	}
+	p.Release()
+	b := p.Wait()
+	if b.Release.Mode != race.LastByteH1 || b.Release.Protocol != "http/1.1" {
+		t.Fatalf("release %+v, want last-byte sync over HTTP/1.1", b.Release)
+	}
+	assertAnswers(t, b, reqs, "HTTP/1.1")
+}
