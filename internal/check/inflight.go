@@ -266,7 +266,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	}
 	action, err := r.prime(ctx, r.probe, vars)
 	if err != nil {
-		return nil, fmt.Errorf("probe %q: action: %w", r.probe.Name, t.Redactor.Error(err))
+		return nil, fmt.Errorf("probe %q: action: %w (hint: this check sends the action and the verify read over HTTP/1.1 on connections of their own, to time them; the target must accept HTTP/1.1)", r.probe.Name, t.Redactor.Error(err))
 	}
 	defer action.Close()
 	var verify *primedProbe
@@ -316,7 +316,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	}
 	a.action, err = action.result()
 	if err != nil {
-		return nil, fmt.Errorf("probe %q: action: %w", r.probe.Name, t.Redactor.Error(err))
+		return nil, fmt.Errorf("probe %q: action: %w (hint: this check sends the action and the verify read over HTTP/1.1 on connections of their own, to time them; the target must accept HTTP/1.1)", r.probe.Name, t.Redactor.Error(err))
 	}
 	if verify != nil && revokeErr == nil {
 		if a.verify, err = verify.result(); err != nil {
