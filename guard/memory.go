@@ -360,13 +360,3 @@ func usesRemoved(sub *memSubject, allowed map[string]bool) bool {
 	}
 	return false
 }
-
-// busy reports whether sub has a running action on any scope. sub.mu must be held.
-func busy(sub *memSubject) bool {
-	for _, p := range sub.pins {
-		if p.n.Load() > 0 {
-			return true
-		}
-	}
-	return false
-}

@@ -315,3 +315,13 @@ func TestMemExpiryOnRealClock(t *testing.T) {
 		t.Fatalf("Do of a grant without expiry = %v", err)
 	}
 }
+
+// busy reports whether sub has a running action on any scope. sub.mu must be held.
+func busy(sub *memSubject) bool {
+	for _, p := range sub.pins {
+		if p.n.Load() > 0 {
+			return true
+		}
+	}
+	return false
+}

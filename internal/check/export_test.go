@@ -8,3 +8,6 @@ func SetMaxPrimedVerifyWait(d time.Duration) (restore func()) {
 	maxPrimedVerifyWait = d
 	return func() { maxPrimedVerifyWait = old }
 }
+
+// RevokeOffsets exposes the in-flight check's offset schedule.
+var RevokeOffsets = revokeOffsets

@@ -135,3 +135,19 @@ func BenchmarkInflightFixedFalsePositives(b *testing.B) {
 		b.Errorf("%v findings on the fixed lab", falsePositives)
 	}
 }
+
+// The offset schedule starts half a revocation round trip before the release, in steps of a
+// sixteenth of the action's latency, then sweeps the latency, and never repeats an offset.
+func TestRevokeOffsets(t *testing.T) {
+	got := check.RevokeOffsets(16*time.Millisecond, 2*time.Millisecond) // step 1 ms, centre -1 ms
+	want := []time.Duration{0, -time.Millisecond, time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond, 12 * time.Millisecond}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("offsets %v, want %v", got, want)
+	}
+	// 1/8 of 8 ms lands on centre + 4 steps (1 ms) and is tried once.
+	got = check.RevokeOffsets(8*time.Millisecond, 2*time.Millisecond) // step 500 us, centre -1 ms
+	want = []time.Duration{-500 * time.Microsecond, -time.Millisecond, 0, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 6 * time.Millisecond}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("offsets %v, want %v", got, want)
+	}
+}
