@@ -169,8 +169,8 @@ func (c *Client) HTTPClient() *http.Client {
 	return &http.Client{Transport: c.guard, CheckRedirect: c.guard.checkRedirect}
 }
 
-// Sent reports how many requests the client has sent.
-func (c *Client) Sent() int { return int(c.guard.used.Load()) }
+// Sent reports how many requests the client has sent, within the budget or not (Unmetered).
+func (c *Client) Sent() int { return int(c.guard.used.Load() + c.guard.unmetered.Load()) }
 
 // safeURL is u for messages: no query, fragment or user info, which may hold secrets.
 func safeURL(u *url.URL) string {

@@ -24,6 +24,7 @@ type guard struct {
 	origins   map[string]bool // normalised scheme://host:port
 	budget    int64
 	used      atomic.Int64
+	unmetered atomic.Int64 // requests outside the budget (Unmetered), counted for reports only
 	limiter   *rate.Limiter
 	timeout   time.Duration
 	transport *http.Transport
@@ -68,17 +69,23 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", ErrOrigin, origin)
 	}
-	if !g.take() {
+	metered := req.Context().Value(unmeteredKey{}) == nil
+	if metered && !g.take() {
 		closeRequestBody()
 		return nil, fmt.Errorf("%w (%d requests)", ErrBudget, g.budget)
 	}
 	parent := req.Context()
 	if err := g.limiter.Wait(parent); err != nil {
-		g.used.Add(-1) // nothing was attempted
+		if metered {
+			g.used.Add(-1) // nothing was attempted
+		}
 		closeRequestBody()
 		return nil, fmt.Errorf("waiting for the rate limit: %w", err)
 	}
 
+	if !metered {
+		g.unmetered.Add(1)
+	}
 	ctx, cancel := context.WithTimeout(parent, g.timeout)
 	if st, ok := parent.Value(stampsKey{}).(*stamps); ok {
 		st.attempt()
@@ -94,6 +101,15 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+type unmeteredKey struct{}
+
+// Unmetered marks requests made with the returned context as outside the request budget: putting
+// back what the scan changed (restoring an identity, removing what it created) must never be
+// refused because the scan spent its budget. The allowlist, rate limit and timeouts still apply.
+func Unmetered(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unmeteredKey{}, true)
 }
 
 // take spends one request of the budget, or reports that none is left.

@@ -3,10 +3,12 @@
 package finding
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -75,6 +77,11 @@ type Finding struct {
 	Evidence    []Event  `json:"evidence,omitempty"`
 	Remediation string   `json:"remediation"`
 	References  []string `json:"references,omitempty"`
+}
+
+// SortEvidence puts the evidence in time order; events at the same moment keep their order.
+func (f *Finding) SortEvidence() {
+	slices.SortStableFunc(f.Evidence, func(a, b Event) int { return cmp.Compare(a.AtMS, b.AtMS) })
 }
 
 // StableID derives a finding ID that stays the same across runs for the same check, endpoint and
@@ -164,6 +171,7 @@ const (
 	EventAnswered    = "action-answered"
 	EventVerify      = "verify"
 	EventNote        = "note"
+	EventControl     = "control" // a request that rules out another explanation (no token, the change undone)
 )
 
 // Exchange is one HTTP request and its response, with secrets already redacted.

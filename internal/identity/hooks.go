@@ -42,6 +42,19 @@ func NewRFC7009(o RFC7009, c *client.Client, r *redact.Redactor) Hook {
 
 func (h *rfc7009Hook) Kind() string { return "rfc7009" }
 
+func (h *rfc7009Hook) Manual() string {
+	parts := []string{"curl", "-sS", "-X", "POST", shellQuote(h.o.URL), "--data-urlencode", shellQuote("token={{token}}")}
+	if h.o.TokenTypeHint != "" {
+		parts = append(parts, "-d", shellQuote("token_type_hint="+h.o.TokenTypeHint))
+	}
+	if h.o.AuthStyle == "post" {
+		parts = append(parts, "-d", shellQuote("client_id="+h.o.ClientID), "-d", shellQuote("client_secret="+h.o.ClientSecret))
+	} else if h.o.ClientID != "" {
+		parts = append(parts, "-u", shellQuote(h.o.ClientID+":"+h.o.ClientSecret))
+	}
+	return h.r.String(strings.Join(parts, " "))
+}
+
 // Run revokes token. Only 200 acknowledges: RFC 7009 section 2.2 has the server answer 200 once the
 // token is revoked (or was invalid anyway); anything else may mean it is still live.
 func (h *rfc7009Hook) Run(ctx context.Context, token string) error {
@@ -129,6 +142,21 @@ func NewHTTPHook(h HTTPHook, c *client.Client, r *redact.Redactor) Hook {
 
 func (h *httpHook) Kind() string { return "http" }
 
+func (h *httpHook) Manual() string {
+	method := h.h.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	parts := []string{"curl", "-sS", "-X", method, shellQuote(h.h.URL)}
+	for _, name := range slices.Sorted(maps.Keys(h.h.Headers)) {
+		parts = append(parts, "-H", shellQuote(name+": "+h.h.Headers[name]))
+	}
+	if h.h.Body != "" {
+		parts = append(parts, "--data-raw", shellQuote(h.h.Body))
+	}
+	return h.r.String(strings.Join(parts, " "))
+}
+
 func (h *httpHook) Run(ctx context.Context, token string) error {
 	h.r.Add("token", token)
 	method := h.h.Method
@@ -198,6 +226,24 @@ func NewCommandHook(argv []string, r *redact.Redactor) Hook {
 }
 
 func (h *commandHook) Kind() string { return "command" }
+
+func (h *commandHook) Manual() string {
+	parts := make([]string, len(h.argv))
+	for i, a := range h.argv {
+		parts[i] = shellQuote(a)
+	}
+	return h.r.String(strings.Join(parts, " "))
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 func (h *commandHook) Run(ctx context.Context, token string) error {
 	h.r.Add("token", token)

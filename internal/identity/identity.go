@@ -29,6 +29,10 @@ type Hook interface {
 	Run(ctx context.Context, token string) error
 	// Kind names the hook for messages: "rfc7009", "http", "command".
 	Kind() string
+	// Manual writes the hook out as a shell command a person can run by hand (a curl command, or
+	// the argv), with {{token}} left as a placeholder and every registered secret replaced by its
+	// label: what a report shows when a restore failed and must be done by hand.
+	Manual() string
 }
 
 // Identity is a named principal.

@@ -6,6 +6,8 @@ package probe
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/tocsin/tocsin/internal/client"
 )
@@ -50,6 +52,21 @@ type Probe struct {
 
 // Endpoint names the probe in reports: method and path template, e.g. "GET /items/{{item_id}}".
 func (p *Probe) Endpoint() string { return p.Method + " " + p.Path }
+
+// WithoutCredential returns a copy of p that carries no credential: no header that names the
+// {{token}} variable (nor any Authorization header), so that with no token in its vars it is sent
+// anonymously. Controls use it to show that the API refuses a request without authentication.
+func (p *Probe) WithoutCredential() *Probe {
+	q := *p
+	q.Headers = make(map[string]string, len(p.Headers))
+	for k, v := range p.Headers {
+		if strings.EqualFold(k, "Authorization") || slices.Contains(VarNames(v), "token") {
+			continue
+		}
+		q.Headers[k] = v
+	}
+	return &q
+}
 
 // Result is one sent probe.
 type Result struct {
