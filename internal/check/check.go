@@ -28,13 +28,33 @@ type Meta struct {
 type Env struct {
 	Target *target.Target
 	Plan   target.Plan
-	// Progress, when set, receives short status lines during long waits.
+	// Progress, when set, receives short status lines during long waits; --quiet silences it.
 	Progress func(msg string)
+	// Alert, when set, receives what the user must see even with --quiet: an identity left changed.
+	Alert func(msg string)
+	// Ledger, when set, receives each experiment's verdict and every failed restore; the scan
+	// reads it to decide whether the scan is complete. Nil discards.
+	Ledger *Ledger
 }
 
 func (e *Env) progress(format string, args ...any) {
 	if e.Progress != nil {
 		e.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+func (e *Env) alert(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if e.Alert != nil {
+		e.Alert(msg)
+	} else if e.Progress != nil {
+		e.Progress(msg)
+	}
+}
+
+func (e *Env) record(checkID string, x Experiment) {
+	if e.Ledger != nil {
+		e.Ledger.record(checkID, x)
 	}
 }
 

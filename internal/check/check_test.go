@@ -208,10 +208,12 @@ func TestRevokedTokenNeverRejected(t *testing.T) {
 	if !f.Window.Never || f.Window.MaxWaitMS != 600 || f.Severity != finding.High {
 		t.Errorf("window %+v severity %s, want never rejected within 600 ms, high", f.Window, f.Severity)
 	}
-	if f.Window.LastAcceptedMS < 300 || len(f.Window.Passes) != 1 {
-		t.Errorf("last accepted at %.1f ms after %d passes; want a late replay from a single pass", f.Window.LastAcceptedMS, len(f.Window.Passes))
+	// "Never within 600 ms" is a claim about a replay sent at 600 ms, not wherever the schedule's
+	// last step before it fell.
+	if f.Window.LastAcceptedMS < 600 || f.Window.LastAcceptedMS > 700 || len(f.Window.Passes) != 1 {
+		t.Errorf("last accepted at %.1f ms after %d passes; want the last replay at the max window (600 ms) in a single pass", f.Window.LastAcceptedMS, len(f.Window.Passes))
 	}
-	if !strings.Contains(f.Summary, "never revoked within 600.0 ms") {
-		t.Errorf("summary %q does not say it was never revoked within the window", f.Summary)
+	if !strings.Contains(f.Summary, "never refused within 6") {
+		t.Errorf("summary %q does not say it was never refused within the window", f.Summary)
 	}
 }

@@ -11,3 +11,10 @@ func SetMaxPrimedVerifyWait(d time.Duration) (restore func()) {
 
 // RevokeOffsets exposes the in-flight check's offset schedule.
 var RevokeOffsets = revokeOffsets
+
+// SetRestoreFor shortens how long a failing restore is retried.
+func SetRestoreFor(d time.Duration) (restore func()) {
+	old := restoreFor
+	restoreFor = d
+	return func() { restoreFor = old }
+}

@@ -82,27 +82,13 @@ func (c InflightRevocation) Run(ctx context.Context, env *Env) ([]finding.Findin
 	if !ok {
 		return nil, skip("no verifier identity (hint: set checks.%s.verifier to a second identity that stays valid)", c.Meta().ID)
 	}
-	var out []finding.Finding
-	for _, name := range env.Plan.Probes {
-		p, ok := t.Probes[name]
-		if !ok {
-			return out, fmt.Errorf("probe %q is not defined", name)
-		}
+	return forEachProbe(ctx, env, c.Meta().ID, func(ctx context.Context, p *probe.Probe) (*finding.Finding, error) {
 		if !p.Destructive || p.Setup == nil || p.Verify == nil {
-			return out, skip("probe %q: the in-flight check needs an action probe with destructive: true, a setup that creates the resource and a verify that reads it back", name)
+			return nil, skip("probe %q: the in-flight check needs an action probe with destructive: true, a setup that creates the resource and a verify that reads it back", p.Name)
 		}
 		r := &inflightRun{env: env, meta: c.Meta(), ident: id, verifier: verifier, probe: p}
-		before := t.Client.Sent()
-		f, err := r.run(ctx)
-		if err != nil {
-			return out, err
-		}
-		if f != nil {
-			f.Requests = t.Client.Sent() - before
-			out = append(out, *f)
-		}
-	}
-	return out, nil
+		return r.run(ctx)
+	})
 }
 
 type inflightRun struct {
@@ -112,6 +98,7 @@ type inflightRun struct {
 	probe           *probe.Probe
 	verifierToken   string
 	primeVerify     bool // raced attempts prime the verify read (see maxPrimedVerifyWait)
+	controlled      bool // the action was shown to be refused without a valid token
 }
 
 // attemptResult is one raced attempt, with absolute times.
@@ -243,6 +230,18 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 		return nil, fmt.Errorf("probe %q: setup %s answered %d with a fresh token of %q (hint: check the setup request and the identity's permissions)", r.probe.Name, r.probe.Setup.Endpoint(), a.setup.Response.Status, r.ident.Name)
 	}
 	maps.Copy(vars, a.setup.Extracted)
+	if !r.controlled {
+		// Controls before claims, once: the action must be refused without a valid token. A
+		// refused control leaves the resource for this attempt's action.
+		var tl timeline
+		if err := authControl(ctx, r.env, r.probe, vars, &tl); err != nil {
+			if a.final, _ = r.probe.Verify.Do(ctx, t.Client, withToken(vars, r.verifierToken)); a.final != nil && a.final.Outcome == probe.Accepted {
+				r.cleanUp(ctx, vars)
+			}
+			return nil, err
+		}
+		r.controlled = true
+	}
 	verifyVars := maps.Clone(vars)
 	verifyVars["token"] = r.verifierToken
 
@@ -348,6 +347,13 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	a.existedAfterAck = a.verify != nil && a.verify.Outcome == probe.Accepted && a.verify.Response.Sent.After(a.ack)
 	a.proof = a.existedAfterAck && a.action.Outcome == probe.Accepted && a.final.Outcome == probe.Rejected
 	return a, nil
+}
+
+// withToken returns a copy of vars with token set.
+func withToken(vars probe.Vars, token string) probe.Vars {
+	v := maps.Clone(vars)
+	v["token"] = token
+	return v
 }
 
 // primedProbe is a probe's request primed on its own connection.

@@ -63,26 +63,12 @@ func (c LimitOverrun) Run(ctx context.Context, env *Env) ([]finding.Finding, err
 	if n <= 0 {
 		n = overrunCopies
 	}
-	var out []finding.Finding
-	for _, name := range env.Plan.Probes {
-		p, ok := t.Probes[name]
-		if !ok {
-			return out, fmt.Errorf("probe %q is not defined", name)
-		}
+	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe) (*finding.Finding, error) {
 		if !p.Destructive || p.Setup == nil {
-			return out, skip("probe %q is not a declared one-shot action (hint: set destructive: true and a setup that creates the resource)", name)
+			return nil, skip("probe %q is not a declared one-shot action (hint: set destructive: true and a setup that creates the resource)", p.Name)
 		}
-		before := t.Client.Sent()
-		f, err := overrun(ctx, env, meta, id, p, n)
-		if err != nil {
-			return out, err
-		}
-		if f != nil {
-			f.Requests = t.Client.Sent() - before
-			out = append(out, *f)
-		}
-	}
-	return out, nil
+		return overrun(ctx, env, meta, id, p, n)
+	})
 }
 
 // overrun runs the baseline and the race for one probe and returns a finding, or nil.
@@ -143,7 +129,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 	}
 	note(time.Now(), fmt.Sprintf("sequential baseline: %d of %d succeeded", baseline, n), nil)
 	if baseline == 0 {
-		return nil, skip("probe %q never succeeded in sequence (hint: check its accept statuses and the identity's permissions)", p.Name)
+		return nil, fmt.Errorf("probe %q never succeeded in %d sequential requests on a fresh resource, so there is no limit to overrun (hint: check its accept statuses and the identity's permissions)", p.Name, n)
 	}
 	if baseline >= n {
 		// Not limited within n attempts: nothing a race could overrun.
@@ -167,7 +153,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		return nil, fmt.Errorf("probe %q: race: %w", p.Name, red.Error(err))
 	}
 	rel := b.Release
-	succeeded, failed := 0, 0
+	succeeded, failed, undecided := 0, 0, 0
 	for i, r := range b.Responses {
 		if r.Err != nil {
 			failed++
@@ -175,8 +161,11 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 			continue
 		}
 		o := probe.Judge(r.Status, p.Accept, p.Reject)
-		if o == probe.Accepted {
+		switch o {
+		case probe.Accepted:
 			succeeded++
+		case probe.Inconclusive:
+			undecided++
 		}
 		x := exchangeOf(red, reqs[i].Method, reqs[i].URL, label, r.Status, o, r.Body)
 		x.SentMS, x.ReceivedMS = at(r.Sent), at(r.Received)
@@ -191,8 +180,17 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 	}
 	release += fmt.Sprintf(", release took %.3f ms; responses arrived over %.3f ms", ms(rel.Duration), ms(b.Spread()))
 	note(rel.Start, "release: "+release, nil)
-	note(time.Now(), fmt.Sprintf("race: %d of %d succeeded (sequential baseline %d), %d without a response", succeeded, n, baseline, failed), nil)
+	note(time.Now(), fmt.Sprintf("race: %d of %d succeeded (sequential baseline %d), %d without a response, %d neither accepted nor refused", succeeded, n, baseline, failed, undecided), nil)
 	if succeeded <= baseline {
+		// A race proves nothing unless its copies were answered and it had something to win.
+		switch {
+		case failed+undecided == n:
+			return nil, inconclusive("none of the %d synchronised copies of %s got an answer that says accepted or refused (%d without a response, %d with another status): the race was not observed (hint: the target may be overloaded or refuse the synchronised connections; lower the probe's copies or raise limits.timeout)", n, p.Endpoint(), failed, undecided)
+		case failed+undecided > 0:
+			return nil, inconclusive("%d of %d synchronised copies of %s timed out or failed (%d without a response, %d with a status neither accepted nor refused, such as 5xx or 429) and only %d succeeded: the target looks overloaded, and the copies that failed could have won (hint: lower the probe's copies below what the target serves at once)", failed+undecided, n, p.Endpoint(), failed, undecided, succeeded)
+		case succeeded == 0:
+			return nil, inconclusive("none of the %d synchronised copies of %s succeeded, though the sequential baseline succeeded %d time(s) on its own fresh resource: the race had nothing to win, as if the limit is per identity rather than per resource and the baseline spent it (hint: give the race a resource or an identity the baseline did not use, e.g. an identity minted per experiment)", n, p.Endpoint(), baseline)
+		}
 		return nil, nil
 	}
 	return &finding.Finding{

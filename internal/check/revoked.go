@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/probe"
 )
 
 // RevokedTokenAccepted is the check toctou/revoked-token-accepted.
@@ -64,23 +65,15 @@ func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]find
 		}
 		m.change, m.restore = id.Downgrade, id.Restore
 	}
-	var out []finding.Finding
-	for _, name := range env.Plan.Probes {
-		p, ok := t.Probes[name]
-		if !ok {
-			return out, fmt.Errorf("probe %q is not defined", name)
-		}
+	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe) (*finding.Finding, error) {
 		m.probe = p
 		before := t.Client.Sent()
 		w, events, err := m.measure(ctx)
-		if err != nil {
-			return out, err
-		}
-		if w == nil {
-			continue
+		if err != nil || w == nil {
+			return nil, err
 		}
 		sev, why := stalenessSeverity(w, p.Destructive)
-		out = append(out, finding.Finding{
+		return &finding.Finding{
 			ID:             finding.StableID(meta.ID, p.Endpoint(), id.Name),
 			Check:          meta.ID,
 			Title:          meta.Title,
@@ -96,9 +89,8 @@ func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]find
 			Evidence:       events,
 			Remediation:    meta.Remediation,
 			References:     meta.References,
-		})
-	}
-	return out, nil
+		}, nil
+	})
 }
 
 func staleSummary(w *finding.Window, endpoint string) string {
@@ -107,8 +99,8 @@ func staleSummary(w *finding.Window, endpoint string) string {
 		subject = "A privilege removed by a downgrade was"
 	}
 	if w.Never {
-		return fmt.Sprintf("%s still honoured by %s %s after the %s was acknowledged, when the measurement stopped (never revoked within %s).",
-			subject, endpoint, fmtMS(w.LastAcceptedMS), w.Change, fmtMS(w.MaxWaitMS))
+		return fmt.Sprintf("%s still honoured by %s %s after the %s was acknowledged, by the last replay, sent at max_window (never refused within %s).",
+			subject, endpoint, fmtMS(w.LastAcceptedMS), w.Change, fmtMS(w.LastAcceptedMS))
 	}
 	return fmt.Sprintf("%s still honoured by %s for between %s and %s after the %s was acknowledged (passes: %d; cache filled %s before the %s).",
 		subject, endpoint, fmtMS(w.LastAcceptedMS), fmtMS(w.FirstRejectedMS), w.Change, len(w.Passes), fmtMS(w.FillToChangeMS), w.Change)

@@ -25,7 +25,7 @@ func stalenessSeverity(w *finding.Window, destructive bool) (finding.Severity, s
 	}
 	switch {
 	case w.Never:
-		return finding.High + bump, fmt.Sprintf("still honoured at the max window (%s), %s", fmtMS(w.MaxWaitMS), what)
+		return finding.High + bump, fmt.Sprintf("still honoured by a replay at the max window (%s after the change), %s", fmtMS(w.LastAcceptedMS), what)
 	case w.FirstRejectedMS >= 1000:
 		return finding.Medium + bump, "honoured for 1 s or more, " + what
 	default:

@@ -51,6 +51,7 @@ type staleMeasurement struct {
 	lastRejectAt time.Time
 	fillWindow   time.Duration
 	wakeLag      time.Duration // how late the first replay after the acknowledgement left, at worst
+	changed      bool          // the change hook was run at least once: a restore is owed
 }
 
 func (m *staleMeasurement) learn(p passResult) {
@@ -77,6 +78,9 @@ type passResult struct {
 	rejectedAt    time.Time // when the first refused replay was sent
 	replays       int
 	events        []finding.Event
+	ack           time.Time  // when the change was acknowledged
+	vars          probe.Vars // the pass's variables (token, setup's extracts), for controls
+	controls      []finding.Event
 }
 
 func (p passResult) never() bool { return !p.haveRejected }
@@ -115,10 +119,8 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 	if m.restore != nil {
 		// Put the identity back however the measurement ends; a scan must not leave it downgraded.
 		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if err := m.restore.Run(rctx, ""); err != nil {
-				m.env.progress("%s: restoring identity %q failed: %v", m.checkID, m.ident.Name, m.redactor().Error(err))
+			if m.changed { // nothing to put back if the downgrade was never sent
+				_ = restoreIdentity(ctx, m.env, m.checkID, m.ident, "downgraded (the downgrade hook's change is still in effect)")
 			}
 		}()
 	}
@@ -138,10 +140,14 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 	}
 	m.learn(first)
 	if first.never() {
+		if err := m.confirmChange(ctx, &first); err != nil {
+			return nil, nil, err
+		}
 		w.Never = true
 		w.LastAcceptedMS = finding.Round(ms(first.lastAccepted))
 		return w, first.events, nil
 	}
+	last := first
 	lo, hi := first.lastAccepted, first.firstRejected
 	// The evidence is the latest pass that saw both sides of the transition; notes say what else
 	// happened.
@@ -161,6 +167,7 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 			return nil, nil, err
 		}
 		w.Passes = append(w.Passes, passSummary(p))
+		last = p
 		if p.never() {
 			notes = append(notes, note(p, fmt.Sprintf("pass %d: still accepted at the max window; the window varies between tokens", n)))
 			break
@@ -186,9 +193,34 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 		lo, hi, prevFill = newLo, newHi, p.fillToChange
 		w.FillToChangeMS = ms(p.fillToChange)
 	}
+	// The claim stands only if the change is still in effect now that the window closed.
+	if err := m.confirmChange(ctx, &last); err != nil {
+		return nil, nil, err
+	}
+	if last.haveAccepted {
+		evidence = last.events // the control's exchange is on it
+	} else {
+		evidence = append(evidence, last.controls...)
+	}
 	w.LastAcceptedMS, w.FirstRejectedMS = finding.Round(ms(lo)), finding.Round(ms(hi))
 	w.FillToChangeMS = finding.Round(w.FillToChangeMS)
 	return w, append(evidence, notes...), nil
+}
+
+// confirmChange runs the change-in-effect control at the end of pass p, while the change is still
+// made: for a downgrade, a token minted now must be refused. A revocation spends one token only, so
+// there is nothing to mint; its claim rests on the revoked token's own replays. The control's
+// exchange joins p's evidence.
+func (m *staleMeasurement) confirmChange(ctx context.Context, p *passResult) error {
+	if m.kind != "downgrade" {
+		return nil
+	}
+	var tl timeline
+	err := changeInEffect(ctx, m.env, m.ident, m.probe, p.vars, m.kind, &tl)
+	events := tl.relativeTo(p.ack)
+	p.controls = append(p.controls, events...)
+	p.events = append(p.events, events...)
+	return err
 }
 
 func note(p passResult, detail string) finding.Event {
@@ -250,7 +282,7 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChan
 	var res passResult
 
 	if n > 1 && m.restore != nil {
-		if err := m.restore.Run(ctx, ""); err != nil {
+		if err := retryRestore(ctx, m.ident); err != nil {
 			return res, fmt.Errorf("identity %q: restore before pass %d: %w", m.ident.Name, n, t.Redactor.Error(err))
 		}
 		tl.add(time.Now(), finding.EventRestore, "identity restored", nil, time.Time{}, time.Time{})
@@ -280,6 +312,14 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChan
 		}
 		fill = r.Response.Sent
 		maps.Copy(vars, r.Extracted)
+	}
+	if n == 1 {
+		// Controls before claims: the probe must be refused without a valid token.
+		if err := authControl(ctx, m.env, m.probe, vars, &tl); err != nil {
+			return res, err
+		}
+		// The controls may have disturbed what the setup's request cached; the probe below fills again.
+		fill = time.Time{}
 	}
 	// Make the probe accepted before the change. After a restore, the API may still honour the
 	// downgrade for a while (its own cache): wait for that, with backoff, up to the max window.
@@ -322,10 +362,12 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChan
 	}
 
 	changeSent := time.Now()
+	m.changed = true // from here the change may have taken effect, even if its request fails
 	if err := m.change.Run(ctx, tok.Value); err != nil {
 		return res, fmt.Errorf("identity %q: %s (%s hook): %w", m.ident.Name, m.kind, m.change.Kind(), t.Redactor.Error(err))
 	}
 	ack := time.Now()
+	res.ack, res.vars = ack, vars
 	tl.add(changeSent, finding.EventChangeSent, m.kind+" sent ("+m.change.Kind()+")", nil, time.Time{}, time.Time{})
 	tl.add(ack, finding.EventChangeAcked, m.kind+" acknowledged", nil, time.Time{}, time.Time{})
 	res.fillToChange = ack.Sub(fill)
@@ -336,10 +378,15 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChan
 	lastProgress := time.Now()
 	for i := 0; ; i++ {
 		offset := sched(i, prev)
-		prev = offset
 		if offset > maxWindow {
-			break
+			// "Never within max_window" must be measured: the last replay goes out at max_window,
+			// not wherever the schedule's last step before it happened to fall.
+			if prev >= maxWindow || i == 0 {
+				break
+			}
+			offset = maxWindow
 		}
+		prev = offset
 		if err := sleepUntil(ctx, ack.Add(offset)); err != nil {
 			return res, err
 		}

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -40,14 +42,33 @@ func (o *outputFlags) threshold() (sev finding.Severity, ok bool, err error) {
 	return sev, true, nil
 }
 
+// validate checks the flags, and that -o can be written, before any work starts: a scan that runs
+// for minutes and then cannot save its report has lost its results.
 func (o *outputFlags) validate() error {
-	for _, f := range report.Formats {
-		if o.format == f {
-			_, _, err := o.threshold()
-			return err
-		}
+	if !slices.Contains(report.Formats, o.format) {
+		return fmt.Errorf("--format: unknown format %q (want one of %s)", o.format, strings.Join(report.Formats, ", "))
 	}
-	return fmt.Errorf("--format: unknown format %q (want one of %s)", o.format, strings.Join(report.Formats, ", "))
+	if _, _, err := o.threshold(); err != nil {
+		return err
+	}
+	if o.out != "" {
+		return checkWritable(o.out)
+	}
+	return nil
+}
+
+// checkWritable makes sure a report can be written to path: its folder exists and takes a file, and
+// path is not a folder. It leaves nothing behind.
+func checkWritable(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("-o %s: is a directory (hint: name a file, e.g. %s)", path, filepath.Join(path, "report.json"))
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".check*")
+	if err != nil {
+		return fmt.Errorf("-o %s: cannot write there: %w (hint: create the folder or choose another path; nothing was scanned)", path, errors.Unwrap(err))
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
 }
 
 // emit writes the reports: in the chosen format to -o, or to standard output when -o is not set. With
@@ -62,6 +83,8 @@ func (o *outputFlags) emit(s *stdio, reports ...*report.Report) error {
 		return err
 	}
 	if err := writeFileAtomic(o.out, buf.Bytes()); err != nil {
+		// The results must not be lost with the file: show them on standard output, then fail.
+		_ = report.Write(s.out, "text", report.Options{Color: color}, reports...)
 		return err
 	}
 	if err := report.Write(s.out, "text", report.Options{Color: color}, reports...); err != nil {
@@ -71,15 +94,19 @@ func (o *outputFlags) emit(s *stdio, reports ...*report.Report) error {
 	return nil
 }
 
-// exitCode applies --fail-on to the reports.
+// exitCode decides the exit status (docs/ci.md): findings at or above --fail-on win (1), because
+// they are proven whatever else happened; otherwise a scan that is incomplete, or has an
+// inconclusive check, is not a pass (2); otherwise 0.
 func (o *outputFlags) exitCode(reports ...*report.Report) int {
 	sev, ok, _ := o.threshold()
-	if !ok {
-		return ExitOK
+	for _, r := range reports {
+		if ok && r.AtOrAbove(sev) > 0 {
+			return ExitFindings
+		}
 	}
 	for _, r := range reports {
-		if r.AtOrAbove(sev) > 0 {
-			return ExitFindings
+		if !r.Graded() {
+			return ExitUsage
 		}
 	}
 	return ExitOK
@@ -137,6 +164,19 @@ func (p *progress) printer(prefix string) func(string) {
 			return
 		}
 		fmt.Fprintf(p.s.err, "%s%s\n", prefix, msg)
+	}
+}
+
+// alert prints msg even with -q: it is something the user must act on.
+func (p *progress) alert(prefix string) func(string) {
+	return func(msg string) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.live {
+			fmt.Fprint(p.s.err, "\r\x1b[K")
+			p.live = false
+		}
+		fmt.Fprintf(p.s.err, "%swarning: %s\n", prefix, msg)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/report"
@@ -15,10 +17,12 @@ import (
 const reportHelp = `Converts a saved JSON report (what ` + "`tocsin scan --format json`" + ` or ` + "`tocsin demo --format json`" + `
 wrote: one report object or an array of them) to another format: text, json, sarif (SARIF 2.1.0 for
 code scanning), junit (JUnit XML for CI test views) or html (one self-contained page). Nothing is
-contacted; the summary, score and grade are recomputed from the findings.
+contacted; the summary, status, score and grade are recomputed from the checks and findings
+(reports of format v1 and v2 are read; v1 reports convert with what they hold).
 
-Exit status: 0 unless --fail-on is given and a finding is at or above it; 2 when the input cannot be
-read or is not a tocsin report.
+Exit status: 2 when the input cannot be read or is not a tocsin report. With --fail-on, the scan's
+rule (docs/ci.md): 1 when a finding is at or above it, else 2 when the report records an incomplete
+scan or an inconclusive check, else 0. Without it, 0.
 
 Examples:
   tocsin report -i report.json --format html -o report.html
@@ -61,6 +65,10 @@ func runReport(s *stdio, args []string) int {
 		fail(s.err, err)
 		return ExitUsage
 	}
+	if o.failOn == "none" {
+		// Converting is all that was asked: the scan's own exit status said how it went.
+		return ExitOK
+	}
 	return o.exitCode(reports...)
 }
 
@@ -101,11 +109,11 @@ func decodeReports(name string, data []byte) ([]*report.Report, error) {
 		if r == nil {
 			return nil, fmt.Errorf("%s is null", where)
 		}
-		if r.Schema != report.Schema {
+		if !slices.Contains(report.ReadableSchemas, r.Schema) {
 			if r.Schema == "" {
 				return nil, fmt.Errorf("%s has no \"schema\" field: not a tocsin report", where)
 			}
-			return nil, fmt.Errorf("%s has schema %q; this tocsin reads %q", where, r.Schema, report.Schema)
+			return nil, fmt.Errorf("%s has schema %q; this tocsin reads %s", where, r.Schema, strings.Join(report.ReadableSchemas, " and "))
 		}
 		if r.Findings == nil {
 			r.Findings = []finding.Finding{}

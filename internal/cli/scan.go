@@ -28,8 +28,12 @@ destructive action it authorized is in flight and reads the resource right after
 race/limit-overrun sends synchronised copies of a one-shot action. Findings carry the measured window,
 a timeline and remediation. Run ` + "`tocsin checks`" + ` for the list.
 
-Exit status: 0 when no finding is at or above --fail-on, 1 when one is, 2 on a usage, config or run
-error.
+Exit status (docs/ci.md):
+  0  the scan is complete, every check decided, and no finding is at or above --fail-on
+  1  a finding is at or above --fail-on (proven, so it wins over everything below)
+  2  a usage, config or run error; or the scan is incomplete (a check errored or could not run, an
+     identity could not be restored, the scan was interrupted) or a check was inconclusive: nothing
+     that was not tested is ever reported as a pass
 
 Examples:
   tocsin scan -c tocsin.yaml
@@ -68,15 +72,17 @@ func runScan(s *stdio, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	r, err := scanConfig(ctx, s, cfg, cfgPath, only, &o, "")
-	if r != nil {
-		if werr := o.emit(s, r); werr != nil {
-			fail(s.err, werr)
-			return ExitUsage
-		}
-	}
-	if err != nil {
+	if r == nil {
 		fail(s.err, err)
 		return ExitUsage
+	}
+	if werr := o.emit(s, r); werr != nil {
+		fail(s.err, werr)
+		return ExitUsage
+	}
+	if err != nil {
+		// An interrupted scan still has its report: it is incomplete, and what it proved stands.
+		fail(s.err, err)
 	}
 	return o.exitCode(r)
 }
@@ -96,6 +102,6 @@ func scanConfig(ctx context.Context, s *stdio, cfg *config.Config, name string, 
 	}
 	p := newProgress(s, o.quiet)
 	defer p.done()
-	r, err := scan.Run(ctx, t, scan.Options{Name: name, Version: version(), Only: only, Progress: p.printer(prefix)})
+	r, err := scan.Run(ctx, t, scan.Options{Name: name, Version: version(), Only: only, Progress: p.printer(prefix), Alert: p.alert(prefix)})
 	return r, red.Error(err)
 }

@@ -57,6 +57,14 @@ func (a *api) routes(mux *http.ServeMux) {
 	handle("GET /items/{id}", "items:read", a.getItem)
 	handle("DELETE /items/{id}", "items:delete", a.deleteItem)
 	handle("GET /reports/summary", "reports:read", a.summary)
+	// The same summary on a route whose author forgot the auth decorator in the vulnerable flavour:
+	// it checks no token at all (missing authentication, OWASP API2). A scanner must not mistake it
+	// for a stale decision: a revoked token is "accepted" because nothing is checked.
+	if _, isFixed := a.authz.(*fixed); isFixed {
+		handle("GET /reports/daily", "reports:read", a.summary)
+	} else {
+		mux.HandleFunc("GET /reports/daily", func(w http.ResponseWriter, r *http.Request) { a.summary(w, r, "") })
+	}
 	a.couponRoutes(handle) // coupon.go
 }
 

@@ -129,7 +129,13 @@ func goldenReports() []*Report {
 			{ID: "toctou/in-flight-action", Title: "Action committed after revocation", Status: StatusFailed, Findings: 1, Requests: 9, DurationMS: 900},
 			{ID: "toctou/refresh-after-revoke", Title: "Refresh token still works after revocation", Status: StatusSkipped, Reason: `identity "alice" has a static token: nothing to refresh`},
 			{ID: "toctou/session-survives-logout", Title: "Session survives logout", Status: StatusError, Reason: "revoke: POST http://127.0.0.1:8787/oauth/revoke answered 500", Requests: 3, DurationMS: 12.5},
+			{ID: "race/limit-overrun", Title: "One-shot action succeeds several times when requests race", Status: StatusInconclusive, Endpoints: []string{"POST /coupons/{{coupon_id}}/redeem"},
+				Reason: "redeem-coupon: none of the 20 synchronised copies got an answer", Requests: 42, DurationMS: 310.5,
+				Experiments: []Experiment{{Probe: "redeem-coupon", Endpoint: "POST /coupons/{{coupon_id}}/redeem", Verdict: "inconclusive", Reason: "none of the 20 synchronised copies got an answer"}}},
 		},
+		RestoreFailures: []RestoreFailure{{Identity: "alice", Check: "toctou/scope-downgrade-ignored", State: "downgraded (the downgrade hook's change is still in effect)",
+			Manual: "curl -sS -X PUT http://127.0.0.1:8787/idp/subjects/alice/scopes -H 'Authorization: Bearer [credential:0a1b2c3d]' --data-raw '{\"scopes\": [\"reports:read\"]}'",
+			Error:  "restore failed 6 times in 1m0s; last: status 500"}},
 		// Out of order on purpose: Finish sorts.
 		Findings: []finding.Finding{revoked, inflight, never},
 	}

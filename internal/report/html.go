@@ -30,11 +30,6 @@ func WriteHTML(w io.Writer, reports []*Report) error {
 			}
 			hr.Findings = append(hr.Findings, hf)
 		}
-		for _, c := range r.Checks {
-			if c.Status == StatusSkipped || c.Status == StatusError {
-				hr.NotRun++
-			}
-		}
 		page.Reports = append(page.Reports, hr)
 	}
 	if len(reports) == 1 {
@@ -52,7 +47,6 @@ type htmlReport struct {
 	*Report
 	Anchor   string
 	Findings []htmlFinding
-	NotRun   int // checks skipped or stopped by an error: the grade does not cover them
 }
 
 type htmlFinding struct {
@@ -98,7 +92,10 @@ section.report { margin-top: 24px; }
 .grade b { font-size: 40px; line-height: 1; }
 .grade span { font-size: 13px; opacity: .9; }
 .grade-A { background: #2e7d32; } .grade-B { background: #689f38; } .grade-C { background: #f9a825; }
-.grade-D { background: #ef6c00; } .grade-F { background: #c62828; }
+.grade-D { background: #ef6c00; } .grade-F { background: #c62828; } .grade-none { background: #6a1b9a; }
+.headline { font-weight: 600; } .headline-warn { color: #6a1b9a; }
+.card.alert { border-left: 5px solid #6a1b9a; } .card.warn { border-left: 5px solid #e65100; }
+pre.mono { white-space: pre-wrap; word-break: break-all; background: #f6f7f9; padding: 8px; border-radius: 4px; }
 h2 { margin: 0 0 4px; font-size: 20px; }
 h3 { margin: 0; font-size: 17px; }
 .muted { color: var(--muted); }
@@ -117,7 +114,7 @@ th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line
 th { color: var(--muted); font-weight: 600; }
 td.num, th.num { text-align: right; }
 .status { font-weight: 600; } .status-passed { color: #2e7d32; } .status-failed { color: #c62828; }
-.status-skipped { color: #8d6e63; } .status-error { color: #6a1b9a; }
+.status-skipped { color: #8d6e63; } .status-error { color: #6a1b9a; } .status-inconclusive { color: #e65100; }
 .remediation p { margin: 4px 0; }
 details { margin-top: 8px; } summary { cursor: pointer; color: var(--muted); }
 svg.timeline { width: 100%; height: auto; margin-top: 8px; background: #fbfbfd; border: 1px solid var(--line); border-radius: 6px; }
@@ -151,9 +148,14 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 {{- range .Reports}}
 <section class="report" id="{{.Anchor}}">
 <div class="card overview">
+{{- if .Graded}}
 <div class="grade grade-{{.Grade}}" title="score {{.Score}} of 100 (docs/score.md)"><b>{{.Grade}}</b><span>{{.Score}} / 100</span></div>
+{{- else}}
+<div class="grade grade-none" title="no grade: {{.Headline}}"><b>?</b><span>{{if .Complete}}undecided{{else}}incomplete{{end}}</span></div>
+{{- end}}
 <div>
 <h2>{{.Target.Name}}</h2>
+<div class="headline{{if not .Graded}} headline-warn{{end}}">{{.Headline}}</div>
 <div class="muted">{{join .Target.Origins ", "}}</div>
 <div class="muted">started {{when .StartedAt}}, took {{secs .DurationMS}}, {{.Requests}} requests, tocsin {{.Tool.Version}}</div>
 <div class="chips" style="margin-top:6px">
@@ -164,11 +166,24 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 {{- if .Summary.Low}}<span class="sev-low">{{.Summary.Low}} low</span>{{end}}
 {{- if .Summary.Info}}<span class="sev-info">{{.Summary.Info}} info</span>{{end}}
 </div>
-{{- if .NotRun}}
-<div class="muted">The grade covers only the checks that ran: {{.NotRun}} did not (see Checks).</div>
+</div>
+</div>
+{{- range .RestoreFailures}}
+<div class="card alert"><h3>Restore failed: identity {{.Identity}}</h3>
+<p>{{.Check}} left <strong>{{.Identity}}</strong> {{.State}}: {{.Error}}</p>
+<p>Restore it by hand (secrets appear as labels; take them from your config):</p>
+<pre class="mono">{{.Manual}}</pre></div>
 {{- end}}
-</div>
-</div>
+{{- with .NotReached}}
+<div class="card alert"><h3>Not tested, so not a pass</h3><ul>
+{{- range .}}<li><code>{{.ID}}</code> {{.Status}}: {{.Reason}}</li>{{end}}
+</ul></div>
+{{- end}}
+{{- if .Inconclusive}}
+<div class="card warn"><h3>Inconclusive: tested, but the evidence cannot decide</h3><ul>
+{{- range .Checks}}{{if eq .Status "inconclusive"}}<li><code>{{.ID}}</code>: {{.Reason}}</li>{{end}}{{end}}
+</ul></div>
+{{- end}}
 
 {{- range .Findings}}{{$f := .}}
 <article class="card finding sev-border-{{.Severity}}" id="{{.ID}}">

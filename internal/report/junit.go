@@ -93,12 +93,23 @@ func junitSuiteOf(r *Report) junitSuite {
 			{"target", r.Target.Name},
 			{"origins", strings.Join(r.Target.Origins, " ")},
 			{"requests", fmt.Sprint(r.Requests)},
-			{"score", fmt.Sprint(r.Score)},
-			{"grade", r.Grade},
+			{"status", r.Status},
+			{"headline", r.Headline()},
 		},
+	}
+	if r.Graded() {
+		s.Properties = append(s.Properties, junitProperty{"score", fmt.Sprint(*r.Score)}, junitProperty{"grade", r.Grade})
+	}
+	// An identity left changed is an error of its own, listed first.
+	for _, rf := range r.RestoreFailures {
+		s.Cases = append(s.Cases, junitCase{Name: "restore identity " + rf.Identity, Classname: rf.Check, Time: secondsAttr(0),
+			Error: &junitProblem{Message: fmt.Sprintf("identity %q was left %s: %s", rf.Identity, rf.State, rf.Error), Type: "restore-failed", Body: "Restore it by hand:\n" + rf.Manual}})
 	}
 	for _, c := range r.Checks {
 		s.Cases = append(s.Cases, junitCases(c, r.Findings)...)
+	}
+	if r.Interrupted {
+		s.Cases = append(s.Cases, junitCase{Name: "scan", Classname: "tocsin", Time: secondsAttr(0), Error: &junitProblem{Message: "the scan was interrupted", Type: "interrupted"}})
 	}
 	// A finding whose check is not in Checks (a hand-edited or partial report) still fails the suite.
 	listed := map[string]bool{}
@@ -150,14 +161,34 @@ func junitCases(c CheckResult, findings []finding.Finding) []junitCase {
 		switch fs := byEndpoint[name]; {
 		case len(fs) > 0:
 			tc.Failure = junitFailure(fs)
-		case c.Status == StatusSkipped:
-			tc.Skipped = &junitProblem{Message: c.Reason}
-		case c.Status == StatusError:
-			tc.Error = &junitProblem{Message: c.Reason, Type: "error"}
+		default:
+			// Not tested (or not decided) is never a pass in a CI test view: an error, typed by why.
+			if status, reason := endpointStatus(c, name); status != StatusPassed && status != StatusFailed {
+				tc.Error = &junitProblem{Message: reason, Type: status}
+			}
 		}
 		cases = append(cases, tc)
 	}
 	return cases
+}
+
+// endpointStatus is the verdict the check reached on the probe at endpoint, as a check status, and
+// its reason; the check's own when it recorded none for that probe.
+func endpointStatus(c CheckResult, endpoint string) (string, string) {
+	for _, x := range c.Experiments {
+		if x.Endpoint != endpoint {
+			continue
+		}
+		switch x.Verdict {
+		case "finding":
+			return StatusFailed, x.Reason
+		case "passed":
+			return StatusPassed, ""
+		default: // inconclusive, error and skipped are spelled as the check statuses are
+			return x.Verdict, x.Reason
+		}
+	}
+	return c.Status, c.Reason
 }
 
 func junitFailure(fs []finding.Finding) *junitProblem {

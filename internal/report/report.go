@@ -14,23 +14,55 @@ import (
 
 // Schema names the JSON report format and its version; it changes only when a field changes meaning
 // or disappears (docs/report-json.md).
-const Schema = "tocsin.report/v1"
+const Schema = "tocsin.report/v2"
+
+// ReadableSchemas are the report formats `tocsin report` converts: v1 reports (before scan status,
+// verdicts per experiment and window causes) read as v2 reports whose new fields are absent.
+var ReadableSchemas = []string{Schema, "tocsin.report/v1"}
 
 // Report is the outcome of one scan.
 type Report struct {
-	Schema     string        `json:"schema"`
-	Tool       Tool          `json:"tool"`
-	Target     Target        `json:"target"`
-	StartedAt  time.Time     `json:"started_at"`
-	FinishedAt time.Time     `json:"finished_at"`
-	DurationMS float64       `json:"duration_ms"`
-	Requests   int           `json:"requests"`
-	Checks     []CheckResult `json:"checks"`
-	Summary    Summary       `json:"summary"`
-	// Score (0-100) and Grade (A-F) rate the scan by the rule in docs/score.md; Finish fills them.
-	Score    int               `json:"score"`
-	Grade    string            `json:"grade"`
+	Schema     string    `json:"schema"`
+	Tool       Tool      `json:"tool"`
+	Target     Target    `json:"target"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	DurationMS float64   `json:"duration_ms"`
+	Requests   int       `json:"requests"`
+	// Status is StatusComplete when every check reached a verdict (finding, passed or inconclusive),
+	// no identity was left changed and the scan was not interrupted; otherwise StatusIncomplete, and
+	// the report is never shown as a pass or given a grade. Finish fills it.
+	Status string `json:"status"`
+	// Interrupted is true when a signal or a deadline stopped the scan.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// RestoreFailures lists identities the scan changed and could not put back: shown first
+	// everywhere, each with the request to run by hand.
+	RestoreFailures []RestoreFailure `json:"restore_failures,omitempty"`
+	Checks          []CheckResult    `json:"checks"`
+	Summary         Summary          `json:"summary"`
+	// Score (0-100) and Grade (A-F) rate the scan by the rule in docs/score.md. Finish fills them
+	// only for a complete scan with no inconclusive check: a grade for what was not decided would
+	// be a pass for what was not tested.
+	Score    *int              `json:"score,omitempty"`
+	Grade    string            `json:"grade,omitempty"`
 	Findings []finding.Finding `json:"findings"`
+}
+
+// Scan statuses.
+const (
+	StatusComplete   = "complete"
+	StatusIncomplete = "incomplete"
+)
+
+// RestoreFailure is an identity a check changed and could not restore.
+type RestoreFailure struct {
+	Identity string `json:"identity"`
+	Check    string `json:"check"`
+	// State is what the identity was left in.
+	State string `json:"state"`
+	// Manual is the restore hook as a command to run by hand; secrets appear as labels.
+	Manual string `json:"manual"`
+	Error  string `json:"error"`
 }
 
 // Tool identifies the scanner.
@@ -46,13 +78,19 @@ type Target struct {
 	Origins []string `json:"origins"`
 }
 
-// Check statuses.
+// Check statuses. Only the first three are verdicts; skipped and error make the scan incomplete.
 const (
-	StatusPassed  = "passed"  // ran, found nothing
-	StatusFailed  = "failed"  // ran, found something
-	StatusSkipped = "skipped" // could not run on this target; Reason says why
-	StatusError   = "error"   // stopped by an error; Reason says what
+	StatusPassed       = "passed"       // tested every probe, found nothing
+	StatusFailed       = "failed"       // found something
+	StatusInconclusive = "inconclusive" // tested, but a control failed or the evidence could not decide; Reason says why
+	StatusSkipped      = "skipped"      // could not run on this target; Reason says why
+	StatusError        = "error"        // stopped by an error; Reason says what
 )
+
+// Reached reports whether a check status is a verdict.
+func Reached(status string) bool {
+	return status == StatusPassed || status == StatusFailed || status == StatusInconclusive
+}
 
 // CheckResult is one check's run.
 type CheckResult struct {
@@ -66,6 +104,17 @@ type CheckResult struct {
 	Findings   int      `json:"findings"`
 	Requests   int      `json:"requests"`
 	DurationMS float64  `json:"duration_ms"`
+	// Experiments holds the verdict on each probe, when the check ran any.
+	Experiments []Experiment `json:"experiments,omitempty"`
+}
+
+// Experiment is one check's verdict on one probe.
+type Experiment struct {
+	Probe    string `json:"probe,omitempty"`
+	Endpoint string `json:"endpoint,omitempty"`
+	// Verdict is finding, passed, inconclusive, error or skipped.
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Summary counts findings by severity.
@@ -105,7 +154,64 @@ func (r *Report) Finish() {
 			r.Summary.Info++
 		}
 	}
-	r.Score, r.Grade = score(r.Summary)
+	r.Status = StatusComplete
+	if len(r.NotReached()) > 0 || r.Interrupted || len(r.RestoreFailures) > 0 {
+		r.Status = StatusIncomplete
+	}
+	r.Score, r.Grade = nil, ""
+	if r.Graded() {
+		points, grade := score(r.Summary)
+		r.Score, r.Grade = &points, grade
+	}
+}
+
+// Complete reports whether every check reached a verdict and nothing was left changed.
+func (r *Report) Complete() bool { return r.Status == StatusComplete }
+
+// Graded reports whether the report earns a score and grade: complete, with no inconclusive check.
+func (r *Report) Graded() bool { return r.Complete() && r.Inconclusive() == 0 }
+
+// NotReached returns the checks that did not reach a verdict (skipped or stopped by an error).
+func (r *Report) NotReached() []CheckResult {
+	var out []CheckResult
+	for _, c := range r.Checks {
+		if !Reached(c.Status) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Inconclusive counts the checks whose verdict is inconclusive.
+func (r *Report) Inconclusive() int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Status == StatusInconclusive {
+			n++
+		}
+	}
+	return n
+}
+
+// Headline says in one line whether the scan can be trusted as a whole: complete or not, and why.
+func (r *Report) Headline() string {
+	if !r.Complete() {
+		var why []string
+		if n := len(r.NotReached()); n > 0 {
+			why = append(why, fmt.Sprintf("%d of %d checks did not run to a verdict", n, len(r.Checks)))
+		}
+		if n := len(r.RestoreFailures); n > 0 {
+			why = append(why, fmt.Sprintf("%d identit%s left changed", n, map[bool]string{true: "y", false: "ies"}[n == 1]))
+		}
+		if r.Interrupted {
+			why = append(why, "interrupted")
+		}
+		return "incomplete: " + strings.Join(why, "; ") + "; no grade"
+	}
+	if n := r.Inconclusive(); n > 0 {
+		return fmt.Sprintf("complete, but %d of %d checks inconclusive; no grade until they decide", n, len(r.Checks))
+	}
+	return fmt.Sprintf("complete: %d of %d checks reached a verdict; score %d/100, grade %s", len(r.Checks), len(r.Checks), *r.Score, r.Grade)
 }
 
 // AtOrAbove counts findings of severity s or worse.

@@ -105,14 +105,24 @@ func sarifRun(r *Report) *sarif.Run {
 		WithExecutionSuccessful(true).
 		WithStartTimeUtc(r.StartedAt.UTC().Format(time.RFC3339Nano)).
 		WithEndTimeUtc(r.FinishedAt.UTC().Format(time.RFC3339Nano))
+	// A scan that did not test everything did not succeed, whatever it found: code scanning must not
+	// take the absence of alerts for a pass.
+	inv.WithExecutionSuccessful(r.Complete())
+	for _, rf := range r.RestoreFailures {
+		inv.AddToolExecutionNotification(&sarif.Notification{
+			Level:          sarif.LevelError,
+			Message:        sarif.NewTextMessage(fmt.Sprintf("identity %q was left %s by %s (%s); restore it by hand: %s", rf.Identity, rf.State, rf.Check, rf.Error, rf.Manual)),
+			AssociatedRule: &sarif.ReportingDescriptorReference{ID: ptr(rf.Check), Index: ruleIndex[rf.Check]},
+			Locations:      []*sarif.Location{},
+		})
+	}
 	for _, c := range r.Checks {
 		var level string
 		switch c.Status {
-		case StatusSkipped:
-			level = sarif.LevelNote
-		case StatusError:
+		case StatusSkipped, StatusError:
 			level = sarif.LevelError
-			inv.WithExecutionSuccessful(false)
+		case StatusInconclusive:
+			level = sarif.LevelWarning
 		default:
 			continue
 		}
@@ -124,13 +134,22 @@ func sarifRun(r *Report) *sarif.Run {
 		}
 		inv.AddToolExecutionNotification(n)
 	}
+	if r.Interrupted {
+		inv.AddToolExecutionNotification(&sarif.Notification{
+			Level: sarif.LevelError, Message: sarif.NewTextMessage("the scan was interrupted"), Locations: []*sarif.Location{},
+		})
+	}
 	run.AddInvocation(inv)
-	run.WithProperties(sarif.NewPropertyBag().
+	props := sarif.NewPropertyBag().
 		Add("target", r.Target.Name).
 		Add("origins", r.Target.Origins).
 		Add("requests", r.Requests).
-		Add("score", r.Score).
-		Add("grade", r.Grade))
+		Add("status", r.Status).
+		Add("headline", r.Headline())
+	if r.Graded() {
+		props.Add("score", *r.Score).Add("grade", r.Grade)
+	}
+	run.WithProperties(props)
 	return run
 }
 

@@ -105,15 +105,18 @@ func TestSchemasRejectBadDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := string(render(t, "json", goldenReports()[:1]))
+	graded := string(render(t, "json", goldenReports()[1:]))
 	for name, bad := range map[string]string{
-		"wrong schema value": strings.Replace(good, `"tocsin.report/v1"`, `"tocsin.report/v2"`, 1),
+		"wrong schema value": strings.Replace(good, `"tocsin.report/v2"`, `"tocsin.report/v1"`, 1),
+		"unknown status":     strings.Replace(good, `"status": "incomplete"`, `"status": "partial"`, 1),
+		"unknown verdict":    strings.Replace(good, `"verdict": "inconclusive"`, `"verdict": "maybe"`, 1),
 		"unknown severity":   strings.Replace(good, `"severity": "critical"`, `"severity": "severe"`, 1),
 		"unlisted field":     strings.Replace(good, `"requests": 91,`, `"requests": 91, "extra": true,`, 1),
-		"bad grade":          strings.Replace(good, `"grade": "F"`, `"grade": "E"`, 1),
+		"bad grade":          strings.Replace(graded, `"grade": "A"`, `"grade": "E"`, 1),
 		"bad time":           strings.Replace(good, `"started_at": "2026-03-14T09:26:53Z"`, `"started_at": "yesterday"`, 1),
 		"token not a label":  strings.Replace(good, `"token": "[token:1a2b3c4d]"`, `"token": "eyJhbGciOiJIUzI1NiJ9.e30.sig"`, 1),
 	} {
-		if bad == good {
+		if bad == good || bad == graded {
 			t.Fatalf("%s: the replacement did not apply; update the test", name)
 		}
 		if validate(t, rs, []byte(bad)) == nil {

@@ -37,9 +37,43 @@ func TestScore(t *testing.T) {
 
 func TestFinishFillsScore(t *testing.T) {
 	r := goldenReports()[0]
-	r.Score, r.Grade = -1, "?"
+	// Make it complete and decided: only then does it earn a grade.
+	r.Checks, r.RestoreFailures = r.Checks[:3], nil
+	bogus := -1
+	r.Score, r.Grade = &bogus, "?"
 	r.Finish()
-	if want, grade := score(r.Summary); r.Score != want || r.Grade != grade || r.Grade == "A" {
-		t.Errorf("Finish left score %d grade %s; want %d %s for %+v", r.Score, r.Grade, want, grade, r.Summary)
+	if want, grade := score(r.Summary); r.Score == nil || *r.Score != want || r.Grade != grade || r.Grade == "A" {
+		t.Errorf("Finish left score %v grade %s; want %d %s for %+v", r.Score, r.Grade, want, grade, r.Summary)
+	}
+}
+
+// A scan that did not test everything, or could not decide, is never graded, and says why.
+func TestUngradedReports(t *testing.T) {
+	base := func() *Report {
+		r := goldenReports()[1] // the fixed lab: complete, grade A
+		r.Finish()
+		return r
+	}
+	if r := base(); !r.Graded() || r.Grade != "A" || r.Status != StatusComplete {
+		t.Fatalf("fixed golden report: status %s grade %q; want complete A", r.Status, r.Grade)
+	}
+	for _, tc := range []struct {
+		name     string
+		change   func(*Report)
+		status   string
+		headline string
+	}{
+		{"check errored", func(r *Report) { r.Checks[0].Status, r.Checks[0].Reason = StatusError, "connection refused" }, StatusIncomplete, "incomplete: 1 of 2 checks did not run to a verdict; no grade"},
+		{"check skipped", func(r *Report) { r.Checks[1].Status = StatusSkipped }, StatusIncomplete, "incomplete: 1 of 2 checks did not run to a verdict; no grade"},
+		{"interrupted", func(r *Report) { r.Interrupted = true }, StatusIncomplete, "incomplete: interrupted; no grade"},
+		{"restore failed", func(r *Report) { r.RestoreFailures = []RestoreFailure{{Identity: "alice"}} }, StatusIncomplete, "incomplete: 1 identity left changed; no grade"},
+		{"inconclusive", func(r *Report) { r.Checks[0].Status = StatusInconclusive }, StatusComplete, "complete, but 1 of 2 checks inconclusive; no grade until they decide"},
+	} {
+		r := base()
+		tc.change(r)
+		r.Finish()
+		if r.Status != tc.status || r.Graded() || r.Score != nil || r.Grade != "" || r.Headline() != tc.headline {
+			t.Errorf("%s: status %s graded %v score %v grade %q headline %q; want %s, ungraded, %q", tc.name, r.Status, r.Graded(), r.Score, r.Grade, r.Headline(), tc.status, tc.headline)
+		}
 	}
 }

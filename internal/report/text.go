@@ -32,10 +32,42 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 	}
 	p.f("tocsin %s: scan of %s (%s)\n", r.Tool.Version, r.Target.Name, strings.Join(r.Target.Origins, ", "))
 	p.f("started %s, took %s, %d requests\n", r.StartedAt.UTC().Format("2006-01-02 15:04:05 MST"), seconds(r.DurationMS), r.Requests)
-	p.f("score %d/100, grade %s\n\n", r.Score, r.Grade)
+	headline := r.Headline()
+	if !r.Graded() {
+		headline = strings.ToUpper(headline[:1]) + headline[1:]
+		if opts.Color {
+			headline = "\x1b[1;33m" + headline + colorReset
+		}
+	}
+	p.f("%s\n", headline)
+	// What makes the scan untrustworthy as a whole comes before any finding.
+	for _, rf := range r.RestoreFailures {
+		p.f("\n")
+		p.wrap("", fmt.Sprintf("RESTORE FAILED: identity %q was left %s by %s (%s). Restore it by hand (secrets appear as labels; take them from your config):", rf.Identity, rf.State, rf.Check, rf.Error))
+		p.f("    %s\n", rf.Manual)
+	}
+	if nr := r.NotReached(); len(nr) > 0 {
+		p.f("\nNot tested, so not a pass:\n")
+		for _, c := range nr {
+			p.wrap("  ", fmt.Sprintf("%s %s: %s", c.Status, c.ID, c.Reason))
+		}
+	}
+	if r.Inconclusive() > 0 {
+		p.f("\nInconclusive (tested, but the evidence cannot decide):\n")
+		for _, c := range r.Checks {
+			if c.Status == StatusInconclusive {
+				p.wrap("  ", c.ID+": "+c.Reason)
+			}
+		}
+	}
+	p.f("\n")
 
 	if len(r.Findings) == 0 {
-		p.f("No findings.\n")
+		if r.Graded() {
+			p.f("No findings.\n")
+		} else {
+			p.f("No findings proven in what was tested.\n")
+		}
 	} else {
 		p.f("%d finding%s: %s\n", len(r.Findings), plural(len(r.Findings)), r.Summary.counts())
 	}
@@ -80,7 +112,7 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 		switch c.Status {
 		case StatusFailed:
 			detail = fmt.Sprintf("%d finding%s", c.Findings, plural(c.Findings))
-		case StatusSkipped, StatusError:
+		case StatusSkipped, StatusError, StatusInconclusive:
 			detail = c.Reason
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%d requests\t%s\t%s\n", c.Status, c.ID, c.Requests, seconds(c.DurationMS), detail)

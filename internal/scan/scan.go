@@ -6,6 +6,8 @@ package scan
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/check"
@@ -20,6 +22,8 @@ type Options struct {
 	Version  string   // tocsin's version
 	Only     []string // when set, run only these check IDs (each must be configured)
 	Progress func(msg string)
+	// Alert receives what must be shown even when progress is silenced: an identity left changed.
+	Alert func(msg string)
 }
 
 // Run runs every check the target configures, in config order.
@@ -41,7 +45,8 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 		Checks:    []report.CheckResult{},
 	}
 	startRequests := t.Client.Sent()
-	for _, id := range ids {
+	ledger := &check.Ledger{}
+	for i, id := range ids {
 		c := check.ByID(id)
 		if c == nil {
 			return nil, fmt.Errorf("unknown check %q", id)
@@ -53,30 +58,35 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 				res.Endpoints = append(res.Endpoints, p.Endpoint())
 			}
 		}
+		if ctx.Err() != nil {
+			// Interrupted before this check began: it is listed, as not run, so that nothing is
+			// taken for a pass.
+			res.Status, res.Reason = report.StatusSkipped, "not run: the scan was interrupted"
+			r.Checks = append(r.Checks, res)
+			continue
+		}
 		if opts.Progress != nil {
-			opts.Progress(meta.ID + ": running")
+			opts.Progress(fmt.Sprintf("%s: running (check %d of %d)", meta.ID, i+1, len(ids)))
 		}
 		start, before := time.Now(), t.Client.Sent()
-		findings, err := c.Run(ctx, &check.Env{Target: t, Plan: t.Checks[id], Progress: opts.Progress})
+		findings, err := c.Run(ctx, &check.Env{Target: t, Plan: t.Checks[id], Progress: opts.Progress, Alert: opts.Alert, Ledger: ledger})
 		res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		res.Requests = t.Client.Sent() - before
 		res.Findings = len(findings)
+		for i := range findings {
+			findings[i].SortEvidence()
+		}
 		r.Findings = append(r.Findings, findings...)
-		switch reason, skipped := check.IsSkip(err); {
-		case skipped:
-			res.Status, res.Reason = report.StatusSkipped, reason
-		case err != nil:
-			res.Status, res.Reason = report.StatusError, t.Redactor.String(err.Error())
-		case len(findings) > 0:
-			res.Status = report.StatusFailed
-		default:
-			res.Status = report.StatusPassed
+		for _, x := range ledger.Experiments(id) {
+			res.Experiments = append(res.Experiments, report.Experiment{Probe: x.Probe, Endpoint: x.Endpoint, Verdict: string(x.Verdict), Reason: x.Reason})
 		}
+		res.Status, res.Reason = checkStatus(res.Experiments, len(findings), err, t.Redactor.String)
 		r.Checks = append(r.Checks, res)
-		if ctx.Err() != nil {
-			break
-		}
 	}
+	for _, f := range ledger.RestoreFailures() {
+		r.RestoreFailures = append(r.RestoreFailures, report.RestoreFailure{Identity: f.Identity, Check: f.Check, State: f.State, Manual: f.Manual, Error: f.Error})
+	}
+	r.Interrupted = ctx.Err() != nil
 	r.FinishedAt = time.Now()
 	r.DurationMS = float64(r.FinishedAt.Sub(r.StartedAt).Microseconds()) / 1000
 	r.Requests = t.Client.Sent() - startRequests
@@ -88,4 +98,48 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 		return r, fmt.Errorf("scan interrupted: %w", err)
 	}
 	return r, nil
+}
+
+// checkStatus decides a check's status from its experiments and the error that ended it, if any.
+// The worst verdict wins: a probe that errored or was skipped means the check did not fully run,
+// whatever it found on the others; then findings; then an inconclusive probe; a check passes only
+// when every probe passed. The reason gathers each probe's.
+func checkStatus(experiments []report.Experiment, findings int, err error, redact func(string) string) (status, reason string) {
+	if err != nil {
+		if why, skipped := check.IsSkip(err); skipped {
+			return report.StatusSkipped, redact(why)
+		}
+		return report.StatusError, redact(err.Error())
+	}
+	if len(experiments) == 0 {
+		if findings > 0 {
+			return report.StatusFailed, ""
+		}
+		return report.StatusSkipped, "no probe to run (hint: list probes under this check in the config)"
+	}
+	status = report.StatusPassed
+	var reasons []string
+	for _, x := range experiments {
+		if st := statusOf[x.Verdict]; rank(st) > rank(status) {
+			status = st
+		}
+		if x.Reason != "" {
+			reasons = append(reasons, x.Probe+": "+x.Reason)
+		}
+	}
+	return status, strings.Join(reasons, "; ")
+}
+
+// statusOf maps an experiment's verdict to the check status it stands for.
+var statusOf = map[string]string{
+	string(check.Found):        report.StatusFailed,
+	string(check.Passed):       report.StatusPassed,
+	string(check.Inconclusive): report.StatusInconclusive,
+	string(check.Skipped):      report.StatusSkipped,
+	string(check.Errored):      report.StatusError,
+}
+
+// rank orders check statuses from best to worst.
+func rank(status string) int {
+	return slices.Index([]string{report.StatusPassed, report.StatusInconclusive, report.StatusFailed, report.StatusSkipped, report.StatusError}, status)
 }

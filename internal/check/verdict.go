@@ -1,0 +1,158 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tocsin/tocsin/internal/client"
+	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/probe"
+)
+
+// Verdict is how one experiment (one check on one probe) ended. Only Found and Passed are claims
+// about the API; Inconclusive says it was tested but the evidence cannot decide; Errored and Skipped
+// mean it was not tested, which makes the whole scan incomplete.
+type Verdict string
+
+const (
+	Found        Verdict = "finding"      // a flaw was proven, with evidence
+	Passed       Verdict = "passed"       // the flaw was tested for and is absent
+	Inconclusive Verdict = "inconclusive" // tested, but a control failed or the evidence cannot decide
+	Errored      Verdict = "error"        // could not test: an error stopped it
+	Skipped      Verdict = "skipped"      // could not test: the config lacks what the check needs
+)
+
+// Reached reports whether the verdict is one a complete scan may hold.
+func (v Verdict) Reached() bool { return v == Found || v == Passed || v == Inconclusive }
+
+// Experiment is one check's verdict on one probe.
+type Experiment struct {
+	Probe    string
+	Endpoint string
+	Verdict  Verdict
+	// Reason says why an experiment was inconclusive, errored or skipped, and what to change.
+	Reason string
+}
+
+// RestoreFailure is an identity a scan changed and could not put back.
+type RestoreFailure struct {
+	Identity string
+	Check    string
+	// State says what the identity was left in, e.g. "downgraded (the downgrade hook's change is in effect)".
+	State string
+	// Manual is the restore hook written out to be run by hand, secrets shown as labels.
+	Manual string
+	Error  string
+}
+
+// Ledger collects, for one scan, what no single finding carries: each experiment's verdict and the
+// identities that could not be restored. Checks write to it through Env; the scan reads it. It is
+// safe for concurrent use.
+type Ledger struct {
+	mu          sync.Mutex
+	experiments map[string][]Experiment // by check ID
+	restores    []RestoreFailure
+}
+
+func (l *Ledger) record(checkID string, e Experiment) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.experiments == nil {
+		l.experiments = map[string][]Experiment{}
+	}
+	l.experiments[checkID] = append(l.experiments[checkID], e)
+}
+
+func (l *Ledger) restoreFailed(f RestoreFailure) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.restores = append(l.restores, f)
+}
+
+// Experiments returns what checkID recorded, in order.
+func (l *Ledger) Experiments(checkID string) []Experiment {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Experiment(nil), l.experiments[checkID]...)
+}
+
+// RestoreFailures returns every identity left changed.
+func (l *Ledger) RestoreFailures() []RestoreFailure {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]RestoreFailure(nil), l.restores...)
+}
+
+// InconclusiveError ends an experiment as inconclusive: the test ran, but a control failed or the
+// evidence cannot decide. Reason says why and what to change.
+type InconclusiveError struct{ Reason string }
+
+func (e *InconclusiveError) Error() string { return "inconclusive: " + e.Reason }
+
+func inconclusive(format string, args ...any) error {
+	return &InconclusiveError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// classify turns how an experiment ended into its verdict and reason.
+func classify(f *finding.Finding, err error) (Verdict, string) {
+	var inc *InconclusiveError
+	var sk *SkipError
+	switch {
+	case err == nil && f != nil:
+		return Found, ""
+	case err == nil:
+		return Passed, ""
+	case errors.As(err, &inc):
+		return Inconclusive, inc.Reason
+	case errors.As(err, &sk):
+		return Skipped, sk.Reason
+	}
+	return Errored, err.Error()
+}
+
+// fatal reports whether an experiment's error will also stop every later one, so that the check
+// stops instead of repeating it: the scan was interrupted, or the request budget is spent.
+func fatal(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, client.ErrBudget)
+}
+
+// forEachProbe runs one experiment per probe the plan names and records each verdict in the
+// ledger. An experiment that errs does not stop the next one, unless nothing could run after it
+// (fatal); the first such error is returned so that the scan reports the check as stopped.
+func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe) (*finding.Finding, error)) ([]finding.Finding, error) {
+	t := env.Target
+	var out []finding.Finding
+	for i, name := range env.Plan.Probes {
+		p, ok := t.Probes[name]
+		if !ok {
+			return out, fmt.Errorf("probe %q is not defined", name)
+		}
+		before := t.Client.Sent()
+		f, err := run(ctx, p)
+		if err != nil {
+			err = t.Redactor.Error(err)
+			f = nil // a finding comes with no error; an error means the claim was not finished
+		}
+		verdict, reason := classify(f, err)
+		env.record(checkID, Experiment{Probe: p.Name, Endpoint: p.Endpoint(), Verdict: verdict, Reason: t.Redactor.String(reason)})
+		if f != nil {
+			if f.Requests == 0 {
+				f.Requests = t.Client.Sent() - before
+			}
+			out = append(out, *f)
+		}
+		if err != nil && fatal(ctx, err) {
+			for _, rest := range env.Plan.Probes[i+1:] {
+				endpoint := ""
+				if q, ok := t.Probes[rest]; ok {
+					endpoint = q.Endpoint()
+				}
+				env.record(checkID, Experiment{Probe: rest, Endpoint: endpoint, Verdict: Errored, Reason: "not run: " + t.Redactor.String(err.Error())})
+			}
+			return out, err
+		}
+	}
+	return out, nil
+}
