@@ -315,11 +315,10 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChan
 	}
 	if n == 1 {
 		// Controls before claims: the probe must be refused without a valid token.
+		// They carry no valid token, so they leave whatever the setup's request filled alone.
 		if err := authControl(ctx, m.env, m.probe, vars, &tl); err != nil {
 			return res, err
 		}
-		// The controls may have disturbed what the setup's request cached; the probe below fills again.
-		fill = time.Time{}
 	}
 	// Make the probe accepted before the change. After a restore, the API may still honour the
 	// downgrade for a while (its own cache): wait for that, with backoff, up to the max window.
