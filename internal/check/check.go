@@ -52,6 +52,16 @@ func (e *Env) alert(format string, args ...any) {
 	}
 }
 
+// leftBehind records what a check could not remove from the target, and alerts it.
+func (e *Env) leftBehind(l Leftover) {
+	if e.Ledger != nil {
+		e.Ledger.mu.Lock()
+		e.Ledger.leftovers = append(e.Ledger.leftovers, l)
+		e.Ledger.mu.Unlock()
+	}
+	e.alert("left on the target by %s: %s: %s", l.Check, l.What, l.Reason)
+}
+
 func (e *Env) record(checkID string, x Experiment) {
 	if e.Ledger != nil {
 		e.Ledger.record(checkID, x)
@@ -100,6 +110,14 @@ func IsSkip(err error) (string, bool) {
 		return s.Reason, true
 	}
 	return "", false
+}
+
+// tokenLabel is how evidence names the token a request carried: its label, or (none).
+func tokenLabel(red interface{ Label(string) string }, token string) string {
+	if token == "" {
+		return "(none)"
+	}
+	return red.Label(token)
 }
 
 // exchangeOf is redacted evidence of one request and its response, shared by every check: the URL

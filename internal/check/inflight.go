@@ -14,7 +14,6 @@ package check
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -68,37 +67,46 @@ Idioms: Flask: do not authorize the delete from g.user set in before_request; re
 
 func (c InflightRevocation) Run(ctx context.Context, env *Env) ([]finding.Finding, error) {
 	t := env.Target
-	id, ok := t.Identities[env.Plan.Identity]
-	if !ok {
-		return nil, fmt.Errorf("identity %q is not defined", env.Plan.Identity)
+	verifier := env.Plan.Verifier
+	if verifier == "" {
+		return nil, skip("no verifier (hint: set checks.%s.verifier to a second identity that stays valid, or to anonymous when the resource can be read without a token)", c.Meta().ID)
 	}
-	if id.Revoke == nil {
-		return nil, skip("identity %q has no revoke hook (hint: add identities.%s.revoke)", id.Name, id.Name)
+	if _, ok := t.Identities[verifier]; !ok && verifier != probe.Anonymous {
+		return nil, fmt.Errorf("verifier %q is not defined", verifier)
 	}
-	if !id.Source.Fresh() {
-		return nil, skip("identity %q has a %s token: each attempt revokes a token, so it needs a command or oauth2 source", id.Name, id.Source.Kind())
-	}
-	verifier, ok := t.Identities[env.Plan.Verifier]
-	if !ok {
-		return nil, skip("no verifier identity (hint: set checks.%s.verifier to a second identity that stays valid)", c.Meta().ID)
-	}
-	return forEachProbe(ctx, env, c.Meta().ID, func(ctx context.Context, p *probe.Probe) (*finding.Finding, error) {
-		if !p.Destructive || p.Setup == nil || p.Verify == nil {
+	return forEachProbe(ctx, env, c.Meta().ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
+		if id.Revoke == nil {
+			return nil, skip("identity %q has no revoke hook (hint: add identities.%s.revoke)", id.Name, id.Name)
+		}
+		if !id.Source.Fresh() {
+			return nil, skip("identity %q has a %s token: each attempt revokes a token, so it needs a command, oauth2 or http source", id.Name, id.Source.Kind())
+		}
+		if !p.Destructive || len(p.Setup) == 0 || len(p.Verify) == 0 {
 			return nil, skip("probe %q: the in-flight check needs an action probe with destructive: true, a setup that creates the resource and a verify that reads it back", p.Name)
 		}
-		r := &inflightRun{env: env, meta: c.Meta(), ident: id, verifier: verifier, probe: p}
+		r := &inflightRun{env: env, meta: c.Meta(), ident: id, verifier: verifier, probe: p, ch: newChains(env, c.Meta().ID, p, id, verifier)}
+		// Whatever happens, remove what the attempts created and their actions did not; without a
+		// teardown the action itself, with a fresh token, removes a resource.
+		defer r.ch.teardown(ctx, func(ctx context.Context, vars probe.Vars) error {
+			res, err := p.Do(ctx, t.Client, vars)
+			if err == nil && res.Outcome != probe.Accepted {
+				err = fmt.Errorf("the action answered %d", res.Response.Status)
+			}
+			return err
+		})
 		return r.run(ctx)
 	})
 }
 
 type inflightRun struct {
-	env             *Env
-	meta            Meta
-	ident, verifier *identity.Identity
-	probe           *probe.Probe
-	verifierToken   string
-	primeVerify     bool // raced attempts prime the verify read (see maxPrimedVerifyWait)
-	controlled      bool // the action was shown to be refused without a valid token
+	env         *Env
+	meta        Meta
+	ident       *identity.Identity
+	verifier    string // an identity's name, or probe.Anonymous
+	probe       *probe.Probe
+	ch          *chains
+	primeVerify bool // raced attempts prime the verify read (see maxPrimedVerifyWait)
+	controlled  bool // the action was shown to be refused without a valid token
 }
 
 // attemptResult is one raced attempt, with absolute times.
@@ -111,17 +119,11 @@ type attemptResult struct {
 	setup                  *probe.Result
 	tokenAt                time.Time
 	token                  string
+	verifyToken            string // the verify read's token; empty when it is anonymous
 	existedAfterAck, proof bool
 }
 
 func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
-	t := r.env.Target
-	vt, err := r.verifier.Source.Token(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("verifier %q: get token: %w", r.verifier.Name, t.Redactor.Error(err))
-	}
-	r.verifierToken = vt.Value
-
 	// Measure the action when nothing races it, and check that setup, action and verify mean what
 	// the oracle needs: the action succeeds with a fresh token and the verify read then finds nothing.
 	var latencies []time.Duration
@@ -134,7 +136,7 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 			return nil, fmt.Errorf("probe %q: %s answered %d with a fresh token of %q and no revocation (hint: the action must succeed on a resource its setup created; check accept statuses and scopes)", r.probe.Name, r.probe.Endpoint(), a.action.Response.Status, r.ident.Name)
 		}
 		if a.final.Outcome != probe.Rejected {
-			return nil, fmt.Errorf("probe %q: verify %s still answers %d after the action succeeded (hint: verify must read the resource the action removes; its accept statuses mean \"still there\", its reject statuses \"gone\")", r.probe.Name, r.probe.Verify.Endpoint(), a.final.Response.Status)
+			return nil, fmt.Errorf("probe %q: verify %s still answers %d after the action succeeded (hint: verify must read the resource the action removes; its accept statuses mean \"still there\", its reject statuses \"gone\")", r.probe.Name, r.readEndpoint(), a.final.Response.Status)
 		}
 		latencies = append(latencies, a.action.Response.Received.Sub(a.actionStart))
 	}
@@ -217,37 +219,31 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 		return nil, fmt.Errorf("identity %q: get token: %w", r.ident.Name, t.Redactor.Error(err))
 	}
 	a.tokenAt, a.token = time.Now(), tok.Value
-	vars := maps.Clone(t.Vars)
-	if vars == nil {
-		vars = probe.Vars{}
-	}
-	vars["token"] = tok.Value
-	a.setup, err = r.probe.Setup.Do(ctx, t.Client, vars)
+	vars := r.ch.begin(tok)
+	setup, err := r.ch.setup(ctx, vars)
 	if err != nil {
-		return nil, fmt.Errorf("probe %q: setup: %w", r.probe.Name, t.Redactor.Error(err))
+		return nil, err
 	}
-	if a.setup.Outcome != probe.Accepted {
-		return nil, fmt.Errorf("probe %q: setup %s answered %d with a fresh token of %q (hint: check the setup request and the identity's permissions)", r.probe.Name, r.probe.Setup.Endpoint(), a.setup.Response.Status, r.ident.Name)
-	}
-	maps.Copy(vars, a.setup.Extracted)
+	a.setup = setup[len(setup)-1]
 	if !r.controlled {
 		// Controls before claims, once: the action must be refused without a valid token. A
-		// refused control leaves the resource for this attempt's action.
+		// refused control leaves the resource for this attempt's action; an accepted one may have
+		// removed it, and the teardown sees to what is left.
 		var tl timeline
 		if err := authControl(ctx, r.env, r.probe, vars, &tl); err != nil {
-			if a.final, _ = r.probe.Verify.Do(ctx, t.Client, withToken(vars, r.verifierToken)); a.final != nil && a.final.Outcome == probe.Accepted {
-				r.cleanUp(ctx, vars)
-			}
 			return nil, err
 		}
 		r.controlled = true
 	}
-	verifyVars := maps.Clone(vars)
-	verifyVars["token"] = r.verifierToken
+	read, verifyVars, err := r.ch.verifyRead(ctx, vars)
+	if err != nil {
+		return nil, err
+	}
+	a.verifyToken = verifyVars["token"]
 
 	revoke := func() error {
 		a.revokeSent = time.Now()
-		if err := r.ident.Revoke.Run(ctx, tok.Value); err != nil {
+		if err := r.ident.Revoke.Run(ctx, tok); err != nil {
 			return fmt.Errorf("identity %q: revocation (%s hook): %w", r.ident.Name, r.ident.Revoke.Kind(), t.Redactor.Error(err))
 		}
 		a.ack = time.Now()
@@ -270,7 +266,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	defer action.Close()
 	var verify *primedProbe
 	if kind == racedRun && r.primeVerify {
-		if verify, err = r.prime(ctx, r.probe.Verify, verifyVars); err != nil {
+		if verify, err = r.prime(ctx, read, verifyVars); err != nil {
 			return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
 		}
 		defer verify.Close()
@@ -310,7 +306,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 		if verify != nil {
 			verify.Release()
 		} else {
-			a.verify, verifyErr = r.probe.Verify.Do(ctx, t.Client, verifyVars)
+			a.verify, verifyErr = read.Do(ctx, t.Client, verifyVars)
 		}
 	}
 	a.action, err = action.result()
@@ -328,33 +324,29 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	if verifyErr != nil {
 		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(verifyErr))
 	}
-	if a.final, err = r.probe.Verify.Do(ctx, t.Client, verifyVars); err != nil {
+	if a.final, err = read.Do(ctx, t.Client, verifyVars); err != nil {
 		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
 	}
 	for _, v := range []*probe.Result{a.verify, a.final} {
 		if v != nil && v.Outcome == probe.Inconclusive {
-			return nil, fmt.Errorf("probe %q: verify %s answered %d, neither \"still there\" (accept) nor \"gone\" (reject) (hint: set the verify probe's accept and reject statuses, e.g. accept [200], reject [404])", r.probe.Name, r.probe.Verify.Endpoint(), v.Response.Status)
+			return nil, fmt.Errorf("probe %q: verify %s answered %d, neither \"still there\" (accept) nor \"gone\" (reject) (hint: set the verify probe's accept and reject statuses, e.g. accept [200], reject [404])", r.probe.Name, read.Endpoint(), v.Response.Status)
 		}
 	}
 	if kind == latencyRun {
 		// Latency runs do not race a revocation; spend the token anyway so that no token the scan
 		// minted stays usable after it.
-		_ = r.ident.Revoke.Run(ctx, tok.Value)
+		_ = r.ident.Revoke.Run(ctx, tok)
 	}
-	if a.action.Outcome != probe.Accepted && a.final.Outcome == probe.Accepted {
-		r.cleanUp(ctx, vars)
+	if a.final.Outcome == probe.Rejected {
+		r.ch.markGone(vars) // the action removed it; nothing for the teardown to do
 	}
 	a.existedAfterAck = a.verify != nil && a.verify.Outcome == probe.Accepted && a.verify.Response.Sent.After(a.ack)
 	a.proof = a.existedAfterAck && a.action.Outcome == probe.Accepted && a.final.Outcome == probe.Rejected
 	return a, nil
 }
 
-// withToken returns a copy of vars with token set.
-func withToken(vars probe.Vars, token string) probe.Vars {
-	v := maps.Clone(vars)
-	v["token"] = token
-	return v
-}
+// readEndpoint names the verify read for messages.
+func (r *inflightRun) readEndpoint() string { return r.probe.Verify[len(r.probe.Verify)-1].Endpoint() }
 
 // primedProbe is a probe's request primed on its own connection.
 type primedProbe struct {
@@ -394,7 +386,7 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 	red := r.env.Target.Redactor
 	rel := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.ack))) }
 	exch := func(res *probe.Result, token string) *finding.Exchange {
-		x := exchangeOf(red, res.Method, res.URL, red.Label(token), res.Response.Status, res.Outcome, res.Response.Body)
+		x := exchangeOf(red, res.Method, res.URL, tokenLabel(red, token), res.Response.Status, res.Outcome, res.Response.Body)
 		x.SentMS, x.ReceivedMS = rel(res.Response.Sent), rel(res.Response.Received)
 		return x
 	}
@@ -404,9 +396,9 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 		{AtMS: rel(a.action.Response.Sent), Kind: finding.EventAction, Detail: "action sent", HTTP: exch(a.action, a.token)},
 		{AtMS: rel(a.revokeSent), Kind: finding.EventChangeSent, Detail: "revocation sent (" + r.ident.Revoke.Kind() + ")"},
 		{AtMS: 0, Kind: finding.EventChangeAcked, Detail: "revocation acknowledged"},
-		{AtMS: rel(a.verify.Response.Sent), Kind: finding.EventVerify, Detail: "resource still there after the acknowledgement (as " + r.verifier.Name + ")", HTTP: exch(a.verify, r.verifierToken)},
+		{AtMS: rel(a.verify.Response.Sent), Kind: finding.EventVerify, Detail: "resource still there after the acknowledgement (as " + r.verifier + ")", HTTP: exch(a.verify, a.verifyToken)},
 		{AtMS: rel(a.action.Response.Received), Kind: finding.EventAnswered, Detail: fmt.Sprintf("action answered %d", a.action.Response.Status)},
-		{AtMS: rel(a.final.Response.Sent), Kind: finding.EventVerify, Detail: "resource gone (as " + r.verifier.Name + ")", HTTP: exch(a.final, r.verifierToken)},
+		{AtMS: rel(a.final.Response.Sent), Kind: finding.EventVerify, Detail: "resource gone (as " + r.verifier + ")", HTTP: exch(a.final, a.verifyToken)},
 	}
 	sort.SliceStable(events, func(i, j int) bool { return events[i].AtMS < events[j].AtMS })
 	sinceAction := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.action.Response.Sent))) }
@@ -442,24 +434,5 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 		Evidence:       events,
 		Remediation:    r.meta.Remediation,
 		References:     r.meta.References,
-	}
-}
-
-// cleanUp removes a resource the scan created whose action was refused, with a fresh token, so that
-// a scan leaves nothing behind. It is best effort: a failure is reported as progress, not as an error.
-func (r *inflightRun) cleanUp(ctx context.Context, vars probe.Vars) {
-	t := r.env.Target
-	tok, err := r.ident.Source.Token(ctx)
-	if err == nil {
-		vars = maps.Clone(vars)
-		vars["token"] = tok.Value
-		var res *probe.Result
-		if res, err = r.probe.Do(ctx, t.Client, vars); err == nil && res.Outcome != probe.Accepted {
-			err = fmt.Errorf("answered %d", res.Response.Status)
-		}
-		_ = r.ident.Revoke.Run(ctx, tok.Value)
-	}
-	if err != nil {
-		r.env.progress("%s: could not remove a resource the scan created (%s): %v", r.meta.ID, r.probe.Endpoint(), t.Redactor.Error(err))
 	}
 }

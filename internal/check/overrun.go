@@ -11,7 +11,6 @@ package check
 import (
 	"context"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/finding"
@@ -20,13 +19,13 @@ import (
 	"github.com/tocsin/tocsin/internal/race"
 )
 
-// overrunCopies is how many copies race: Kettle's single packet carries 20-30 requests, and 20 is
-// enough to expose a limit of one many times over.
+// overrunCopies is how many copies race unless the probe says (copies: N): Kettle's single packet
+// carries 20-30 requests, and 20 is enough to expose a limit of one many times over.
 const overrunCopies = 20
 
 // LimitOverrun is the check race/limit-overrun.
 type LimitOverrun struct {
-	// Copies overrides overrunCopies (tests); zero takes the default.
+	// Copies overrides the probe's copies and overrunCopies (tests); zero takes those.
 	Copies int
 }
 
@@ -35,8 +34,9 @@ func (LimitOverrun) Meta() Meta {
 		ID:    "race/limit-overrun",
 		Title: "One-shot action succeeds several times when requests race",
 		CWE:   "CWE-367",
-		Description: "Sends a one-shot action (declared destructive, with a setup that creates the resource) N times in " +
-			"sequence against one fresh resource to learn its limit, then N synchronised copies against another; " +
+		Description: "Sends a one-shot action (declared destructive, with a setup that creates the resource, or as an identity " +
+			"minted per experiment) N times in sequence against one fresh resource to learn its limit, then N synchronised " +
+			"copies against another; " +
 			"more successes in the race than in sequence prove a check-then-act race.",
 		Remediation: remediationOverrun,
 		References: []string{
@@ -54,18 +54,17 @@ Idempotency keys do not fix this on their own: the copies of a race carry the sa
 
 func (c LimitOverrun) Run(ctx context.Context, env *Env) ([]finding.Finding, error) {
 	meta := c.Meta()
-	t := env.Target
-	id, ok := t.Identities[env.Plan.Identity]
-	if !ok {
-		return nil, fmt.Errorf("identity %q is not defined", env.Plan.Identity)
-	}
-	n := c.Copies
-	if n <= 0 {
-		n = overrunCopies
-	}
-	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe) (*finding.Finding, error) {
-		if !p.Destructive || p.Setup == nil {
-			return nil, skip("probe %q is not a declared one-shot action (hint: set destructive: true and a setup that creates the resource)", p.Name)
+	copies := c.Copies
+	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
+		if !p.Destructive || len(p.Setup) == 0 && !id.PerExperiment {
+			return nil, skip("probe %q is not a declared one-shot action (hint: set destructive: true and a setup that creates the resource, or run it as an identity with fresh: per-experiment)", p.Name)
+		}
+		n := copies
+		if n <= 0 {
+			n = p.Copies
+		}
+		if n <= 0 {
+			n = overrunCopies
 		}
 		return overrun(ctx, env, meta, id, p, n)
 	})
@@ -82,38 +81,38 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		events = append(events, finding.Event{AtMS: at(tm), Kind: finding.EventNote, Detail: detail, HTTP: x})
 	}
 
-	tok, err := id.Source.Token(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("identity %q: get token: %w", id.Name, red.Error(err))
+	ch := newChains(env, meta.ID, p, id, "")
+	defer ch.teardown(ctx, nil)
+	mint := func(purpose string) (identity.Token, error) {
+		tok, err := id.Source.Token(ctx)
+		if err != nil {
+			return tok, fmt.Errorf("identity %q: get token: %w", id.Name, red.Error(err))
+		}
+		events = append(events, finding.Event{AtMS: at(time.Now()), Kind: finding.EventToken, Detail: fmt.Sprintf("token for %s (%s), for the %s", id.Name, id.Source.Kind(), purpose)})
+		return tok, nil
 	}
-	label := red.Label(tok.Value)
-	events = append(events, finding.Event{AtMS: 0, Kind: finding.EventToken, Detail: fmt.Sprintf("token for %s (%s)", id.Name, id.Source.Kind())})
+	tok, err := mint("sequential baseline")
+	if err != nil {
+		return nil, err
+	}
 
 	// fresh creates a resource through the setup and returns the probe's variables for it.
-	fresh := func(purpose string) (probe.Vars, error) {
-		vars := maps.Clone(t.Vars)
-		if vars == nil {
-			vars = probe.Vars{}
+	fresh := func(purpose string, tok identity.Token) (probe.Vars, error) {
+		vars := ch.begin(tok)
+		results, err := ch.setup(ctx, vars)
+		for _, r := range results {
+			note(r.Response.Sent, "setup: fresh resource for the "+purpose, exchangeOf(red, r.Method, r.URL, tokenLabel(red, r.Token), r.Response.Status, r.Outcome, r.Response.Body))
 		}
-		vars["token"] = tok.Value
-		r, err := p.Setup.Do(ctx, t.Client, vars)
-		if err != nil {
-			return nil, fmt.Errorf("probe %q: setup: %w", p.Name, red.Error(err))
-		}
-		note(r.Response.Sent, "setup: fresh resource for the "+purpose, exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body))
-		if r.Outcome != probe.Accepted {
-			return nil, fmt.Errorf("probe %q: setup %s answered %d (hint: check the setup request and the identity's permissions)", p.Name, p.Setup.Endpoint(), r.Response.Status)
-		}
-		maps.Copy(vars, r.Extracted)
-		return vars, nil
+		return vars, err
 	}
 
 	// Baseline: the same number of attempts, one after another.
 	env.progress("%s: %s: sequential baseline, %d requests", meta.ID, p.Endpoint(), n)
-	vars, err := fresh("sequential baseline")
+	vars, err := fresh("sequential baseline", tok)
 	if err != nil {
 		return nil, err
 	}
+	label := red.Label(tok.Value)
 	baseline := 0
 	for i := range n {
 		r, err := p.Do(ctx, t.Client, vars)
@@ -138,7 +137,15 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 
 	// The race: n copies against another fresh resource, released together.
 	env.progress("%s: %s: %d synchronised requests", meta.ID, p.Endpoint(), n)
-	vars, err = fresh("race")
+	if id.PerExperiment {
+		// An identity minted per experiment: the race gets its own, as a limit per account (a
+		// welcome bonus) would otherwise be spent by the baseline.
+		if tok, err = mint("race"); err != nil {
+			return nil, err
+		}
+		label = red.Label(tok.Value)
+	}
+	vars, err = fresh("race", tok)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +188,10 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 	release += fmt.Sprintf(", release took %.3f ms; responses arrived over %.3f ms", ms(rel.Duration), ms(b.Spread()))
 	note(rel.Start, "release: "+release, nil)
 	note(time.Now(), fmt.Sprintf("race: %d of %d succeeded (sequential baseline %d), %d without a response, %d neither accepted nor refused", succeeded, n, baseline, failed, undecided), nil)
+	against := "against one fresh resource"
+	if len(p.Setup) == 0 {
+		against = "as one account minted for the race (" + id.Name + ", fresh: per-experiment)"
+	}
 	if succeeded <= baseline {
 		// A race proves nothing unless its copies were answered and it had something to win.
 		switch {
@@ -203,8 +214,8 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		Endpoint:       p.Endpoint(),
 		Probe:          p.Name,
 		Identity:       id.Name,
-		Summary: fmt.Sprintf("%s succeeded %d times out of %d synchronised requests against one fresh resource, where %d of %d succeeded one after another (%s).",
-			p.Endpoint(), succeeded, n, baseline, n, release),
+		Summary: fmt.Sprintf("%s succeeded %d times out of %d synchronised requests %s, where %d of %d succeeded one after another (%s).",
+			p.Endpoint(), succeeded, n, against, baseline, n, release),
 		Evidence:    events,
 		Remediation: meta.Remediation,
 		References:  meta.References,

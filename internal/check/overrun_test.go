@@ -12,8 +12,8 @@ import (
 func TestLimitOverrunVulnerable(t *testing.T) {
 	_, tgt := labTarget(t, lab.Options{Flavor: "vulnerable"})
 	fs := runCheck(t, check.LimitOverrun{}, tgt)
-	if len(fs) != 1 {
-		t.Fatalf("got %d findings, want exactly 1: %+v", len(fs), fs)
+	if len(fs) != 2 {
+		t.Fatalf("got %d findings, want exactly 2 (the coupon and the bonus): %+v", len(fs), fs)
 	}
 	f := fs[0]
 	if f.Check != "race/limit-overrun" || f.Severity != finding.High || f.Probe != "redeem-coupon" || f.Identity != "alice" {
@@ -38,8 +38,16 @@ func TestLimitOverrunVulnerable(t *testing.T) {
 	if accepted < 2 || release != 1 {
 		t.Errorf("evidence has %d accepted race copies and %d release notes, want >= 2 and 1: %+v", accepted, release, f.Evidence)
 	}
-	if f.Requests != 1+2+20+20 {
-		t.Errorf("spent %d requests, want 43 (a token, 2 setups, 20 sequential, 20 raced)", f.Requests)
+	// A token, 2 setups, 20 sequential and 20 raced; then the teardown: a token, 2 deletes, its revocation.
+	if f.Requests != 1+2+20+20+4 {
+		t.Errorf("spent %d requests, want 47", f.Requests)
+	}
+	// The bonus is one per account: only an account minted for the race can show the overrun, since
+	// the baseline spends the bonus of its own.
+	b := fs[1]
+	if b.Probe != "claim-bonus" || b.Identity != "newcomer" || !strings.Contains(b.Summary, "as one account minted for the race") ||
+		!strings.Contains(b.Summary, "where 1 of 20 succeeded one after another") {
+		t.Errorf("bonus finding %+v", b)
 	}
 }
 

@@ -29,7 +29,7 @@ func retryRestore(ctx context.Context, ident *identity.Identity) error {
 	wait := restoreFirstWait
 	var err error
 	for attempt := 1; ; attempt++ {
-		if err = ident.Restore.Run(ctx, ""); err == nil {
+		if err = ident.Restore.Run(ctx, identity.Token{}); err == nil {
 			return nil
 		}
 		timer := time.NewTimer(wait)

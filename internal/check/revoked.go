@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/identity"
 	"github.com/tocsin/tocsin/internal/probe"
 )
 
@@ -45,28 +46,26 @@ Idioms: Flask: call your validate/introspect function inside the route right bef
 // runStaleness is shared by the revocation and downgrade checks: it measures each configured probe.
 func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]finding.Finding, error) {
 	t := env.Target
-	id, ok := t.Identities[env.Plan.Identity]
-	if !ok {
-		return nil, fmt.Errorf("identity %q is not defined", env.Plan.Identity)
-	}
-	m := &staleMeasurement{env: env, checkID: meta.ID, ident: id, kind: kind}
-	switch kind {
-	case "revocation":
-		if id.Revoke == nil {
-			return nil, skip("identity %q has no revoke hook (hint: add identities.%s.revoke)", id.Name, id.Name)
+	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
+		m := &staleMeasurement{env: env, checkID: meta.ID, ident: id, kind: kind, probe: p}
+		switch kind {
+		case "revocation":
+			if id.Revoke == nil {
+				return nil, skip("identity %q has no revoke hook (hint: add identities.%s.revoke)", id.Name, id.Name)
+			}
+			if !id.Source.Fresh() {
+				return nil, skip("identity %q has a %s token: revoking it would spend the only token it has (hint: use a command, oauth2 or http token source, which mint a fresh token per experiment)", id.Name, id.Source.Kind())
+			}
+			m.change = id.Revoke
+		case "downgrade":
+			if id.Downgrade == nil || id.Restore == nil {
+				return nil, skip("identity %q needs both downgrade and restore hooks (hint: add identities.%s.downgrade and .restore)", id.Name, id.Name)
+			}
+			m.change, m.restore = id.Downgrade, id.Restore
 		}
-		if !id.Source.Fresh() {
-			return nil, skip("identity %q has a %s token: revoking it would spend the only token it has (hint: use a command or oauth2 token source, which mint a fresh token per experiment)", id.Name, id.Source.Kind())
-		}
-		m.change = id.Revoke
-	case "downgrade":
-		if id.Downgrade == nil || id.Restore == nil {
-			return nil, skip("identity %q needs both downgrade and restore hooks (hint: add identities.%s.downgrade and .restore)", id.Name, id.Name)
-		}
-		m.change, m.restore = id.Downgrade, id.Restore
-	}
-	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe) (*finding.Finding, error) {
-		m.probe = p
+		m.chains = newChains(env, meta.ID, p, id, "")
+		// After the measurement (and its restore): remove what each pass's setup created.
+		defer m.chains.teardown(ctx, nil)
 		before := t.Client.Sent()
 		w, events, err := m.measure(ctx)
 		if err != nil || w == nil {

@@ -3,7 +3,6 @@ package check
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"time"
 
@@ -52,6 +51,7 @@ type staleMeasurement struct {
 	fillWindow   time.Duration
 	wakeLag      time.Duration // how late the first replay after the acknowledgement left, at worst
 	changed      bool          // the change hook was run at least once: a restore is owed
+	chains       *chains       // the probe's setup and teardown
 }
 
 func (m *staleMeasurement) learn(p passResult) {
@@ -292,26 +292,20 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChan
 		return res, fmt.Errorf("identity %q: get token: %w", m.ident.Name, t.Redactor.Error(err))
 	}
 	tl.add(time.Now(), finding.EventToken, fmt.Sprintf("fresh token for %s (%s)", m.ident.Name, m.ident.Source.Kind()), nil, time.Time{}, time.Time{})
-	vars := maps.Clone(t.Vars)
-	if vars == nil {
-		vars = probe.Vars{}
-	}
-	vars["token"] = tok.Value
+	vars := m.chains.begin(tok)
 
 	// fill is the send time of the first request in the final unbroken run of accepted requests made
 	// with this token before the change: that is when the API last (re)filled what it caches.
 	var fill time.Time
-	if s := m.probe.Setup; s != nil {
-		r, err := s.Do(ctx, t.Client, vars)
-		if err != nil {
-			return res, fmt.Errorf("probe %q: setup: %w", m.probe.Name, t.Redactor.Error(err))
+	results, err := m.chains.setup(ctx, vars)
+	for i, r := range results {
+		tl.add(r.Response.Sent, finding.EventFill, "setup", m.exchange(r, r.Token), r.Response.Sent, r.Response.Received)
+		if fill.IsZero() && runsAs(m.probe.Setup[i], m.ident.Name) {
+			fill = r.Response.Sent
 		}
-		tl.add(r.Response.Sent, finding.EventFill, "setup", m.exchange(r, tok.Value), r.Response.Sent, r.Response.Received)
-		if r.Outcome != probe.Accepted {
-			return res, fmt.Errorf("probe %q: setup %s answered %d with a fresh token of %q (hint: check the setup request and the identity's permissions)", m.probe.Name, s.Endpoint(), r.Response.Status, m.ident.Name)
-		}
-		fill = r.Response.Sent
-		maps.Copy(vars, r.Extracted)
+	}
+	if err != nil {
+		return res, err
 	}
 	if n == 1 {
 		// Controls before claims: the probe must be refused without a valid token.
@@ -362,7 +356,7 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChan
 
 	changeSent := time.Now()
 	m.changed = true // from here the change may have taken effect, even if its request fails
-	if err := m.change.Run(ctx, tok.Value); err != nil {
+	if err := m.change.Run(ctx, tok); err != nil {
 		return res, fmt.Errorf("identity %q: %s (%s hook): %w", m.ident.Name, m.kind, m.change.Kind(), t.Redactor.Error(err))
 	}
 	ack := time.Now()
@@ -432,8 +426,11 @@ func (m *staleMeasurement) inconclusiveErr(r *probe.Result) error {
 // exchange turns a probe result into redacted evidence.
 func (m *staleMeasurement) exchange(r *probe.Result, token string) *finding.Exchange {
 	red := m.redactor()
-	return exchangeOf(red, r.Method, r.URL, red.Label(token), r.Response.Status, r.Outcome, r.Response.Body)
+	return exchangeOf(red, r.Method, r.URL, tokenLabel(red, token), r.Response.Status, r.Outcome, r.Response.Body)
 }
+
+// runsAs reports whether step runs as the identity named ident (steps default to it).
+func runsAs(step *probe.Probe, ident string) bool { return step.As == "" || step.As == ident }
 
 // sleepUntil waits until at. Long timers fire late on an idle virtual machine (3-5 ms after a 2 s
 // sleep on the 2-core machines this runs on), which would blur a bracket that aims at a few

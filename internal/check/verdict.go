@@ -8,6 +8,7 @@ import (
 
 	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/identity"
 	"github.com/tocsin/tocsin/internal/probe"
 )
 
@@ -47,13 +48,29 @@ type RestoreFailure struct {
 	Error  string
 }
 
-// Ledger collects, for one scan, what no single finding carries: each experiment's verdict and the
-// identities that could not be restored. Checks write to it through Env; the scan reads it. It is
-// safe for concurrent use.
+// Leftover is what a check created on the target and could not remove.
+type Leftover struct {
+	Check, Probe string
+	Count        int
+	What         string // e.g. "2 resource(s) created by the setup of POST /items"
+	Reason       string // why they were not removed, and what to do
+}
+
+// Ledger collects, for one scan, what no single finding carries: each experiment's verdict, the
+// identities that could not be restored and what was left on the target. Checks write to it
+// through Env; the scan reads it. It is safe for concurrent use.
 type Ledger struct {
 	mu          sync.Mutex
 	experiments map[string][]Experiment // by check ID
 	restores    []RestoreFailure
+	leftovers   []Leftover
+}
+
+// Leftovers returns what checks could not remove from the target.
+func (l *Ledger) Leftovers() []Leftover {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Leftover(nil), l.leftovers...)
 }
 
 func (l *Ledger) record(checkID string, e Experiment) {
@@ -118,10 +135,11 @@ func fatal(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || errors.Is(err, client.ErrBudget)
 }
 
-// forEachProbe runs one experiment per probe the plan names and records each verdict in the
-// ledger. An experiment that errs does not stop the next one, unless nothing could run after it
-// (fatal); the first such error is returned so that the scan reports the check as stopped.
-func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe) (*finding.Finding, error)) ([]finding.Finding, error) {
+// forEachProbe runs one experiment per probe the plan names, as the identity under test for that
+// probe (the probe's own `as:`, else the check's identity), and records each verdict in the ledger.
+// An experiment that errs does not stop the next one, unless nothing could run after it (fatal);
+// the first such error is returned so that the scan reports the check as stopped.
+func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error)) ([]finding.Finding, error) {
 	t := env.Target
 	var out []finding.Finding
 	for i, name := range env.Plan.Probes {
@@ -129,8 +147,16 @@ func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx co
 		if !ok {
 			return out, fmt.Errorf("probe %q is not defined", name)
 		}
+		idName := env.Plan.Identity
+		if p.As != "" {
+			idName = p.As
+		}
+		id, ok := t.Identities[idName]
+		if !ok {
+			return out, fmt.Errorf("identity %q is not defined", idName)
+		}
 		before := t.Client.Sent()
-		f, err := run(ctx, p)
+		f, err := run(ctx, p, id)
 		if err != nil {
 			err = t.Redactor.Error(err)
 			f = nil // a finding comes with no error; an error means the claim was not finished

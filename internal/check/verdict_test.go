@@ -330,3 +330,33 @@ func TestInterruptedScanIsIncomplete(t *testing.T) {
 		}
 	}
 }
+
+// Real APIs log in with a JSON request and revoke a token by its id: an http login source whose
+// extract gives the token's id, and a revoke hook that uses {{token.id}}.
+func TestLoginSourceAndRevokeByTokenID(t *testing.T) {
+	byID := func(c *config.Config) {
+		alice := c.Identities["alice"]
+		alice.Token = config.TokenSource{HTTP: []*config.Probe{{
+			Name: "login", Method: "POST", Path: "/login",
+			Headers: map[string]string{"Content-Type": "application/json"},
+			Body:    `{"username": "alice", "password": "alice-password"}`,
+			Extract: map[string]string{"token": "token", "id": "token_id", "expires_in": "expires_in"},
+		}}}
+		alice.Revoke = &config.Hook{HTTP: &config.HTTPHook{
+			Method: "DELETE", URL: c.Target.Origins[0] + "/tokens/{{token.id}}",
+			Headers: map[string]string{"Authorization": "Bearer {{token}}"}, Expect: []int{204},
+		}}
+	}
+	ttl := 400 * time.Millisecond
+	_, tgt := labTarget(t, lab.Options{Flavor: lab.Vulnerable, IntrospectionTTL: ttl, PermissionTTL: -1}, byID)
+	fs, xs, err := runRecorded(t, check.RevokedTokenAccepted{}, tgt)
+	if err != nil || len(fs) != 1 || xs[0].Verdict != check.Found {
+		t.Fatalf("findings %+v experiments %+v err %v; want one finding", fs, xs, err)
+	}
+	assertWindowContainsTTL(t, fs[0], ttl)
+	_, fixed := labTarget(t, lab.Options{Flavor: lab.Fixed}, byID)
+	fs, xs, err = runRecorded(t, check.RevokedTokenAccepted{}, fixed)
+	if err != nil || len(fs) != 0 || xs[0].Verdict != check.Passed {
+		t.Fatalf("fixed lab: findings %+v experiments %+v err %v; want passed", fs, xs, err)
+	}
+}

@@ -7,6 +7,8 @@ package config
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -65,8 +67,15 @@ type Limits struct {
 
 // Identity is a named principal: where its tokens come from and its lifecycle hooks.
 type Identity struct {
-	Name      string
-	Token     TokenSource
+	Name  string
+	Token TokenSource
+	// Fresh is "per-scan" (the default: checks mint tokens as they need them) or "per-experiment":
+	// a new token for every experiment, so a source that registers an account per token gives
+	// every experiment its own account.
+	Fresh string
+	// Teardown removes what minting a token created (an account a login chain registered): steps run
+	// at the end of the scan once per token the source minted, with that token's variables.
+	Teardown  []*Probe
 	Revoke    *Hook // nil when absent
 	Downgrade *Hook
 	Restore   *Hook
@@ -75,8 +84,9 @@ type Identity struct {
 // TokenSource holds exactly one of its fields.
 type TokenSource struct {
 	Static  string   // a fixed token
-	Command []string // argv; stdout, trimmed, is the token
+	Command []string // argv; stdout, trimmed, is the token, or a JSON object {"token", "id", ...}
 	OAuth2  *OAuth2
+	HTTP    []*Probe // a login: steps sent without a credential; the last extracts "token"
 }
 
 // OAuth2 mints tokens from a token endpoint.
@@ -126,16 +136,38 @@ type Probe struct {
 	Accept      []int // empty means 200-299
 	Reject      []int // empty means 401, 403
 	Destructive bool
-	Extract     map[string]string // variable -> dot path into the JSON response
-	Setup       *Probe            // runs first as the same identity; never has its own Setup or Verify
-	Verify      *Probe            // reads the resource back as the verifying identity
+	Extract     map[string]string // variable -> selector into the JSON response
+	// As, on a step of a chain, is the identity the step runs as: an identity's name or
+	// "anonymous"; empty for the chain's default.
+	As string
+	// Copies is how many synchronised copies race/limit-overrun sends (0: the default, 20).
+	Copies int
+	// Chains of steps: Setup runs first (as the identity under test by default) and creates the
+	// resource; Verify reads it back (as the check's verifier); Teardown removes it after the
+	// check (as the identity under test, with a fresh token). Steps never have chains of their own.
+	Setup, Verify, Teardown []*Probe
 }
+
+// Anonymous names no identity: a step or verifier that sends no credential.
+const Anonymous = "anonymous"
+
+// Fresh values.
+const (
+	FreshPerScan       = "per-scan"
+	FreshPerExperiment = "per-experiment"
+)
+
+// Probe copies bounds: two copies are the least that can race; past 100 a batch is a load test.
+const (
+	DefaultCopies = 20
+	MaxCopies     = 100
+)
 
 // Check says which identities and probes one check runs with.
 type Check struct {
 	ID       string
 	Identity string
-	Verifier string // optional second identity that stays valid
+	Verifier string // optional second identity that stays valid, or "anonymous"
 	Probes   []string
 }
 
@@ -152,13 +184,44 @@ func (c *Config) Probe(name string) *Probe {
 	return nil
 }
 
-// Load reads, parses and validates the config file at path.
+// Load reads, parses and validates the config file at path. Commands given by a relative path
+// (./get-token.sh, scripts/revoke.sh) resolve from the config file's folder, not the working
+// directory, so a config runs the same from anywhere; a bare program name is looked up on PATH.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data, nil)
+	cfg, err := Parse(path, data, nil)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.resolveCommands(filepath.Dir(path))
+	return cfg, nil
+}
+
+// resolveCommands makes every command's relative program path absolute from dir.
+func (c *Config) resolveCommands(dir string) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return
+	}
+	resolve := func(argv []string) {
+		if len(argv) > 0 && !filepath.IsAbs(argv[0]) && strings.ContainsRune(argv[0], filepath.Separator) {
+			argv[0] = filepath.Join(abs, argv[0])
+		}
+	}
+	for _, id := range c.Identities {
+		if id == nil {
+			continue
+		}
+		resolve(id.Token.Command)
+		for _, h := range []*Hook{id.Revoke, id.Downgrade, id.Restore} {
+			if h != nil {
+				resolve(h.Command)
+			}
+		}
+	}
 }
 
 // Parse decodes, applies defaults to and validates a config. name is used in messages. ${NAME} in
@@ -246,18 +309,39 @@ func (c *Config) ApplyDefaults() {
 		if h := id.Revoke; h != nil && h.RFC7009 != nil && h.RFC7009.AuthStyle == "" {
 			h.RFC7009.AuthStyle = DefaultAuthStyle
 		}
-	}
-	for _, p := range c.Probes {
-		if p == nil {
-			continue
+		if id.Fresh == "" && !c.written("identities."+id.Name+".fresh") {
+			id.Fresh = FreshPerScan
 		}
-		// Only two levels: a setup or verify never has its own (Validate says so).
-		for _, q := range []*Probe{p, p.Setup, p.Verify} {
+		for _, q := range append(slices.Clone(id.Token.HTTP), id.Teardown...) {
 			if q != nil && q.Method == "" {
 				q.Method = DefaultProbeMethod
 			}
 		}
 	}
+	for _, p := range c.Probes {
+		for _, q := range p.WithSteps() {
+			if q.Method == "" {
+				q.Method = DefaultProbeMethod
+			}
+		}
+	}
+}
+
+// WithSteps returns p and every step of its chains (setup, verify, teardown), skipping nils. Steps
+// have no chains of their own.
+func (p *Probe) WithSteps() []*Probe {
+	if p == nil {
+		return nil
+	}
+	out := []*Probe{p}
+	for _, chain := range [][]*Probe{p.Setup, p.Verify, p.Teardown} {
+		for _, q := range chain {
+			if q != nil {
+				out = append(out, q)
+			}
+		}
+	}
+	return out
 }
 
 // written reports whether the field path appeared in the file.

@@ -45,7 +45,7 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if cfg.Limits != wantLimits {
 		t.Errorf("limits %+v, want %+v", cfg.Limits, wantLimits)
 	}
-	if !slices.Equal(cfg.IdentityOrder, []string{"alice", "bob"}) {
+	if !slices.Equal(cfg.IdentityOrder, []string{"alice", "bob", "newcomer"}) {
 		t.Errorf("identity order %v", cfg.IdentityOrder)
 	}
 	alice := cfg.Identity("alice")
@@ -74,15 +74,15 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	for _, p := range cfg.Probes {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon"}) {
+	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "claim-bonus"}) {
 		t.Errorf("probe order %v", names)
 	}
 	del := cfg.Probe("delete-item")
-	if !del.Destructive || del.Method != "DELETE" || del.Setup == nil || del.Setup.Extract["item_id"] != "id" ||
-		del.Verify == nil || !slices.Equal(del.Verify.Reject, []int{404}) {
+	if !del.Destructive || del.Method != "DELETE" || len(del.Setup) != 1 || del.Setup[0].Extract["item_id"] != "id" ||
+		len(del.Verify) != 1 || !slices.Equal(del.Verify[0].Reject, []int{404}) {
 		t.Errorf("delete-item %+v", del)
 	}
-	if ri := cfg.Probe("read-item"); ri.Setup.Body != `{"name": "tocsin-{{greeting}}"}` || ri.Setup.Headers["Content-Type"] != "application/json" {
+	if ri := cfg.Probe("read-item"); len(ri.Setup) != 1 || ri.Setup[0].Body != `{"name": "tocsin-{{greeting}}-{{seq}}"}` || ri.Setup[0].Headers["Content-Type"] != "application/json" {
 		t.Errorf("read-item setup %+v", ri.Setup)
 	}
 	if len(cfg.Checks) < 3 || cfg.Checks[0].ID != CheckRevokedTokenAccepted || cfg.Checks[1].ID != CheckScopeDowngrade ||
@@ -103,7 +103,7 @@ func TestExampleWithoutEnvNamesEachVariable(t *testing.T) {
 		t.Fatalf("want 5 problems, got %d:\n%v", len(ce.Problems), err)
 	}
 	first := ce.Problems[0]
-	if first.Line != 34 || first.Field != "identities.alice.token.oauth2.client_secret" ||
+	if first.Line != 48 || first.Field != "identities.alice.token.oauth2.client_secret" ||
 		first.Msg != "environment variable TOCSIN_LAB_CLIENT_SECRET is not set" {
 		t.Errorf("first problem %+v", first)
 	}
@@ -308,9 +308,9 @@ func TestValidateConfigBuiltInCode(t *testing.T) {
 	if got := cfg.IdentityNames(); !slices.Equal(got, []string{"alice"}) {
 		t.Errorf("IdentityNames %v", got)
 	}
-	cfg.Probes[0].Setup = &Probe{Name: "s", Method: "POST", Path: "/items", Setup: &Probe{Name: "ss", Method: "GET", Path: "/x"}}
+	cfg.Probes[0].Setup = []*Probe{{Name: "s", Method: "POST", Path: "/items", Setup: []*Probe{{Name: "ss", Method: "GET", Path: "/x"}}}}
 	err := cfg.Validate()
-	if err == nil || err.Error() != "probes.read.setup.setup: a setup cannot have its own setup (hint: setup and verify are plain probes; move the step to the top-level probe's setup)" {
+	if err == nil || err.Error() != "probes.read.setup.setup: a setup cannot have its own setup (hint: steps are plain requests; make it a step of the top-level probe's setup)" {
 		t.Errorf("got %v", err)
 	}
 }

@@ -136,7 +136,7 @@ func TestProblems(t *testing.T) {
 			"token_url:", "identities.alice.token.oauth2.token_url", "not an absolute http(s) URL", "https://idp.example/oauth/token"},
 		{"two token sources", edit("      static: bob-token", "      static: bob-token\n      command: [./token.sh]"), "  bob:>>token:",
 			"identities.bob.token", "more than one token source (static, command)", "keep exactly one"},
-		{"no token source", edit("      static: bob-token", "      {}"), "  bob:>>token:", "identities.bob.token", "missing token source", "static, command or oauth2"},
+		{"no token source", edit("      static: bob-token", "      {}"), "  bob:>>token:", "identities.bob.token", "missing token source", "static, command, oauth2 or http"},
 		{"empty static", edit("static: bob-token", "static: ${EMPTY}"), "static:", "identities.bob.token.static", "the static token is empty", "${ALICE_TOKEN}"},
 		{"unknown grant", edit("grant: client_credentials", "grant: implicit"), "grant:", "identities.alice.token.oauth2.grant",
 			`unsupported grant "implicit"`, "password or client_credentials"},
@@ -166,7 +166,7 @@ func TestProblems(t *testing.T) {
 		{"http hook missing url", edit("  bob:", strings.Replace(downgradeHooks, `url: "https://api.example.com/admin/scopes", `, "", 1)+"  bob:"),
 			"http: {method", "identities.alice.downgrade.http", "missing url", "https://idp.example/admin/logout"},
 		{"http hook template", edit("  bob:", strings.Replace(downgradeHooks, `body: "{}"`, `body: "{{subject}}"`, 1)+"  bob:"),
-			"http: {method", "identities.alice.downgrade.http.body", "unknown variable {{subject}}", "only {{token}}"},
+			"http: {method", "identities.alice.downgrade.http.body", "unknown variable {{subject}}", "a hook knows {{token}}"},
 		{"http hook expect", edit("  bob:", strings.Replace(downgradeHooks, `body: "{}"`, `expect: [2000]`, 1)+"  bob:"),
 			"http: {method", "identities.alice.downgrade.http.expect[0]", "2000 is not an HTTP status", "100 to 599"},
 		{"restore command empty", edit("  bob:", strings.Replace(downgradeHooks, "[./restore.sh]", "[]", 1)+"  bob:"),
@@ -188,7 +188,7 @@ func TestProblems(t *testing.T) {
 		{"delete not destructive", edit("  read:\n    path: /items\n", "  read:\n    method: DELETE\n    path: /items/1\n"), "method: DELETE",
 			"probes.read.destructive", "DELETE probe not marked destructive", "tocsin only changes resources it created"},
 		{"delete without setup", edit("  read:\n    path: /items\n", "  read:\n    method: DELETE\n    destructive: true\n    path: /items/1\n"), "  read:",
-			"probes.read", "DELETE probe without a setup", "tocsin only changes resources it created"},
+			"probes.read", "DELETE probe without a setup", "tocsin only changes what it created"},
 		{"status out of range", edit("    path: /items\n", "    path: /items\n    accept: [200, 99]\n"), "accept:", "probes.read.accept[1]",
 			"99 is not an HTTP status", "100 to 599"},
 		{"accept and reject overlap", edit("    path: /items\n", "    path: /items\n    accept: [200, 403]\n"), "accept:", "probes.read.reject",
@@ -196,18 +196,37 @@ func TestProblems(t *testing.T) {
 		{"default accept overlaps reject", edit("    path: /items\n", "    path: /items\n    reject: [204]\n"), "reject:", "probes.read.reject",
 			"status 204 is both accepted and rejected (accept defaults to 200-299)", "not both"},
 		{"empty extract path", edit("    path: /items\n", "    path: /items\n    extract: {id: \"\"}\n"), "extract:", "probes.read.extract.id",
-			"empty extract path", "data.items.0.id"},
-		{"bad extract path", edit("    path: /items\n", "    path: /items\n    extract: {id: data..id}\n"), "extract:", "probes.read.extract.id",
-			"empty extract path", "dot path"},
+			"empty selector", "data.items.0.id"},
+		{"selector variable", edit("    path: /items\n", "    path: /items\n    extract: {id: 'items.#(code==\"{{nope}}\").id'}\n"), "extract:", "probes.read.extract.id",
+			"unknown variable {{nope}}", "known to its request"},
 		{"unknown variable", edit("path: /items", "path: /items/{{item_id}}"), "path: /items", "probes.read.path",
 			"unknown variable {{item_id}}", "known here: token"},
 		{"unterminated template", edit("path: /items", "path: /items/{{item_id"), "path: /items", "probes.read.path",
 			"unterminated {{", "{{name}}"},
 		{"setup sees no extract", edit("checks:", deleteProbe+"checks:"), "    setup:", "probes.del.setup.path", "", ""}, // placeholder replaced below
 		{"setup with setup", edit("checks:", strings.Replace(deleteProbe, "      extract: {id: id}\n", "      extract: {id: id}\n      setup: {path: /x}\n", 1)+"checks:"),
-			"      setup: {path", "probes.del.setup.setup", "a setup cannot have its own setup", "move the step"},
+			"      setup: {path", "probes.del.setup.setup", "a step cannot have its own setup", "make it a step of the top-level probe's setup"},
 		{"verify that writes", edit("checks:", strings.Replace(deleteProbe, "      path: /items/{{id}}\n      reject", "      method: DELETE\n      path: /items/{{id}}\n      reject", 1)+"checks:"),
 			"      method: DELETE", "probes.del.verify.method", "verify must read, not DELETE", "use GET"},
+
+		// The model of identities and chains.
+		{"step as unknown identity", edit("checks:", strings.Replace(deleteProbe, "      method: POST\n", "      method: POST\n      as: carol\n", 1)+"checks:"),
+			"as: carol", "probes.del.setup.as", `no identity named "carol"`, "identities: alice, bob, anonymous"},
+		{"probe as anonymous", edit("    path: /items\n", "    path: /items\n    as: anonymous\n"), "as: anonymous", "probes.read.as",
+			"a probe runs as the identity under test, not anonymous", "name the identity this probe tests"},
+		{"copies out of range", edit("    path: /items\n", "    path: /items\n    copies: 1\n"), "copies:", "probes.read.copies", "1 copies", "2 to 100"},
+		{"fresh unknown", edit("  bob:\n", "  bob:\n    fresh: always\n"), "fresh:", "identities.bob.fresh", `unknown fresh "always"`, "per-experiment"},
+		{"identity named anonymous", edit("  bob:\n", "  anonymous:\n    token: {static: anon-token}\n  bob:\n"), "  anonymous:", "identities.anonymous",
+			`"anonymous" is reserved`, "rename"},
+		{"login without token", edit("      static: bob-token", "      http: {method: POST, path: /login, extract: {id: token_id}}"), "http:",
+			"identities.bob.token.http", "the login extracts no token", "extract: {token: <selector>}"},
+		{"login step sees earlier extract only", edit("      static: bob-token", "      http:\n        - {method: POST, path: \"/login/{{sid}}\", extract: {token: t}}\n        - {method: POST, path: /x, extract: {sid: s, token: t}}"),
+			"/login/{{sid}}", "identities.bob.token.http[0].path", "unknown variable {{sid}}", "a login step sees"},
+		{"step list unknown variable", edit("checks:", strings.Replace(deleteProbe, "    setup:\n      method: POST\n      path: /items\n      extract: {id: id}\n",
+			"    setup:\n      - {method: GET, path: \"/lists/{{list}}\", extract: {list: l}}\n      - {method: POST, path: /items, extract: {id: id}}\n", 1)+"checks:"),
+			"/lists/{{list}}", "probes.del.setup[0].path", "unknown variable {{list}}", "what earlier steps extracted"},
+		{"teardown sees setup extract", edit("checks:", strings.Replace(deleteProbe, "    verify:\n", "    teardown:\n      {method: DELETE, path: \"/items/{{nope}}\"}\n    verify:\n", 1)+"checks:"),
+			"/items/{{nope}}", "probes.del.teardown.path", "unknown variable {{nope}}", "known here: token, uuid, random, seq, id"},
 
 		// checks.
 		{"no checks", edit("checks:\n  toctou/revoked-token-accepted:\n    identity: alice\n    probes: [read]\n", ""), "version: 1", "checks", "no checks", "toctou/revoked-token-accepted"},
@@ -226,7 +245,7 @@ func TestProblems(t *testing.T) {
 		{"revoke check needs revoke", edit("identity: alice", "identity: bob"), "identity: bob", "checks.toctou/revoked-token-accepted.identity",
 			`identity "bob" has no revoke`, "add revoke (rfc7009, http or command) to identities.bob"},
 		{"revoke check needs fresh tokens", edit("      static: bob-token\n", "      static: bob-token\n    revoke: {command: [./r.sh]}\n", "identity: alice", "identity: bob"),
-			"identity: bob", "checks.toctou/revoked-token-accepted.identity", `identity "bob" has a static token`, "oauth2 or command token source"},
+			"identity: bob", "checks.toctou/revoked-token-accepted.identity", `identity "bob" has a static token`, "oauth2, command or http token source"},
 		{"downgrade check needs hooks", edit("toctou/revoked-token-accepted:", "toctou/scope-downgrade-ignored:"), "identity: alice",
 			"checks.toctou/scope-downgrade-ignored.identity", `identity "alice" needs downgrade and restore`, "add downgrade and restore (http or command) to identities.alice"},
 		{"inflight needs verifier", edit("toctou/revoked-token-accepted:", "toctou/inflight-revocation:", "checks:", deleteProbe+"checks:", "probes: [read]", "probes: [del]"),
@@ -238,7 +257,7 @@ func TestProblems(t *testing.T) {
 			if tc.name == "setup sees no extract" {
 				// A setup sees token and vars, not its own extract.
 				tc.yaml = edit("checks:", strings.Replace(deleteProbe, "      path: /items\n", "      path: /items/{{id}}\n", 1)+"checks:")
-				tc.at, tc.msg, tc.hint = "      path: /items/{{id}}", "unknown variable {{id}}", "a setup sees token and vars only"
+				tc.at, tc.msg, tc.hint = "      path: /items/{{id}}", "unknown variable {{id}}", "what earlier steps extracted"
 			}
 			_, err := Parse("t.yaml", []byte(tc.yaml), func(name string) (string, bool) {
 				if name == "EMPTY" {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -29,7 +31,7 @@ func (d *decoder) decodeConfig(cfg *Config, body ast.Node) {
 			cfg.Vars = d.strMap(e)
 		case "probes":
 			for _, f := range d.mapping(e.value, e.path, e.line, nil) {
-				cfg.Probes = append(cfg.Probes, d.decodeProbe(f, f.key, 0))
+				cfg.Probes = append(cfg.Probes, d.decodeProbe(f, f.key, probeFields))
 			}
 		case "checks":
 			for _, f := range d.mapping(e.value, e.path, e.line, nil) {
@@ -68,6 +70,10 @@ func (d *decoder) decodeIdentity(e entry) *Identity {
 		switch f.key {
 		case "token":
 			d.decodeTokenSource(&id.Token, f)
+		case "fresh":
+			id.Fresh = d.str(f)
+		case "teardown":
+			id.Teardown = d.decodeSteps(f, "identities."+e.key+".teardown", stepFields)
 		case "revoke":
 			id.Revoke = d.decodeHook(f, revokeFields)
 		case "downgrade":
@@ -88,6 +94,8 @@ func (d *decoder) decodeTokenSource(t *TokenSource, e entry) {
 			t.Command = d.strList(f, `["./get-token.sh", "alice"]`)
 		case "oauth2":
 			t.OAuth2 = d.decodeOAuth2(f)
+		case "http":
+			t.HTTP = d.decodeSteps(f, "login", loginFields)
 		}
 	}
 }
@@ -170,12 +178,12 @@ func (d *decoder) decodeHTTPHook(e entry) *HTTPHook {
 	return h
 }
 
-// decodeProbe decodes a probe at depth 0, or its setup or verify at depth 1. A setup or verify of
-// those is recorded but not decoded: Validate reports it, and the depth stays bounded even when an
-// alias makes a probe its own setup.
-func (d *decoder) decodeProbe(e entry, name string, depth int) *Probe {
+// decodeProbe decodes a top-level probe, or (fields stepFields or loginFields) one step of a chain.
+// Steps have no chains of their own, so the depth stays bounded even when an alias makes a probe
+// its own setup.
+func (d *decoder) decodeProbe(e entry, name string, fields []string) *Probe {
 	p := &Probe{Name: name}
-	for _, f := range d.mapping(e.value, e.path, e.line, probeFields) {
+	for _, f := range d.mapping(e.value, e.path, e.line, fields) {
 		switch f.key {
 		case "method":
 			p.Method = strings.ToUpper(d.str(f))
@@ -193,19 +201,47 @@ func (d *decoder) decodeProbe(e entry, name string, depth int) *Probe {
 			p.Destructive = d.boolean(f)
 		case "extract":
 			p.Extract = d.strMap(f)
-		case "setup", "verify":
-			sub := &Probe{Name: name + "." + f.key}
-			if depth == 0 {
-				sub = d.decodeProbe(f, sub.Name, depth+1)
+		case "as":
+			p.As = d.str(f)
+		case "copies":
+			if v, ok := d.integer(f); ok {
+				p.Copies = int(v)
 			}
-			if f.key == "setup" {
-				p.Setup = sub
-			} else {
-				p.Verify = sub
+		case "setup", "verify", "teardown":
+			if !slices.Contains(fields, "destructive") { // a step: chains do not nest
+				d.add(f.line, f.path, "a step cannot have its own "+f.key, "steps are plain requests; make it a step of the top-level probe's "+f.key)
+				continue
+			}
+			steps := d.decodeSteps(f, name+"."+f.key, stepFields)
+			switch f.key {
+			case "setup":
+				p.Setup = steps
+			case "verify":
+				p.Verify = steps
+			default:
+				p.Teardown = steps
 			}
 		}
 	}
 	return p
+}
+
+// decodeSteps decodes a chain: one step written as a mapping, or a list of steps. A one-step chain
+// keeps the field path it always had (probes.x.setup.path), so messages about it read as before.
+func (d *decoder) decodeSteps(e entry, name string, fields []string) []*Probe {
+	n, ok := d.resolve(e.value, e.path, e.line)
+	if !ok {
+		return nil
+	}
+	if _, isList := n.(*ast.SequenceNode); !isList {
+		return []*Probe{d.decodeProbe(e, name, fields)}
+	}
+	items := d.items(e, "[{method: POST, path: /items}]")
+	steps := make([]*Probe, 0, len(items))
+	for i, item := range items {
+		steps = append(steps, d.decodeProbe(item, fmt.Sprintf("%s[%d]", name, i), fields))
+	}
+	return steps
 }
 
 func (d *decoder) decodeCheck(e entry) *Check {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tocsin/tocsin/internal/probe"
 )
 
 // Upper bounds on limits: beyond these a value is a typo, or a scan that would hurt the target.
@@ -210,7 +212,18 @@ func (v *validator) identities() {
 		if name == "" {
 			v.add(field, "empty identity name", "")
 		}
+		if name == Anonymous {
+			v.add(field, `"anonymous" is reserved for sending no credential`, "rename the identity")
+		}
+		if id.Fresh != FreshPerScan && id.Fresh != FreshPerExperiment {
+			v.add(field+".fresh", fmt.Sprintf("unknown fresh %q", truncate(id.Fresh, 40)), "use per-scan (the default) or per-experiment")
+		}
 		v.tokenSource(field+".token", &id.Token)
+		if len(id.Teardown) > 0 {
+			known := append([]string{"token"}, probe.UniqueNames...)
+			known = append(known, slices.Sorted(maps.Keys(v.c.Vars))...)
+			v.chain(field, "teardown", id.Teardown, teardownStep, known)
+		}
 		if id.Revoke != nil {
 			v.hook(field+".revoke", id.Revoke, true)
 		}
@@ -237,6 +250,9 @@ func (t *TokenSource) kinds() []string {
 	if t.OAuth2 != nil {
 		kinds = append(kinds, "oauth2")
 	}
+	if t.HTTP != nil {
+		kinds = append(kinds, "http")
+	}
 	return kinds
 }
 
@@ -249,11 +265,23 @@ func (v *validator) tokenSource(field string, t *TokenSource) {
 	}
 	switch len(kinds) {
 	case 0:
-		v.add(field, "missing token source", "set one of static, command or oauth2 under token")
+		v.add(field, "missing token source", "set one of static, command, oauth2 or http under token")
 		return
 	case 1:
 	default:
-		v.add(field, "more than one token source ("+strings.Join(kinds, ", ")+")", "keep exactly one of static, command, oauth2")
+		v.add(field, "more than one token source ("+strings.Join(kinds, ", ")+")", "keep exactly one of static, command, oauth2, http")
+	}
+	if t.HTTP != nil {
+		if len(t.HTTP) == 0 {
+			v.add(field+".http", "empty login", "give the login request: method, path, body and extract: {token: <selector>}")
+		}
+		known := append(slices.Clone(probe.UniqueNames), slices.Sorted(maps.Keys(v.c.Vars))...)
+		known = v.chain(field, "http", t.HTTP, loginStep, known)
+		if n := len(t.HTTP); n > 0 && t.HTTP[n-1] != nil {
+			if _, ok := t.HTTP[n-1].Extract["token"]; !ok {
+				v.add(field+".http", "the login extracts no token", "add extract: {token: <selector>} to the last step, e.g. token: access_token")
+			}
+		}
 	}
 	if t.Command != nil {
 		v.argv(field+".command", t.Command, []string{"identity"}, `["./get-token.sh", "alice"]`)
@@ -275,8 +303,8 @@ func (v *validator) oauth2(field string, o *OAuth2) {
 	} else {
 		v.checkURL(field+".token_url", o.TokenURL, "https://idp.example/oauth/token")
 	}
-	if o.ClientID == "" {
-		v.add(field, "missing client_id", "the OAuth2 client the scanner authenticates as")
+	if o.ClientID == "" && o.Grant == "client_credentials" {
+		v.add(field, "missing client_id", "the client_credentials grant authenticates as a client: set client_id (and client_secret)")
 	}
 	if o.Grant == "client_credentials" && o.ClientSecret == "" {
 		v.add(field, "missing client_secret", "client_credentials needs it; keep it out of the file with client_secret: ${CLIENT_SECRET}")
@@ -374,11 +402,12 @@ func (v *validator) httpHook(field string, h *HTTPHook) {
 	}
 	v.headers(field+".headers", h.Headers)
 	v.statuses(field+".expect", h.Expect)
-	allowed := []string{"token"}
-	v.templates(field+".url", h.URL, allowed, "a hook knows only {{token}}")
-	v.templates(field+".body", h.Body, allowed, "a hook knows only {{token}}")
+	allowed := append([]string{"token"}, slices.Sorted(maps.Keys(v.c.Vars))...)
+	const hint = "a hook knows {{token}}, the token's fields ({{token.id}}) and the vars"
+	v.templates(field+".url", h.URL, allowed, hint)
+	v.templates(field+".body", h.Body, allowed, hint)
 	for _, k := range slices.Sorted(maps.Keys(h.Headers)) {
-		v.templates(field+".headers."+k, h.Headers[k], allowed, "a hook knows only {{token}}")
+		v.templates(field+".headers."+k, h.Headers[k], allowed, hint)
 	}
 }
 
@@ -437,7 +466,8 @@ func (v *validator) templates(field, s string, known []string, hint string) {
 		v.add(field, b, "write a reference as {{name}}")
 	}
 	for _, r := range refs {
-		if !slices.Contains(known, r) {
+		// {{token.<field>}} names a field the token source gives, known only when it runs.
+		if !slices.Contains(known, r) && !(strings.HasPrefix(r, "token.") && slices.Contains(known, "token")) {
 			v.add(field, fmt.Sprintf("unknown variable {{%s}}", r), hint)
 		}
 	}
@@ -498,9 +528,13 @@ type probeRole int
 
 const (
 	mainProbe probeRole = iota
-	setupProbe
-	verifyProbe
+	setupStep
+	verifyStep
+	teardownStep
+	loginStep
 )
+
+var roleNames = map[probeRole]string{setupStep: "setup", verifyStep: "verify", teardownStep: "teardown", loginStep: "login"}
 
 func (v *validator) probes() {
 	seen := make(map[string]bool)
@@ -517,18 +551,36 @@ func (v *validator) probes() {
 			v.add(field, "duplicate probe name", "give each probe its own name")
 		}
 		seen[p.Name] = true
-		base := []string{"token"}
+		base := append([]string{"token"}, probe.UniqueNames...)
 		base = append(base, slices.Sorted(maps.Keys(v.c.Vars))...)
-		withSetup := base
-		if p.Setup != nil {
-			withSetup = append(slices.Clone(base), slices.Sorted(maps.Keys(p.Setup.Extract))...)
-			v.probe(field+".setup", p.Setup, setupProbe, base)
-		}
+		withSetup := v.chain(field, "setup", p.Setup, setupStep, base)
 		v.probe(field, p, mainProbe, withSetup)
-		if p.Verify != nil {
-			v.probe(field+".verify", p.Verify, verifyProbe, withSetup)
+		afterProbe := append(slices.Clone(withSetup), slices.Sorted(maps.Keys(p.Extract))...)
+		v.chain(field, "verify", p.Verify, verifyStep, afterProbe)
+		v.chain(field, "teardown", p.Teardown, teardownStep, afterProbe)
+		if v.c.written(field+".copies") && (p.Copies < 2 || p.Copies > MaxCopies) {
+			v.add(field+".copies", fmt.Sprintf("%d copies", p.Copies), fmt.Sprintf("a race needs 2 to %d synchronised copies (default %d); more than one TCP segment carries is split, and the report says so", MaxCopies, DefaultCopies))
 		}
 	}
+}
+
+// chain checks the steps of one chain of the probe at field and returns the variables known after
+// it: known plus what its steps extract, each step seeing what the earlier ones extracted.
+func (v *validator) chain(field, kind string, steps []*Probe, role probeRole, known []string) []string {
+	known = slices.Clone(known)
+	for i, step := range steps {
+		f := field + "." + kind
+		if len(steps) > 1 || v.c.written(f+"[0]") {
+			f = fmt.Sprintf("%s[%d]", f, i)
+		}
+		if step == nil {
+			v.add(f, "empty step", "give the step a method and a path")
+			continue
+		}
+		v.probe(f, step, role, known)
+		known = append(known, slices.Sorted(maps.Keys(step.Extract))...)
+	}
+	return known
 }
 
 func (v *validator) probe(field string, p *Probe, role probeRole, known []string) {
@@ -544,55 +596,69 @@ func (v *validator) probe(field string, p *Probe, role probeRole, known []string
 	v.statuses(field+".reject", p.Reject)
 	v.disjoint(field, p.Accept, p.Reject)
 	for _, name := range slices.Sorted(maps.Keys(p.Extract)) {
-		path := p.Extract[name]
+		sel := p.Extract[name]
 		f := field + ".extract." + name
 		switch {
-		case name == "token":
+		case name == "token" && role != loginStep:
 			v.add(f, "token is reserved for the identity's token", "extract into another name")
+		case slices.Contains(probe.UniqueNames, name):
+			v.add(f, name+" is reserved for a unique value", "extract into another name")
 		case !validVarName(name):
 			v.add(f, fmt.Sprintf("%q is not a valid variable name", truncate(name, 40)), "use letters, digits, _, - and .")
 		}
-		if path == "" || slices.Contains(strings.Split(path, "."), "") {
-			v.add(f, "empty extract path", "a dot path into the JSON response, e.g. id or data.items.0.id")
+		if sel == "" {
+			v.add(f, "empty selector", "a path into the JSON response, e.g. id, data.items.0.id or items.#(used==false).id")
+		}
+		// A selector may name a variable, to pick the element that matches it: #(code=="{{code}}").
+		v.templates(f, sel, known, "a selector sees the variables known to its request")
+	}
+	if p.As != "" && p.As != Anonymous {
+		if _, ok := v.c.Identities[p.As]; !ok {
+			v.add(field+".as", fmt.Sprintf("no identity named %q", p.As), suggestName(p.As, append(v.c.IdentityNames(), Anonymous), "identities"))
 		}
 	}
 
 	isUnsafe := slices.Contains(unsafeMethods, p.Method)
 	switch role {
 	case mainProbe:
+		if p.As == Anonymous {
+			v.add(field+".as", "a probe runs as the identity under test, not anonymous", "name the identity this probe tests (it overrides the check's identity), or leave as out")
+		}
 		if isUnsafe && !p.Destructive {
 			v.addNear(field+".destructive", field+".method", p.Method+" probe not marked destructive",
 				"set destructive: true and give it a setup that creates the resource (tocsin only changes resources it created)")
 		}
-		if isUnsafe && p.Setup == nil {
+		if isUnsafe && len(p.Setup) == 0 && !v.freshIdentity(p.As) {
 			v.add(field, p.Method+" probe without a setup",
-				"add a setup that creates the resource it acts on (tocsin only changes resources it created)")
+				"add a setup that creates the resource it acts on, or run it as an identity with fresh: per-experiment (tocsin only changes what it created)")
 		}
-	case setupProbe, verifyProbe:
-		kind := "setup"
-		if role == verifyProbe {
-			kind = "verify"
-			if p.Method != "" && p.Method != "GET" && p.Method != "HEAD" {
-				v.add(field+".method", "verify must read, not "+p.Method, "use GET (or HEAD) to read the resource back")
+	default:
+		if role == verifyStep && p.Method != "" && p.Method != "GET" && p.Method != "HEAD" {
+			v.add(field+".method", "verify must read, not "+p.Method, "use GET (or HEAD) to read the resource back")
+		}
+		for kind, chain := range map[string][]*Probe{"setup": p.Setup, "verify": p.Verify, "teardown": p.Teardown} {
+			if len(chain) > 0 {
+				v.add(field+"."+kind, "a "+roleNames[role]+" cannot have its own "+kind, "steps are plain requests; make it a step of the top-level probe's "+kind)
 			}
-		}
-		if p.Setup != nil {
-			v.add(field+".setup", "a "+kind+" cannot have its own setup", "setup and verify are plain probes; move the step to the top-level probe's setup")
-		}
-		if p.Verify != nil {
-			v.add(field+".verify", "a "+kind+" cannot have its own verify", "setup and verify are plain probes; move the step to the top-level probe's verify")
 		}
 	}
 
-	hint := "define it under vars, or extract it in this probe's setup; known here: " + strings.Join(known, ", ")
-	if role == setupProbe {
-		hint = "a setup sees token and vars only; known here: " + strings.Join(known, ", ")
+	hint := "define it under vars, or extract it in an earlier step; known here: " + strings.Join(known, ", ")
+	if role != mainProbe {
+		hint = "a " + roleNames[role] + " step sees the vars, unique values and what earlier steps extracted; known here: " + strings.Join(known, ", ")
 	}
 	v.templates(field+".path", p.Path, known, hint)
 	v.templates(field+".body", p.Body, known, hint)
 	for _, k := range slices.Sorted(maps.Keys(p.Headers)) {
 		v.templates(field+".headers."+k, p.Headers[k], known, hint)
 	}
+}
+
+// freshIdentity reports whether name is an identity minted per experiment: an account tocsin made
+// is a resource tocsin created.
+func (v *validator) freshIdentity(name string) bool {
+	id := v.c.Identities[name]
+	return id != nil && id.Fresh == FreshPerExperiment
 }
 
 func (v *validator) probePath(field, path string) {
@@ -667,7 +733,7 @@ func (v *validator) checks() {
 		case id == nil:
 			v.add(field+".identity", fmt.Sprintf("no identity named %q", ch.Identity), suggestName(ch.Identity, identityNames, "identities"))
 		}
-		if ch.Verifier != "" {
+		if ch.Verifier != "" && ch.Verifier != Anonymous {
 			switch {
 			case v.c.Identities[ch.Verifier] == nil:
 				v.add(field+".verifier", fmt.Sprintf("no identity named %q", ch.Verifier), suggestName(ch.Verifier, identityNames, "identities"))
@@ -687,30 +753,44 @@ func (v *validator) checks() {
 	}
 }
 
-// checkNeeds reports what a known check needs of its identity, verifier and probes.
+// checkNeeds reports what a known check needs of its identities, verifier and probes. A probe's
+// `as:` names the identity under test for that probe instead of the check's.
 func (v *validator) checkNeeds(field string, ch *Check, id *Identity) {
+	v.identityNeeds(field, ch, ch.Identity, id)
+	for _, name := range ch.Probes {
+		if p := v.c.Probe(name); p != nil && p.As != "" && p.As != ch.Identity && v.c.Identities[p.As] != nil {
+			v.identityNeeds(field, ch, p.As, v.c.Identities[p.As])
+		}
+	}
+	v.probeNeeds(field, ch)
+}
+
+func (v *validator) identityNeeds(field string, ch *Check, name string, id *Identity) {
 	revokes := ch.ID == CheckRevokedTokenAccepted || ch.ID == CheckInflightRevocation
 	changes := revokes || ch.ID == CheckScopeDowngrade
-	idField := "identities." + ch.Identity
+	idField := "identities." + name
 	if id != nil {
 		if revokes && id.Revoke == nil {
-			v.add(field+".identity", fmt.Sprintf("identity %q has no revoke, which %s needs", ch.Identity, ch.ID),
+			v.add(field+".identity", fmt.Sprintf("identity %q has no revoke, which %s needs", name, ch.ID),
 				"add revoke (rfc7009, http or command) to "+idField)
 		}
 		if ch.ID == CheckScopeDowngrade && (id.Downgrade == nil || id.Restore == nil) {
-			v.add(field+".identity", fmt.Sprintf("identity %q needs downgrade and restore for %s", ch.Identity, ch.ID),
+			v.add(field+".identity", fmt.Sprintf("identity %q needs downgrade and restore for %s", name, ch.ID),
 				"add downgrade and restore (http or command) to "+idField)
 		}
-		if changes && id.Token.Static != "" && id.Token.Command == nil && id.Token.OAuth2 == nil {
-			v.add(field+".identity", fmt.Sprintf("identity %q has a static token, but %s spends a fresh token on each experiment", ch.Identity, ch.ID),
-				"give "+idField+" an oauth2 or command token source")
+		if changes && id.Token.Static != "" && id.Token.Command == nil && id.Token.OAuth2 == nil && id.Token.HTTP == nil {
+			v.add(field+".identity", fmt.Sprintf("identity %q has a static token, but %s spends a fresh token on each experiment", name, ch.ID),
+				"give "+idField+" an oauth2, command or http token source")
 		}
 	}
+}
+
+func (v *validator) probeNeeds(field string, ch *Check) {
 	if ch.ID == CheckLimitOverrun {
 		// The check spends the probe on resources its setup creates: one for the sequential baseline,
 		// one for the race.
 		for j, name := range ch.Probes {
-			if p := v.c.Probe(name); p != nil && (!p.Destructive || p.Setup == nil) {
+			if p := v.c.Probe(name); p != nil && (!p.Destructive || len(p.Setup) == 0 && !v.freshIdentity(p.As)) {
 				v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q needs destructive: true and a setup for %s", name, ch.ID),
 					"name a one-shot action (e.g. redeem a coupon) with a setup that creates a fresh resource for it, under probes."+name)
 			}
@@ -721,11 +801,11 @@ func (v *validator) checkNeeds(field string, ch *Check, id *Identity) {
 		return
 	}
 	if ch.Verifier == "" {
-		v.add(field, "missing verifier", "name a second identity that stays valid and reads the resource back, e.g. verifier: bob")
+		v.add(field, "missing verifier", "name a second identity that stays valid and reads the resource back, e.g. verifier: bob, or verifier: anonymous for a public read")
 	}
 	for j, name := range ch.Probes {
 		p := v.c.Probe(name)
-		if p != nil && (p.Setup == nil || p.Verify == nil) {
+		if p != nil && (len(p.Setup) == 0 || len(p.Verify) == 0) {
 			v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q needs a setup and a verify for %s", name, ch.ID),
 				"add setup (creates the resource) and verify (reads it back) to probes."+name)
 		}

@@ -3,10 +3,12 @@ package identity
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -108,23 +110,77 @@ func NewCommand(argv []string, r *redact.Redactor) Source {
 	return &commandSource{argv: append([]string(nil), argv...), r: orNew(r), timeout: commandTimeout}
 }
 
+// Token runs the command. Its stdout is the token, or a JSON object holding it under "token" (or
+// "access_token"), with an optional "expires_in" in seconds and any other scalar fields, which
+// become the token's Fields ({{token.id}}): real APIs revoke a token by its id.
 func (s *commandSource) Token(ctx context.Context) (Token, error) {
 	out, err := runCommand(ctx, s.argv, nil, s.timeout)
-	tok := strings.TrimSpace(string(out.stdout))
+	stdout := strings.TrimSpace(string(out.stdout))
 	// Registered even when the command failed: stdout may still hold a token, and it must not
 	// surface in the stderr excerpt below.
-	s.r.Add("token", tok)
+	s.r.Add("token", stdout)
 	name := commandName(s.argv)
 	if err != nil {
 		return Token{}, s.r.Error(fmt.Errorf("token command %s: %w; stderr: %s", name, err, excerpt(s.r, out.stderr)))
 	}
-	if tok == "" {
-		return Token{}, s.r.Error(fmt.Errorf("token command %s printed no token; stderr: %s (hint: the command must print the token on stdout)", name, excerpt(s.r, out.stderr)))
+	if strings.HasPrefix(stdout, "{") {
+		tok, err := tokenFromJSON([]byte(stdout), s.r)
+		if err != nil {
+			return Token{}, s.r.Error(fmt.Errorf("token command %s: %w", name, err))
+		}
+		return tok, nil
 	}
-	if strings.ContainsAny(tok, " \t\r\n") {
-		return Token{}, s.r.Error(fmt.Errorf("token command %s printed more than a token (hint: print only the token on stdout, messages on stderr)", name))
+	if stdout == "" {
+		return Token{}, s.r.Error(fmt.Errorf("token command %s printed no token; stderr: %s (hint: the command must print the token, or a JSON object with a \"token\" field, on stdout)", name, excerpt(s.r, out.stderr)))
 	}
-	return Token{Value: tok}, nil
+	if strings.ContainsAny(stdout, " \t\r\n") {
+		return Token{}, s.r.Error(fmt.Errorf("token command %s printed more than a token (hint: print only the token, or a JSON object with a \"token\" field, on stdout, and messages on stderr)", name))
+	}
+	return Token{Value: stdout}, nil
+}
+
+// tokenFromJSON reads a token source's JSON object: "token" or "access_token" (required), an
+// optional "expires_in" (seconds), and other scalar fields as Fields. Every value is registered with
+// r: a token's id is as good as the token to whoever can revoke by id.
+func tokenFromJSON(data []byte, r *redact.Redactor) (Token, error) {
+	var obj map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil {
+		return Token{}, fmt.Errorf("its output looks like JSON but does not parse: %v (hint: print one JSON object, or only the token)", err)
+	}
+	tok := Token{Fields: map[string]string{}}
+	for k, v := range obj {
+		var text string
+		switch x := v.(type) {
+		case string:
+			text = x
+		case json.Number:
+			text = x.String()
+		case bool:
+			text = fmt.Sprint(x)
+		default:
+			continue // objects, arrays, null: not usable in a template
+		}
+		r.Add("token-field", text)
+		switch k {
+		case "token", "access_token":
+			if tok.Value == "" || k == "token" {
+				tok.Value = text
+			}
+		case "expires_in":
+			if secs, err := strconv.ParseFloat(text, 64); err == nil && secs > 0 {
+				tok.Expiry = time.Now().Add(time.Duration(secs * float64(time.Second)))
+			}
+		default:
+			tok.Fields[k] = text
+		}
+	}
+	if tok.Value == "" {
+		return Token{}, errors.New(`its JSON output has no "token" field (hint: print {"token": "...", "id": "..."})`)
+	}
+	r.Add("token", tok.Value)
+	return tok, nil
 }
 
 func (s *commandSource) Fresh() bool  { return true }

@@ -115,3 +115,38 @@ func TestCommandSourceTimeout(t *testing.T) {
 		t.Errorf("took %s, want about 100ms", elapsed)
 	}
 }
+
+// A command may print a JSON object: the token and what the API knows it by, which hooks use.
+func TestCommandSourceJSON(t *testing.T) {
+	r := &redact.Redactor{}
+	src := NewCommand(script(t, `echo '{"token": "json-token-123", "id": "tok-77", "name": "ci", "expires_in": 60, "nested": {"x": 1}}'`), r)
+	tok, err := src.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Value != "json-token-123" || tok.Fields["id"] != "tok-77" || tok.Fields["name"] != "ci" || tok.Expiry.IsZero() || time.Until(tok.Expiry) > time.Minute {
+		t.Errorf("token %+v", tok)
+	}
+	if _, ok := tok.Fields["nested"]; ok {
+		t.Error("a nested object became a field")
+	}
+	if v := tok.Vars(); v["token"] != "json-token-123" || v["token.id"] != "tok-77" {
+		t.Errorf("vars %v", v)
+	}
+	if r.String("json-token-123 tok-77") == "json-token-123 tok-77" {
+		t.Error("the token and its id were not registered with the redactor")
+	}
+	// A hook renders the token's fields: revoke by id.
+	hook := NewCommandHook(script(t, `test "$1" = tok-77 && test "$TOCSIN_TOKEN" = json-token-123`, "{{token.id}}"), r)
+	if err := hook.Run(context.Background(), tok); err != nil {
+		t.Errorf("hook with {{token.id}}: %v", err)
+	}
+	for out, want := range map[string]string{
+		`echo '{"id": "x"}'`:  `no "token" field`,
+		`echo '{"token": 1,'`: "does not parse",
+	} {
+		if _, err := NewCommand(script(t, out), r).Token(context.Background()); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err %v, want %q", out, err, want)
+		}
+	}
+}

@@ -57,7 +57,8 @@ func (h *rfc7009Hook) Manual() string {
 
 // Run revokes token. Only 200 acknowledges: RFC 7009 section 2.2 has the server answer 200 once the
 // token is revoked (or was invalid anyway); anything else may mean it is still live.
-func (h *rfc7009Hook) Run(ctx context.Context, token string) error {
+func (h *rfc7009Hook) Run(ctx context.Context, tok Token) error {
+	token := tok.Value
 	h.r.Add("token", token)
 	where := "rfc7009 revocation at " + safeURL(h.o.URL)
 	form := url.Values{"token": {token}}
@@ -157,14 +158,14 @@ func (h *httpHook) Manual() string {
 	return h.r.String(strings.Join(parts, " "))
 }
 
-func (h *httpHook) Run(ctx context.Context, token string) error {
-	h.r.Add("token", token)
+func (h *httpHook) Run(ctx context.Context, tok Token) error {
+	h.r.Add("token", tok.Value)
 	method := h.h.Method
 	if method == "" {
 		method = http.MethodPost // a hook changes state
 	}
-	where := "http hook " + method + " " + safeURL(h.h.URL)
-	vars := probe.Vars{"token": token}
+	where := "http hook " + method + " " + templateURL(h.h.URL, h.r)
+	vars := tok.Vars()
 	u, err := probe.RenderURL(h.h.URL, vars)
 	if err != nil {
 		return h.r.Error(fmt.Errorf("%s: url: %w", where, err))
@@ -235,6 +236,31 @@ func (h *commandHook) Manual() string {
 	return h.r.String(strings.Join(parts, " "))
 }
 
+// templateURL shows a URL template in a message as written, {{token}} and all (not percent-encoded),
+// with secrets redacted: no user info, and of the query only the names and the values that are
+// {{variables}}, since a literal value there may be a credential nothing registered.
+func templateURL(raw string, r *redact.Redactor) string {
+	base, query, hasQuery := strings.Cut(raw, "?")
+	if i := strings.Index(base, "://"); i >= 0 {
+		if at := strings.LastIndexByte(base[i+3:], '@'); at >= 0 && !strings.Contains(base[i+3:i+3+at], "/") {
+			base = base[:i+3] + base[i+3+at+1:]
+		}
+	}
+	if !hasQuery {
+		return r.String(base)
+	}
+	query, _, _ = strings.Cut(query, "#")
+	var parts []string
+	for _, kv := range strings.Split(query, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if !(strings.HasPrefix(v, "{{") && strings.HasSuffix(v, "}}") && strings.Count(v, "{{") == 1) {
+			v = "..."
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return r.String(base + "?" + strings.Join(parts, "&"))
+}
+
 // shellQuote quotes s for a POSIX shell when it needs it.
 func shellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(r rune) bool {
@@ -245,10 +271,11 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func (h *commandHook) Run(ctx context.Context, token string) error {
+func (h *commandHook) Run(ctx context.Context, tok Token) error {
+	token := tok.Value
 	h.r.Add("token", token)
 	name := commandName(h.argv)
-	vars := probe.Vars{"token": token}
+	vars := tok.Vars()
 	argv := make([]string, len(h.argv))
 	for i, a := range h.argv {
 		s, err := probe.Render(a, vars)

@@ -29,7 +29,7 @@ func TestRFC7009(t *testing.T) {
 			if hook.Kind() != "rfc7009" {
 				t.Errorf("Kind %q", hook.Kind())
 			}
-			if err := hook.Run(context.Background(), revokedToken); err != nil {
+			if err := hook.Run(context.Background(), Token{Value: revokedToken}); err != nil {
 				t.Fatal(err)
 			}
 			want := style
@@ -51,7 +51,7 @@ func TestRFC7009Errors(t *testing.T) {
 	c := newClientFor(t, idp.srv.URL)
 	r := secretsRegistered()
 
-	err := NewRFC7009(RFC7009{URL: idp.srv.URL + "/revoke", ClientID: clientID, ClientSecret: "wrong-secret-xyz"}, c, r).Run(context.Background(), revokedToken)
+	err := NewRFC7009(RFC7009{URL: idp.srv.URL + "/revoke", ClientID: clientID, ClientSecret: "wrong-secret-xyz"}, c, r).Run(context.Background(), Token{Value: revokedToken})
 	if err == nil || !strings.Contains(err.Error(), "status 401") || !strings.Contains(err.Error(), "check client_id, client_secret and auth_style") {
 		t.Errorf("err = %v, want status 401 with a hint", err)
 	}
@@ -59,7 +59,7 @@ func TestRFC7009Errors(t *testing.T) {
 	idp.mu.Lock()
 	idp.revokeErr = http.StatusInternalServerError // the IdP echoes the token back
 	idp.mu.Unlock()
-	err = NewRFC7009(RFC7009{URL: idp.srv.URL + "/revoke", ClientID: clientID, ClientSecret: clientSecret}, c, r).Run(context.Background(), revokedToken)
+	err = NewRFC7009(RFC7009{URL: idp.srv.URL + "/revoke", ClientID: clientID, ClientSecret: clientSecret}, c, r).Run(context.Background(), Token{Value: revokedToken})
 	if err == nil || !strings.Contains(err.Error(), "status 500") || !strings.Contains(err.Error(), "could not revoke [token:") {
 		t.Errorf("err = %v, want status 500 and a redacted excerpt", err)
 	}
@@ -72,11 +72,11 @@ func TestRFC7009Errors(t *testing.T) {
 	// RFC 7009 acknowledges with 200 only; a 204 is reported, not taken on trust.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	defer srv.Close()
-	err = NewRFC7009(RFC7009{URL: srv.URL}, newClientFor(t, srv.URL), nil).Run(context.Background(), revokedToken)
+	err = NewRFC7009(RFC7009{URL: srv.URL}, newClientFor(t, srv.URL), nil).Run(context.Background(), Token{Value: revokedToken})
 	if err == nil || !strings.Contains(err.Error(), "status 204") {
 		t.Errorf("err = %v, want status 204 refused", err)
 	}
-	err = NewRFC7009(RFC7009{URL: idp.srv.URL + "/revoke"}, newClientFor(t, srv.URL), nil).Run(context.Background(), revokedToken)
+	err = NewRFC7009(RFC7009{URL: idp.srv.URL + "/revoke"}, newClientFor(t, srv.URL), nil).Run(context.Background(), Token{Value: revokedToken})
 	if !errors.Is(err, client.ErrOrigin) {
 		t.Errorf("err = %v, want ErrOrigin", err)
 	}
@@ -112,7 +112,7 @@ func TestHTTPHook(t *testing.T) {
 	if hook.Kind() != "http" {
 		t.Errorf("Kind %q", hook.Kind())
 	}
-	if err := hook.Run(context.Background(), token); err != nil {
+	if err := hook.Run(context.Background(), Token{Value: token}); err != nil {
 		t.Fatal(err)
 	}
 	want := seenRequest{"POST", "/sessions/tok+%2F=value", "t=tok%2B%2F%3Dvalue", "Bearer " + token, `{"token": "` + token + `"}`}
@@ -121,18 +121,36 @@ func TestHTTPHook(t *testing.T) {
 	}
 }
 
+// A URL template in a message shows its {{variables}} as written, and no literal query value, user
+// info or registered secret.
+func TestTemplateURL(t *testing.T) {
+	r := &redact.Redactor{}
+	r.Add("token", "s3cr3t-value")
+	for raw, want := range map[string]string{
+		"https://idp.example/tokens/{{token.id}}":                 "https://idp.example/tokens/{{token.id}}",
+		"https://u:pw@idp.example/x?key=literal&t={{token}}#frag": "https://idp.example/x?key=...&t={{token}}",
+		"https://idp.example/s3cr3t-value/revoke":                 "https://idp.example/[token:" + redact.Fingerprint("s3cr3t-value") + "]/revoke",
+		"https://idp.example/x?a={{b}}{{c}}":                      "https://idp.example/x?a=...",
+	} {
+		if got := templateURL(raw, r); got != want {
+			t.Errorf("templateURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
 func TestHTTPHookExpect(t *testing.T) {
 	r := secretsRegistered()
 	srv, c, _ := hookServer(t, 202, "still active: "+revokedToken)
-	if err := NewHTTPHook(HTTPHook{Method: "DELETE", URL: srv.URL + "/x"}, c, r).Run(context.Background(), revokedToken); err != nil {
+	if err := NewHTTPHook(HTTPHook{Method: "DELETE", URL: srv.URL + "/x"}, c, r).Run(context.Background(), Token{Value: revokedToken}); err != nil {
 		t.Errorf("202 with no expect: %v, want acknowledged", err)
 	}
-	err := NewHTTPHook(HTTPHook{Method: "DELETE", URL: srv.URL + "/x?token={{token}}", Expect: []int{200, 204}}, c, r).Run(context.Background(), revokedToken)
+	err := NewHTTPHook(HTTPHook{Method: "DELETE", URL: srv.URL + "/x?token={{token}}", Expect: []int{200, 204}}, c, r).Run(context.Background(), Token{Value: revokedToken})
 	if err == nil {
 		t.Fatal("202 with expect [200 204]: want an error")
 	}
 	msg := err.Error()
-	for _, w := range []string{"http hook DELETE " + srv.URL + "/x:", "status 202, want one of [200 204]", "still active: [token:"} {
+	// The URL is shown as the template it was written as, not percent-encoded.
+	for _, w := range []string{"http hook DELETE " + srv.URL + "/x?token={{token}}:", "status 202, want one of [200 204]", "still active: [token:"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q lacks %q", msg, w)
 		}
@@ -140,7 +158,7 @@ func TestHTTPHookExpect(t *testing.T) {
 	if strings.Contains(msg, revokedToken) {
 		t.Errorf("error %q leaks the token", msg)
 	}
-	if err := NewHTTPHook(HTTPHook{URL: srv.URL + "/{{nope}}"}, c, r).Run(context.Background(), revokedToken); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+	if err := NewHTTPHook(HTTPHook{URL: srv.URL + "/{{nope}}"}, c, r).Run(context.Background(), Token{Value: revokedToken}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("err = %v, want the unknown variable named", err)
 	}
 }
@@ -153,7 +171,7 @@ func TestCommandHook(t *testing.T) {
 	if hook.Kind() != "command" {
 		t.Errorf("Kind %q", hook.Kind())
 	}
-	if err := hook.Run(context.Background(), revokedToken); err != nil {
+	if err := hook.Run(context.Background(), Token{Value: revokedToken}); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(out); string(b) != revokedToken {
@@ -161,7 +179,7 @@ func TestCommandHook(t *testing.T) {
 	}
 
 	r := &redact.Redactor{}
-	err := NewCommandHook(script(t, `echo "cannot revoke $TOCSIN_TOKEN" >&2; exit 2`), r).Run(context.Background(), revokedToken)
+	err := NewCommandHook(script(t, `echo "cannot revoke $TOCSIN_TOKEN" >&2; exit 2`), r).Run(context.Background(), Token{Value: revokedToken})
 	if err == nil || !strings.Contains(err.Error(), "exit status 2") || !strings.Contains(err.Error(), "cannot revoke [token:") {
 		t.Errorf("err = %v, want exit status 2 and a redacted stderr excerpt", err)
 	}

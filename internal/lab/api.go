@@ -33,6 +33,7 @@ type resources struct {
 	mu      sync.Mutex
 	items   map[string]item
 	coupons *coupons
+	bonuses *bonuses
 }
 
 type item struct {
@@ -45,7 +46,11 @@ const maxItemName = 200
 
 func newAPI(authz authorizer, gap time.Duration, onGap func(context.Context)) *api {
 	_, isFixed := authz.(*fixed)
-	res := &resources{items: map[string]item{}, coupons: &coupons{atomic: isFixed, used: map[string]bool{}}}
+	res := &resources{
+		items:   map[string]item{},
+		coupons: &coupons{atomic: isFixed, used: map[string]bool{}, owners: map[string]string{}},
+		bonuses: &bonuses{atomic: isFixed, paid: map[string]bool{}},
+	}
 	return &api{authz: authz, gap: gap, onGap: onGap, resources: res}
 }
 
@@ -65,7 +70,25 @@ func (a *api) routes(mux *http.ServeMux) {
 	} else {
 		mux.HandleFunc("GET /reports/daily", func(w http.ResponseWriter, r *http.Request) { a.summary(w, r, "") })
 	}
-	a.couponRoutes(handle) // coupon.go
+	a.couponRoutes(handle)                                      // coupon.go
+	handle("POST /bonus/claim", "items:write", a.bonuses.claim) // accounts.go
+}
+
+// count returns how many items and coupons each owner has: tests check that a scan leaves the
+// target as it found it.
+func (res *resources) count() map[string]int {
+	out := map[string]int{}
+	res.mu.Lock()
+	for _, it := range res.items {
+		out[it.Owner]++
+	}
+	res.mu.Unlock()
+	res.coupons.mu.Lock()
+	for _, owner := range res.coupons.owners {
+		out[owner]++
+	}
+	res.coupons.mu.Unlock()
+	return out
 }
 
 func (a *api) createItem(w http.ResponseWriter, r *http.Request, subject string) {

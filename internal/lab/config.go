@@ -76,6 +76,28 @@ identities:
         password: bob-password
         scopes: [items:read]
 
+  newcomer:
+    # A new account for every experiment: a welcome bonus is one per account, so the race needs an
+    # account the sequential baseline did not spend.
+    fresh: per-experiment
+    token:
+      http:
+        - method: POST
+          path: /register
+          headers: {Content-Type: application/json}
+          body: '{"username": "tocsin-{{uuid}}", "password": "pw-{{random}}"}'
+          accept: [201]
+        - method: POST
+          path: /login
+          headers: {Content-Type: application/json}
+          body: '{"username": "tocsin-{{uuid}}", "password": "pw-{{random}}"}'
+          accept: [200]
+          extract: {token: token, id: token_id, expires_in: expires_in}
+    teardown:
+      method: DELETE
+      path: /account
+      accept: [204]
+
 vars:
   greeting: hello
 
@@ -93,10 +115,14 @@ probes:
       method: POST
       path: /items
       headers: {Content-Type: application/json}
-      body: '{"name": "tocsin-{{greeting}}"}'
+      body: '{"name": "tocsin-{{greeting}}-{{seq}}"}'
       accept: [201]
       extract:
         item_id: id
+    teardown:
+      method: DELETE
+      path: /items/{{item_id}}
+      accept: [204]
 
   delete-item:
     method: DELETE
@@ -107,7 +133,7 @@ probes:
       method: POST
       path: /items
       headers: {Content-Type: application/json}
-      body: '{"name": "tocsin-delete-me"}'
+      body: '{"name": "tocsin-delete-me-{{uuid}}"}'
       accept: [201]
       extract: {item_id: id}
     verify:
@@ -115,6 +141,10 @@ probes:
       path: /items/{{item_id}}
       accept: [200]
       reject: [404]
+    teardown:
+      method: DELETE
+      path: /items/{{item_id}}
+      accept: [204]
 
   redeem-coupon:
     method: POST
@@ -127,6 +157,18 @@ probes:
       path: /coupons
       accept: [201]
       extract: {coupon_id: id}
+    teardown:
+      method: DELETE
+      path: /coupons/{{coupon_id}}
+      accept: [204]
+
+  claim-bonus:
+    as: newcomer
+    method: POST
+    path: /bonus/claim
+    destructive: true
+    accept: [200]
+    reject: [401, 403, 409]
 
 checks:
   toctou/revoked-token-accepted:
@@ -141,7 +183,7 @@ checks:
     probes: [delete-item]
   race/limit-overrun:
     identity: alice
-    probes: [redeem-coupon]
+    probes: [redeem-coupon, claim-bonus]
 `))
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}

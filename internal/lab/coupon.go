@@ -24,8 +24,9 @@ const maxCoupons = 100_000
 type coupons struct {
 	atomic bool // the fixed flavour's conditional update
 
-	mu   sync.Mutex
-	used map[string]bool // by coupon id: redeemed or not
+	mu     sync.Mutex
+	used   map[string]bool   // by coupon id: redeemed or not
+	owners map[string]string // by coupon id: who created it
 }
 
 // couponRoutes registers the coupon endpoints through handle, which authenticates and requires the
@@ -34,6 +35,24 @@ func (a *api) couponRoutes(handle func(pattern, scope string, h func(http.Respon
 	c := a.coupons
 	handle("POST /coupons", "items:write", c.create)
 	handle("POST /coupons/{id}/redeem", "items:write", c.redeem)
+	handle("DELETE /coupons/{id}", "items:write", c.remove)
+}
+
+// remove deletes a coupon its owner created, redeemed or not.
+func (c *coupons) remove(w http.ResponseWriter, r *http.Request, subject string) {
+	id := r.PathValue("id")
+	c.mu.Lock()
+	owner, ok := c.owners[id]
+	if ok && owner == subject {
+		delete(c.used, id)
+		delete(c.owners, id)
+	}
+	c.mu.Unlock()
+	if !ok || owner != subject {
+		writeError(w, http.StatusNotFound, "not_found", "no such coupon of yours")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (c *coupons) create(w http.ResponseWriter, _ *http.Request, subject string) {
@@ -45,6 +64,7 @@ func (c *coupons) create(w http.ResponseWriter, _ *http.Request, subject string)
 		return
 	}
 	c.used[id] = false
+	c.owners[id] = subject
 	c.mu.Unlock()
 	w.Header().Set("Location", "/coupons/"+id)
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "owner": subject, "value": 10})
@@ -67,9 +87,7 @@ func (c *coupons) redeem(w http.ResponseWriter, r *http.Request, _ string) {
 	c.mu.Unlock()
 	if ok && !used {
 		// The flaw: the decision above is acted on after a pause, without looking again.
-		select {
-		case <-time.After(couponGap):
-		case <-r.Context().Done():
+		if !pause(r, couponGap) {
 			return
 		}
 		c.mu.Lock()
@@ -77,6 +95,17 @@ func (c *coupons) redeem(w http.ResponseWriter, r *http.Request, _ string) {
 		c.mu.Unlock()
 	}
 	c.answer(w, id, ok, used)
+}
+
+// pause waits d, as a database round trip would between a check and its use; false when the
+// client left meanwhile.
+func pause(r *http.Request, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 func (c *coupons) answer(w http.ResponseWriter, id string, exists, used bool) {

@@ -37,12 +37,13 @@ type idp struct {
 	adminKey     string
 	lifetime     time.Duration
 	logger       *slog.Logger
-	passwords    map[string]string // username -> password; read-only after newIDP
-	guard        *guard.Guard      // fixed flavour: told of every issue, revocation and scope change
+	guard        *guard.Guard // fixed flavour: told of every issue, revocation and scope change
 
-	mu       sync.Mutex
-	subjects map[string][]string     // subject -> scopes it may use now
-	tokens   map[string]*tokenRecord // jti -> record
+	mu         sync.Mutex
+	passwords  map[string]string       // username -> password; POST /register adds to it
+	registered int                     // accounts POST /register created and DELETE /account did not remove
+	subjects   map[string][]string     // subject -> scopes it may use now
+	tokens     map[string]*tokenRecord // jti -> record
 }
 
 type tokenRecord struct {
@@ -90,6 +91,7 @@ func (p *idp) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/revoke", p.handleRevoke)
 	mux.HandleFunc("GET /idp/subjects/{sub}/scopes", p.handleGetScopes)
 	mux.HandleFunc("PUT /idp/subjects/{sub}/scopes", p.handleSetScopes)
+	p.accountRoutes(mux) // accounts.go
 }
 
 // oauthError is an RFC 6749 section 5.2 error response.
@@ -158,7 +160,9 @@ func (p *idp) handleToken(w http.ResponseWriter, r *http.Request) {
 			errInvalidRequest("username and password are required").write(w, r)
 			return
 		}
+		p.mu.Lock()
 		want, ok := p.passwords[user]
+		p.mu.Unlock()
 		if !ok || subtle.ConstantTimeCompare([]byte(password), []byte(want)) != 1 {
 			(&oauthError{http.StatusBadRequest, "invalid_grant", "wrong username or password"}).write(w, r)
 			return

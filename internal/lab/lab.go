@@ -207,6 +207,17 @@ func (l *Lab) Close() error {
 	return l.closeErr
 }
 
+// Resources counts what the lab holds that a scan could have created: items and coupons by owner,
+// and under "accounts" the accounts registered through POST /register. A scan that cleans up after
+// itself leaves these as it found them.
+func (l *Lab) Resources() map[string]int {
+	out := l.api.count()
+	if n := l.idp.registeredAccounts(); n > 0 {
+		out["accounts"] = n
+	}
+	return out
+}
+
 // Env returns the lab's secrets under the names its ConfigYAML refers to.
 func (l *Lab) Env() map[string]string {
 	return map[string]string{

@@ -1,86 +1,50 @@
 package probe
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // maxExponent bounds the exponent of a number Extract will write out in full: 1e999999999 is valid
 // JSON, and spelling it without an exponent would take a gigabyte.
 const maxExponent = 1000
 
-// Extract returns the scalar at a dot path in a JSON document: "id", "data.items.0.id". A segment
-// indexes an object by key or, when the value there is an array, the array by a decimal index. Strings
-// come back raw, numbers as written but without an exponent (1.5e3 -> 1500), booleans as true or false.
-// A missing path, null, an object or an array is an error. body comes from the server under test, so
-// any input must fail cleanly.
-func Extract(body []byte, path string) (string, error) {
-	if path == "" {
-		return "", errors.New("empty path")
+// Extract returns the scalar that a selector picks from a JSON document. Selectors are gjson paths
+// (github.com/tidwall/gjson, documented in examples/tocsin.yaml): a dot path such as "id" or
+// "data.items.0.id", and beyond it queries on arrays, such as "items.#(used==false).id" (the first
+// element whose used is false), "items.#(used==false)#.id|@reverse|0" (the last one) or
+// "items.#(code==\"X\").id". Strings come back raw, numbers as written but without an exponent
+// (1.5e3 -> 1500), booleans as true or false. A selector that matches nothing, null, an object or an
+// array is an error. body comes from the server under test, so any input must fail cleanly.
+func Extract(body []byte, selector string) (string, error) {
+	if selector == "" {
+		return "", errors.New("empty selector")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return "", fmt.Errorf("path %s: the response is not JSON: %w", path, err)
+	if !gjson.ValidBytes(body) {
+		return "", fmt.Errorf("selector %s: the response is not JSON", selector)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return "", fmt.Errorf("path %s: the response has data after the JSON value", path)
-	}
-	v := doc
-	segs := strings.Split(path, ".")
-	for i, seg := range segs {
-		at := strings.Join(segs[:i+1], ".") // the path so far, for messages
-		switch node := v.(type) {
-		case map[string]any:
-			next, ok := node[seg]
-			if !ok {
-				return "", fmt.Errorf("path %s: no key %q", at, seg)
-			}
-			v = next
-		case []any:
-			n, err := strconv.Atoi(seg)
-			if err != nil || n < 0 || strings.HasPrefix(seg, "+") {
-				return "", fmt.Errorf("path %s: %q is not an index into an array", at, seg)
-			}
-			if n >= len(node) {
-				return "", fmt.Errorf("path %s: index %d past the array's %d elements", at, n, len(node))
-			}
-			v = node[n]
-		default:
-			return "", fmt.Errorf("path %s: cannot index a %s", at, kind(v))
+	res := gjson.GetBytes(body, selector)
+	switch res.Type {
+	case gjson.String:
+		return res.Str, nil
+	case gjson.True, gjson.False:
+		return strconv.FormatBool(res.Bool()), nil
+	case gjson.Number:
+		return plainNumber(strings.TrimSpace(res.Raw))
+	case gjson.Null:
+		if !res.Exists() {
+			return "", fmt.Errorf("selector %s matches nothing in the response", selector)
 		}
+		return "", fmt.Errorf("selector %s: the value is null, not a scalar", selector)
 	}
-	switch x := v.(type) {
-	case string:
-		return x, nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	case json.Number:
-		return plainNumber(string(x))
+	if res.IsArray() {
+		return "", fmt.Errorf("selector %s: the value is an array, not a scalar (hint: select one element, e.g. %s.0 or %s.#(field==value), or a field of it)", selector, selector, selector)
 	}
-	return "", fmt.Errorf("path %s: %s is not a scalar", path, kind(v))
-}
-
-func kind(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	}
-	return "number"
+	return "", fmt.Errorf("selector %s: the value is an object, not a scalar (hint: select one of its fields, e.g. %s.id)", selector, selector)
 }
 
 // plainNumber writes a JSON number without an exponent, exactly (no float rounding: an id of

@@ -26,16 +26,16 @@ func TestExtract(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ path, want string }{
-		{"missing", `no key "missing"`},
-		{"n", "null is not a scalar"},
-		{"data", "object is not a scalar"},
-		{"data.items", "array is not a scalar"},
-		{"data.items.2.id", "index 2 past"},
-		{"data.items.x", "not an index"},
-		{"data.items.-1", "not an index"},
-		{"id.x", "cannot index a number"},
-		{"", "empty path"},
-		{"data..items", `no key ""`},
+		{"missing", "matches nothing"},
+		{"n", "null, not a scalar"},
+		{"data", "object, not a scalar"},
+		{"data.items", "array, not a scalar"},
+		{"data.items.2.id", "matches nothing"},
+		{"data.items.x", "matches nothing"},
+		{"data.items.-1", "matches nothing"},
+		{"id.x", "matches nothing"},
+		{"", "empty selector"},
+		{"data..items", "matches nothing"},
 	} {
 		_, err := Extract(body, tc.path)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -46,6 +46,30 @@ func TestExtract(t *testing.T) {
 		if got, err := Extract([]byte(bad), "id"); err == nil {
 			t.Errorf("Extract(%q) = %q, want an error", bad, got)
 		}
+	}
+}
+
+// Selectors pick from arrays by a condition: the coupon flow of a real API lists coupons and the
+// scan needs the newest unused one, or the one whose code it just applied.
+func TestExtractSelectors(t *testing.T) {
+	body := []byte(`{"coupons": [
+		{"id": 1, "used": true, "code": "A"},
+		{"id": 2, "used": false, "code": "B"},
+		{"id": 3, "used": false, "code": "C"}]}`)
+	for _, tc := range []struct{ sel, want string }{
+		{"coupons.#(used==false).id", "2"},
+		{"coupons.#(used==false)#.id|@reverse|0", "3"},
+		{`coupons.#(code=="C").id`, "3"},
+		{"coupons.#", "3"},
+		{"coupons.#(id>1)#|#", "2"},
+	} {
+		got, err := Extract(body, tc.sel)
+		if err != nil || got != tc.want {
+			t.Errorf("Extract(%s) = %q, %v; want %q", tc.sel, got, err, tc.want)
+		}
+	}
+	if _, err := Extract(body, `coupons.#(code=="Z").id`); err == nil || !strings.Contains(err.Error(), "matches nothing") {
+		t.Errorf("a query that matches nothing: err = %v", err)
 	}
 }
 
@@ -70,6 +94,8 @@ func FuzzExtract(f *testing.F) {
 	f.Add([]byte(`{"a": [[[]]]}`), "a.0.0.0")
 	f.Add([]byte(`{"n": 1e1000}`), "n")
 	f.Add([]byte(`not json`), "x")
+	f.Add([]byte(`{"c": [{"u": false, "id": 1}]}`), "c.#(u==false)#.id|@reverse|0")
+	f.Add([]byte(`[{"a": "b"}]`), `#(a=="b").a`)
 	f.Fuzz(func(t *testing.T, body []byte, path string) {
 		got, err := Extract(body, path)
 		if err != nil {

@@ -45,10 +45,21 @@ type Probe struct {
 	Accept      []int // default: 200-299
 	Reject      []int // default: 401, 403
 	Destructive bool
-	Extract     map[string]string // variable -> dot path into the JSON response body
-	Setup       *Probe            // run first; its Extract feeds this probe's Vars
-	Verify      *Probe            // reads the resource back
+	Extract     map[string]string // variable -> selector into the JSON response body (see Extract)
+	// As names the identity a step of a chain runs as: "" for the chain's default, Anonymous for
+	// no credential, or an identity's name. Top-level probes run as the identity under test.
+	As string
+	// Copies is how many synchronised copies a race sends (0: the check's default).
+	Copies int
+	// The chains around the probe, each a list of steps run in order, each step's extracts feeding
+	// the later steps and the probe: Setup creates the resource (as the identity under test by
+	// default), Verify reads it back (as the check's verifier), Teardown removes it (as a still-valid
+	// identity).
+	Setup, Verify, Teardown []*Probe
 }
+
+// Anonymous is the As of a step sent with no credential.
+const Anonymous = "anonymous"
 
 // Endpoint names the probe in reports: method and path template, e.g. "GET /items/{{item_id}}".
 func (p *Probe) Endpoint() string { return p.Method + " " + p.Path }
@@ -72,6 +83,7 @@ func (p *Probe) WithoutCredential() *Probe {
 type Result struct {
 	Method    string
 	URL       string // the rendered URL
+	Token     string // the {{token}} the request was rendered with; empty when it carried none
 	Response  *client.Response
 	Outcome   Outcome
 	Extracted Vars // values named by Extract, when Outcome is Accepted
@@ -96,6 +108,7 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 	res := &Result{
 		Method:   req.Method,
 		URL:      req.URL.String(),
+		Token:    vars["token"],
 		Response: resp,
 		Outcome:  Judge(resp.Status, p.Accept, p.Reject),
 	}
@@ -105,7 +118,12 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 	res.Extracted = make(Vars, len(p.Extract))
 	// Sorted so that, of several missing paths, the same one is reported every run.
 	for _, name := range sortedKeys(p.Extract) {
-		v, err := Extract(resp.Body, p.Extract[name])
+		// A selector may name a variable, to pick the element that matches it: #(code=="{{code}}").
+		sel, err := Render(p.Extract[name], vars)
+		if err != nil {
+			return res, fmt.Errorf("probe %q: extract %s: %w", p.Name, name, err)
+		}
+		v, err := Extract(resp.Body, sel)
 		if err != nil {
 			if resp.Truncated {
 				err = fmt.Errorf("%w (the response was cut at the max_response_bytes limit)", err)

@@ -174,6 +174,11 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 <p>Restore it by hand (secrets appear as labels; take them from your config):</p>
 <pre class="mono">{{.Manual}}</pre></div>
 {{- end}}
+{{- with .LeftOnTarget}}
+<div class="card alert"><h3>Left on the target</h3><p>Created by the scan and not removed; remove by hand:</p><ul>
+{{- range .}}<li>{{.What}}, by <code>{{.Check}}</code> (probe {{.Probe}}): {{.Reason}}</li>{{end}}
+</ul></div>
+{{- end}}
 {{- with .NotReached}}
 <div class="card alert"><h3>Not tested, so not a pass</h3><ul>
 {{- range .}}<li><code>{{.ID}}</code> {{.Status}}: {{.Reason}}</li>{{end}}

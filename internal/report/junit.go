@@ -105,6 +105,10 @@ func junitSuiteOf(r *Report) junitSuite {
 		s.Cases = append(s.Cases, junitCase{Name: "restore identity " + rf.Identity, Classname: rf.Check, Time: secondsAttr(0),
 			Error: &junitProblem{Message: fmt.Sprintf("identity %q was left %s: %s", rf.Identity, rf.State, rf.Error), Type: "restore-failed", Body: "Restore it by hand:\n" + rf.Manual}})
 	}
+	for _, l := range r.LeftOnTarget {
+		s.Cases = append(s.Cases, junitCase{Name: "clean up " + l.Probe, Classname: l.Check, Time: secondsAttr(0),
+			Error: &junitProblem{Message: "left on the target: " + l.What, Type: "left-on-target", Body: l.Reason}})
+	}
 	for _, c := range r.Checks {
 		s.Cases = append(s.Cases, junitCases(c, r.Findings)...)
 	}

@@ -38,8 +38,11 @@ type Report struct {
 	// RestoreFailures lists identities the scan changed and could not put back: shown first
 	// everywhere, each with the request to run by hand.
 	RestoreFailures []RestoreFailure `json:"restore_failures,omitempty"`
-	Checks          []CheckResult    `json:"checks"`
-	Summary         Summary          `json:"summary"`
+	// LeftOnTarget lists what checks created on the target and could not remove: shown first
+	// everywhere, so someone removes it by hand.
+	LeftOnTarget []Leftover    `json:"left_on_target,omitempty"`
+	Checks       []CheckResult `json:"checks"`
+	Summary      Summary       `json:"summary"`
 	// Score (0-100) and Grade (A-F) rate the scan by the rule in docs/score.md. Finish fills them
 	// only for a complete scan with no inconclusive check: a grade for what was not decided would
 	// be a pass for what was not tested.
@@ -53,6 +56,16 @@ const (
 	StatusComplete   = "complete"
 	StatusIncomplete = "incomplete"
 )
+
+// Leftover is what a check created on the target and could not remove.
+type Leftover struct {
+	Check string `json:"check"`
+	Probe string `json:"probe"`
+	Count int    `json:"count"`
+	What  string `json:"what"`
+	// Reason says why it was not removed and what to do.
+	Reason string `json:"reason"`
+}
 
 // RestoreFailure is an identity a check changed and could not restore.
 type RestoreFailure struct {

@@ -116,6 +116,14 @@ func sarifRun(r *Report) *sarif.Run {
 			Locations:      []*sarif.Location{},
 		})
 	}
+	for _, l := range r.LeftOnTarget {
+		inv.AddToolExecutionNotification(&sarif.Notification{
+			Level:          sarif.LevelWarning,
+			Message:        sarif.NewTextMessage(fmt.Sprintf("left on the target by %s: %s (%s)", l.Check, l.What, l.Reason)),
+			AssociatedRule: &sarif.ReportingDescriptorReference{ID: ptr(l.Check), Index: ruleIndex[l.Check]},
+			Locations:      []*sarif.Location{},
+		})
+	}
 	for _, c := range r.Checks {
 		var level string
 		switch c.Status {

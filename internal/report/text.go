@@ -46,6 +46,12 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 		p.wrap("", fmt.Sprintf("RESTORE FAILED: identity %q was left %s by %s (%s). Restore it by hand (secrets appear as labels; take them from your config):", rf.Identity, rf.State, rf.Check, rf.Error))
 		p.f("    %s\n", rf.Manual)
 	}
+	if len(r.LeftOnTarget) > 0 {
+		p.f("\nLeft on the target (remove by hand):\n")
+		for _, l := range r.LeftOnTarget {
+			p.wrap("  ", fmt.Sprintf("%s, by %s (probe %s): %s", l.What, l.Check, l.Probe, l.Reason))
+		}
+	}
 	if nr := r.NotReached(); len(nr) > 0 {
 		p.f("\nNot tested, so not a pass:\n")
 		for _, c := range nr {

@@ -83,8 +83,13 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 		res.Status, res.Reason = checkStatus(res.Experiments, len(findings), err, t.Redactor.String)
 		r.Checks = append(r.Checks, res)
 	}
+	// What minting tokens created (accounts a login registered) goes last, once nothing needs it.
+	check.TeardownIdentities(ctx, &check.Env{Target: t, Progress: opts.Progress, Alert: opts.Alert, Ledger: ledger})
 	for _, f := range ledger.RestoreFailures() {
 		r.RestoreFailures = append(r.RestoreFailures, report.RestoreFailure{Identity: f.Identity, Check: f.Check, State: f.State, Manual: f.Manual, Error: f.Error})
+	}
+	for _, l := range ledger.Leftovers() {
+		r.LeftOnTarget = append(r.LeftOnTarget, report.Leftover{Check: l.Check, Probe: l.Probe, Count: l.Count, What: l.What, Reason: l.Reason})
 	}
 	r.Interrupted = ctx.Err() != nil
 	r.FinishedAt = time.Now()

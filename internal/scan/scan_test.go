@@ -2,6 +2,8 @@ package scan_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,12 @@ import (
 )
 
 func labTarget(t *testing.T, opts lab.Options) *target.Target {
+	_, tgt := startLab(t, opts)
+	return tgt
+}
+
+// startLab starts a lab with opts and builds the target its own config describes.
+func startLab(t *testing.T, opts lab.Options) (*lab.Lab, *target.Target) {
 	t.Helper()
 	l, err := lab.Start(context.Background(), "127.0.0.1:0", opts)
 	if err != nil {
@@ -28,7 +36,7 @@ func labTarget(t *testing.T, opts lab.Options) *target.Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tgt
+	return l, tgt
 }
 
 // On the fixed lab every configured check runs and passes, in config order, and the report adds up.
@@ -92,5 +100,41 @@ func TestInterruptedScanKeepsPartialReport(t *testing.T) {
 	}
 	if r == nil || len(r.Checks) == 0 || r.Checks[0].Status != report.StatusError {
 		t.Fatalf("partial report %+v, want the interrupted check recorded as an error", r)
+	}
+}
+
+// A scan leaves the target as it found it: everything the probes' setups created and every account
+// a login registered is removed, in both flavours, and also when the scan is interrupted halfway.
+func TestScanLeavesNothingBehind(t *testing.T) {
+	for _, tc := range []struct {
+		flavor    string
+		interrupt time.Duration // 0: let the scan finish
+	}{
+		{lab.Vulnerable, 0},
+		{lab.Fixed, 0},
+		{lab.Vulnerable, 1500 * time.Millisecond},
+	} {
+		t.Run(fmt.Sprintf("%s/interrupt=%s", tc.flavor, tc.interrupt), func(t *testing.T) {
+			l, tgt := startLab(t, lab.Options{Flavor: tc.flavor, IntrospectionTTL: 300 * time.Millisecond, PermissionTTL: 300 * time.Millisecond, ActionGap: 20 * time.Millisecond})
+			before := l.Resources()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.interrupt > 0 {
+				time.AfterFunc(tc.interrupt, cancel)
+			}
+			r, _ := scan.Run(ctx, tgt, scan.Options{Name: "lab"})
+			if r == nil {
+				t.Fatal("no report")
+			}
+			if after := l.Resources(); !maps.Equal(before, after) {
+				t.Errorf("resources before the scan %v, after %v: the scan left something behind", before, after)
+			}
+			if len(r.LeftOnTarget) > 0 {
+				t.Errorf("report lists leftovers %+v", r.LeftOnTarget)
+			}
+			if tc.interrupt > 0 && (!r.Interrupted || r.Complete()) {
+				t.Errorf("interrupted scan: interrupted=%v status=%s", r.Interrupted, r.Status)
+			}
+		})
 	}
 }

@@ -40,7 +40,7 @@ type Target struct {
 // Plan is one check's configuration.
 type Plan struct {
 	Identity string   // the identity under test
-	Verifier string   // a second, still-valid identity, when the check needs one
+	Verifier string   // a second, still-valid identity, "anonymous", or "" when the check needs none
 	Probes   []string // probe names
 }
 
@@ -91,14 +91,14 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 		t.Vars = probe.Vars{}
 	}
 	hc := c.HTTPClient()
+	base := cfg.Target.Origins[0]
 	for _, name := range cfg.IdentityNames() {
-		id, err := buildIdentity(name, cfg.Identities[name], c, hc, r)
+		id, err := buildIdentity(name, cfg.Identities[name], base, t.Vars, c, hc, r)
 		if err != nil {
 			return nil, err
 		}
 		t.Identities[name] = id
 	}
-	base := cfg.Target.Origins[0]
 	for _, p := range cfg.Probes {
 		t.Probes[p.Name] = buildProbe(p, base)
 	}
@@ -109,9 +109,11 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 	return t, nil
 }
 
-func buildIdentity(name string, ci *config.Identity, c *client.Client, hc *http.Client, r *redact.Redactor) (*identity.Identity, error) {
-	id := &identity.Identity{Name: name}
+func buildIdentity(name string, ci *config.Identity, base string, vars probe.Vars, c *client.Client, hc *http.Client, r *redact.Redactor) (*identity.Identity, error) {
+	id := &identity.Identity{Name: name, PerExperiment: ci.Fresh == config.FreshPerExperiment}
 	switch src := ci.Token; {
+	case src.HTTP != nil:
+		id.Source = identity.NewLogin(buildSteps(src.HTTP, base), vars, c, r)
 	case src.OAuth2 != nil:
 		o := src.OAuth2
 		id.Source = identity.NewOAuth2(identity.OAuth2{
@@ -130,7 +132,11 @@ func buildIdentity(name string, ci *config.Identity, c *client.Client, hc *http.
 		id.Source = identity.NewStatic(src.Static, r)
 	default:
 		// Validate rules this out; say what to do should a caller skip it.
-		return nil, fmt.Errorf("target: identity %q: no token source (hint: set token.static, token.command or token.oauth2)", name)
+		return nil, fmt.Errorf("target: identity %q: no token source (hint: set token.static, token.command, token.oauth2 or token.http)", name)
+	}
+	if len(ci.Teardown) > 0 {
+		id.Teardown = buildSteps(ci.Teardown, base)
+		id.RecordMints()
 	}
 	id.Revoke = buildHook(ci.Revoke, c, r)
 	id.Downgrade = buildHook(ci.Downgrade, c, r)
@@ -167,8 +173,8 @@ func buildHook(h *config.Hook, c *client.Client, r *redact.Redactor) identity.Ho
 	return nil
 }
 
-// buildProbe converts a config probe, with its setup and verify, resolving a relative path against
-// base (the first origin) and filling in the default statuses.
+// buildProbe converts a config probe with its chains, resolving relative paths against base (the
+// first origin) and filling in the default statuses.
 func buildProbe(p *config.Probe, base string) *probe.Probe {
 	if p == nil {
 		return nil
@@ -184,6 +190,11 @@ func buildProbe(p *config.Probe, base string) *probe.Probe {
 		Reject:      slices.Clone(p.Reject),
 		Destructive: p.Destructive,
 		Extract:     maps.Clone(p.Extract),
+		As:          p.As,
+		Copies:      p.Copies,
+		Setup:       buildSteps(p.Setup, base),
+		Verify:      buildSteps(p.Verify, base),
+		Teardown:    buildSteps(p.Teardown, base),
 	}
 	if len(out.Accept) == 0 {
 		out.Accept = slices.Clone(defaultAccept)
@@ -191,19 +202,15 @@ func buildProbe(p *config.Probe, base string) *probe.Probe {
 	if len(out.Reject) == 0 {
 		out.Reject = slices.Clone(defaultReject)
 	}
-	if p.Setup != nil {
-		out.Setup = buildProbe(&config.Probe{
-			Name: p.Setup.Name, Method: p.Setup.Method, Path: p.Setup.Path, Headers: p.Setup.Headers,
-			Body: p.Setup.Body, Accept: p.Setup.Accept, Reject: p.Setup.Reject,
-			Destructive: p.Setup.Destructive, Extract: p.Setup.Extract,
-		}, base)
-	}
-	if p.Verify != nil {
-		out.Verify = buildProbe(&config.Probe{
-			Name: p.Verify.Name, Method: p.Verify.Method, Path: p.Verify.Path, Headers: p.Verify.Headers,
-			Body: p.Verify.Body, Accept: p.Verify.Accept, Reject: p.Verify.Reject,
-			Destructive: p.Verify.Destructive, Extract: p.Verify.Extract,
-		}, base)
+	return out
+}
+
+func buildSteps(steps []*config.Probe, base string) []*probe.Probe {
+	var out []*probe.Probe
+	for _, s := range steps {
+		if s != nil {
+			out = append(out, buildProbe(s, base))
+		}
 	}
 	return out
 }
@@ -240,6 +247,11 @@ func registerSecrets(cfg *config.Config, r *redact.Redactor) {
 			addClientSecret(r, o.ClientID, o.ClientSecret)
 			addSecret(r, "password", o.Password)
 		}
+		for _, q := range id.Token.HTTP {
+			if q != nil {
+				addHeaderSecrets(r, q.Headers)
+			}
+		}
 		for _, h := range []*config.Hook{id.Revoke, id.Downgrade, id.Restore} {
 			if h == nil {
 				continue
@@ -256,10 +268,8 @@ func registerSecrets(cfg *config.Config, r *redact.Redactor) {
 		if p == nil {
 			continue
 		}
-		for _, q := range []*config.Probe{p, p.Setup, p.Verify} {
-			if q != nil {
-				addHeaderSecrets(r, q.Headers)
-			}
+		for _, q := range p.WithSteps() {
+			addHeaderSecrets(r, q.Headers)
 		}
 	}
 }

@@ -56,12 +56,12 @@ func TestBuildExample(t *testing.T) {
 		!slices.Equal(item.Reject, []int{401, 403}) {
 		t.Errorf("read-item %+v", item)
 	}
-	if s := item.Setup; s == nil || s.Method != "POST" || s.URL != "http://127.0.0.1:8787/items" || s.Extract["item_id"] != "id" ||
-		!slices.Equal(s.Accept, []int{201}) {
+	if len(item.Setup) != 1 || item.Setup[0].Method != "POST" || item.Setup[0].URL != "http://127.0.0.1:8787/items" || item.Setup[0].Extract["item_id"] != "id" ||
+		!slices.Equal(item.Setup[0].Accept, []int{201}) {
 		t.Errorf("read-item setup %+v", item.Setup)
 	}
 	del := tg.Probes["delete-item"]
-	if !del.Destructive || del.Verify == nil || !slices.Equal(del.Verify.Reject, []int{404}) || del.Setup == nil {
+	if !del.Destructive || len(del.Verify) != 1 || !slices.Equal(del.Verify[0].Reject, []int{404}) || len(del.Setup) != 1 {
 		t.Errorf("delete-item %+v", del)
 	}
 	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade, config.CheckInflightRevocation, config.CheckLimitOverrun}) {
@@ -148,7 +148,7 @@ func TestBuildRejectsInvalidConfig(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"tocsin.yaml:19: limits.rate: must be positive",
+		"tocsin.yaml:32: limits.rate: must be positive",
 		`checks.toctou/revoked-token-accepted.identity: identity "alice" has no revoke`,
 		"hint: add revoke (rfc7009, http or command) to identities.alice",
 	} {
