@@ -327,3 +327,104 @@ func runLoad(tb testing.TB, g *Guard, pool *pgxpool.Pool, l load) loadResult {
 	}
 	return res
 }
+
+// TestPostgresRequireCommits: the request's transaction commits when the handler returns, and rolls
+// back when it panics or answers 5xx; a handler may commit it itself; and a commit that fails never
+// leaves a success standing. Do commits when its action returns nil and rolls back otherwise.
+func TestPostgresRequireCommits(t *testing.T) {
+	g, pool := pgSmallPool(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE notes (name text PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	mustGrant(t, g, Grant{ID: "a1", Subject: "alice", Scopes: []string{"notes:write"}})
+	insert := func(r *http.Request) {
+		if _, err := Tx(r.Context()).Exec(r.Context(), `INSERT INTO notes VALUES ($1)`, r.URL.Path[1:]); err != nil {
+			t.Errorf("%s: insert: %v", r.URL.Path, err)
+		}
+	}
+	handlers := map[string]http.HandlerFunc{
+		"/ok": func(w http.ResponseWriter, r *http.Request) { insert(r) },
+		"/server-error": func(w http.ResponseWriter, r *http.Request) {
+			insert(r)
+			w.WriteHeader(http.StatusInternalServerError)
+		},
+		"/panic": func(w http.ResponseWriter, r *http.Request) {
+			insert(r)
+			panic(http.ErrAbortHandler) // the server swallows this one quietly
+		},
+		"/commits-itself": func(w http.ResponseWriter, r *http.Request) {
+			insert(r)
+			if err := Tx(r.Context()).Commit(r.Context()); err != nil {
+				t.Errorf("commit: %v", err)
+			}
+			w.WriteHeader(http.StatusCreated)
+		},
+		"/aborted": func(w http.ResponseWriter, r *http.Request) {
+			insert(r)
+			Tx(r.Context()).Exec(r.Context(), `SELECT 1/0`) // aborts the transaction; the handler ignores it
+		},
+		"/aborted-after-answering": func(w http.ResponseWriter, r *http.Request) {
+			insert(r)
+			Tx(r.Context()).Exec(r.Context(), `SELECT 1/0`)
+			w.Write([]byte("done"))
+		},
+	}
+	mux := http.NewServeMux()
+	for path, h := range handlers {
+		mux.Handle(path, h)
+	}
+	srv := httptest.NewServer(g.Require("notes:write", headerGrantID)(mux))
+	defer srv.Close()
+	client := &http.Client{Timeout: 10 * time.Second}
+	tests := []struct {
+		path      string
+		status    int // 0: no answer
+		committed bool
+	}{
+		{"/ok", 200, true},
+		{"/server-error", 500, false},
+		{"/panic", 0, false},
+		{"/commits-itself", 201, true},
+		{"/aborted", 500, false},
+		{"/aborted-after-answering", 0, false},
+	}
+	for _, tt := range tests {
+		status, _, err := getWith(client, srv.URL+tt.path, "a1")
+		if status != tt.status || (tt.status == 0) != (err != nil) {
+			t.Errorf("%s: status %d, error %v; want %d", tt.path, status, err, tt.status)
+		}
+		var committed bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notes WHERE name = $1)`, tt.path[1:]).Scan(&committed); err != nil {
+			t.Fatal(err)
+		}
+		if committed != tt.committed {
+			t.Errorf("%s: committed = %v; want %v", tt.path, committed, tt.committed)
+		}
+	}
+
+	boom := errors.New("boom")
+	for _, want := range []error{nil, boom} {
+		name := fmt.Sprint("do-", want)
+		err := g.Do(ctx, "a1", "notes:write", func(ctx context.Context) error {
+			if _, err := Tx(ctx).Exec(ctx, `INSERT INTO notes VALUES ($1)`, name); err != nil {
+				return err
+			}
+			return want
+		})
+		var committed bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM notes WHERE name = $1)`, name).Scan(&committed); err != nil {
+			t.Fatal(err)
+		}
+		if err != want || committed != (want == nil) {
+			t.Errorf("Do with an action returning %v = %v, committed = %v", want, err, committed)
+		}
+	}
+
+	// Nothing is left pinned: a revocation does not wait.
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := g.Revoke(rctx, "a1"); err != nil {
+		t.Fatalf("Revoke after the requests = %v", err)
+	}
+}
