@@ -179,6 +179,7 @@ type load struct {
 
 type loadResult struct {
 	requests, refused int
+	requestTook       []time.Duration
 	failures          []string // requests that failed or hung
 	revocations       []revocation
 	violations        []string // writes committed after their grant's revocation returned
@@ -255,6 +256,7 @@ func runLoad(tb testing.TB, g *Guard, pool *pgxpool.Pool, l load) loadResult {
 				status, took, err := getWith(client, srv.URL, id)
 				mu.Lock()
 				res.requests++
+				res.requestTook = append(res.requestTook, took)
 				switch {
 				case err == nil && status == http.StatusOK:
 				case err == nil && status == http.StatusUnauthorized:
