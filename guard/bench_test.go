@@ -29,7 +29,7 @@ import (
 // against the same handler with no guard; BenchmarkRevokeUnderLoad measures revocations under
 // TestPostgresLoad's load:
 //
-//	go test -run '^$' -bench 'PostgresRequest|RevokeUnderLoad' -benchtime 2s -count 3 ./guard/
+//	go test -run '^$' -bench 'PostgresRequest|RevokeUnderLoad' -benchtime 6x ./guard/
 
 const benchGrants = 64
 
@@ -274,8 +274,9 @@ func BenchmarkRevokeInFlight(b *testing.B) {
 // handlers were written before it, on a second pool connection while the first holds the pin
 // (two-connections: the same SQL and round trips as the Middleware of before), against the same
 // handler without guard (baseline). 8 requests run at once on a pool of 20, few enough that the
-// two-connection shape does not starve the pool. The ratios are to the baseline's figures of the
-// same run.
+// two-connection shape does not starve the pool. Each iteration serves every variant in turn for
+// half a second, so that a machine whose load drifts weighs on all of them alike; the ratios are
+// to the baseline of the same iterations. Run it with -benchtime Nx for N rounds.
 func BenchmarkPostgresRequest(b *testing.B) {
 	gs, _, pool := pgReplicas(b, 1)
 	g := gs[0]
@@ -309,35 +310,82 @@ func BenchmarkPostgresRequest(b *testing.B) {
 	}
 	onPool := item(func(*http.Request) querier { return pool })
 	inTx := item(func(r *http.Request) querier { return Tx(r.Context()) })
-	var baseline latencyFigures
-	for _, v := range []struct {
+	variants := []struct {
 		name string
 		h    http.Handler
+		lat  []time.Duration
+		took time.Duration
 	}{
-		{"baseline", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		{name: "baseline", h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if _, err := grantID(r); err != nil {
 				w.WriteHeader(http.StatusUnauthorized)
 				return
 			}
 			onPool(w, r)
 		})},
-		{"two-connections", g.Require("items:read", grantID)(onPool)},
-		{"one-transaction", g.Require("items:read", grantID)(inTx)},
-	} {
-		b.Run(v.name, func(b *testing.B) {
-			b.SetParallelism(4)
-			f := serveBench(b, v.h, reqs)
-			if v.name == "baseline" {
-				baseline = f
-				return
-			}
-			if baseline.rate > 0 && f.rate > 0 {
-				b.ReportMetric(f.p50/baseline.p50, "p50/baseline")
-				b.ReportMetric(f.p99/baseline.p99, "p99/baseline")
-				b.ReportMetric(f.rate/baseline.rate, "req/s/baseline")
-			}
-		})
+		{name: "two-connections", h: g.Require("items:read", grantID)(onPool)},
+		{name: "one-transaction", h: g.Require("items:read", grantID)(inTx)},
 	}
+	for b.Loop() {
+		for i := range variants {
+			v := &variants[i]
+			lat, took := servePhase(b, v.h, reqs, 8, 500*time.Millisecond)
+			v.lat = append(v.lat, lat...)
+			v.took += took
+		}
+	}
+	var base latencyFigures
+	for i, v := range variants {
+		slices.Sort(v.lat)
+		f := latencyFigures{
+			rate: float64(len(v.lat)) / v.took.Seconds(),
+			p50:  float64(v.lat[len(v.lat)/2].Nanoseconds()) / 1e3,
+			p99:  float64(v.lat[len(v.lat)*99/100].Nanoseconds()) / 1e3,
+		}
+		b.ReportMetric(f.rate, v.name+"-req/s")
+		b.ReportMetric(f.p50, v.name+"-p50-µs")
+		b.ReportMetric(f.p99, v.name+"-p99-µs")
+		if i == 0 {
+			base = f
+			continue
+		}
+		b.ReportMetric(f.rate/base.rate, v.name+"-req/s-ratio")
+		b.ReportMetric(f.p50/base.p50, v.name+"-p50-ratio")
+		b.ReportMetric(f.p99/base.p99, v.name+"-p99-ratio")
+	}
+}
+
+// servePhase drives h from workers goroutines for about d and returns each request's latency and
+// how long the phase took.
+func servePhase(b *testing.B, h http.Handler, reqs []*http.Request, workers int, d time.Duration) ([]time.Duration, time.Duration) {
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			w := &benchWriter{h: http.Header{}}
+			for i := k * len(reqs) / workers; time.Now().Before(deadline); i++ {
+				w.code = http.StatusOK
+				t0 := time.Now()
+				h.ServeHTTP(w, reqs[i%len(reqs)])
+				lat = append(lat, time.Since(t0))
+				if w.code != http.StatusOK {
+					b.Errorf("status %d", w.code)
+					return
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all, time.Since(start)
 }
 
 // BenchmarkRevokeUnderLoad runs TestPostgresLoad's load, larger, and reports how long revocations
