@@ -81,7 +81,7 @@ func TestPostgresDecides(t *testing.T) {
 		{name: "revoked on one replica, refused on the other", g: other, id: "a1", scope: "items:read", want: ErrRevoked,
 			change: func() error { return g.Revoke(ctx, "a1") }},
 		{name: "other grants of the subject untouched", g: other, id: "a2", scope: "items:read"},
-		{name: "revoking an unknown grant does nothing", g: g, id: "a2", scope: "items:read",
+		{name: "revoking an unknown grant leaves the others alone", g: g, id: "a2", scope: "items:read",
 			change: func() error { return g.Revoke(ctx, "nope") }},
 		{name: "expired", g: g, id: "b1", scope: "reports:read",
 			change: func() error {
