@@ -77,20 +77,7 @@ func serveBench(b *testing.B, h http.Handler, reqs []*http.Request) latencyFigur
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
-		i := int(next.Add(1)) * len(reqs) / workers
-		lat := make([]time.Duration, 0, 4096)
-		w := &benchWriter{h: http.Header{}}
-		for pb.Next() {
-			i++
-			w.code = http.StatusOK
-			t0 := time.Now()
-			h.ServeHTTP(w, reqs[i%len(reqs)])
-			lat = append(lat, time.Since(t0))
-			if w.code != http.StatusOK {
-				b.Errorf("status %d", w.code)
-				return
-			}
-		}
+		lat := serveLoop(b, h, reqs, int(next.Add(1))*len(reqs)/workers, pb.Next)
 		mu.Lock()
 		all = append(all, lat...)
 		mu.Unlock()
@@ -100,22 +87,48 @@ func serveBench(b *testing.B, h http.Handler, reqs []*http.Request) latencyFigur
 	return reportLatency(b, all, elapsed, "req/s")
 }
 
-// latencyFigures are what reportLatency reported.
+// serveLoop serves reqs with h, from reqs[start] on and round again, while more says so or until an
+// answer is not 200 (which fails b), and returns each request's latency.
+func serveLoop(b *testing.B, h http.Handler, reqs []*http.Request, start int, more func() bool) []time.Duration {
+	lat := make([]time.Duration, 0, 4096)
+	w := &benchWriter{h: http.Header{}}
+	for i := start; more(); i++ {
+		w.code = http.StatusOK
+		t0 := time.Now()
+		h.ServeHTTP(w, reqs[i%len(reqs)])
+		lat = append(lat, time.Since(t0))
+		if w.code != http.StatusOK {
+			b.Errorf("status %d", w.code)
+			break
+		}
+	}
+	return lat
+}
+
+// latencyFigures sum up the latencies of requests served over some time.
 type latencyFigures struct {
 	rate, p50, p99 float64 // per second; µs
+}
+
+// figures sorts all and sums it up; elapsed is the time all were served in.
+func figures(all []time.Duration, elapsed time.Duration) latencyFigures {
+	if len(all) == 0 {
+		return latencyFigures{}
+	}
+	slices.Sort(all)
+	return latencyFigures{
+		rate: float64(len(all)) / elapsed.Seconds(),
+		p50:  float64(all[len(all)/2].Nanoseconds()) / 1e3,
+		p99:  float64(all[len(all)*99/100].Nanoseconds()) / 1e3,
+	}
 }
 
 func reportLatency(b *testing.B, all []time.Duration, elapsed time.Duration, rateUnit string) latencyFigures {
 	if len(all) == 0 {
 		return latencyFigures{}
 	}
-	slices.Sort(all)
-	f := latencyFigures{
-		p50: float64(all[len(all)/2].Nanoseconds()) / 1e3,
-		p99: float64(all[len(all)*99/100].Nanoseconds()) / 1e3,
-	}
+	f := figures(all, elapsed)
 	if rateUnit != "" {
-		f.rate = float64(len(all)) / elapsed.Seconds()
 		b.ReportMetric(f.rate, rateUnit)
 	}
 	b.ReportMetric(f.p50, "p50-µs")
@@ -336,12 +349,7 @@ func BenchmarkPostgresRequest(b *testing.B) {
 	}
 	var base latencyFigures
 	for i, v := range variants {
-		slices.Sort(v.lat)
-		f := latencyFigures{
-			rate: float64(len(v.lat)) / v.took.Seconds(),
-			p50:  float64(v.lat[len(v.lat)/2].Nanoseconds()) / 1e3,
-			p99:  float64(v.lat[len(v.lat)*99/100].Nanoseconds()) / 1e3,
-		}
+		f := figures(v.lat, v.took)
 		b.ReportMetric(f.rate, v.name+"-req/s")
 		b.ReportMetric(f.p50, v.name+"-p50-µs")
 		b.ReportMetric(f.p99, v.name+"-p99-µs")
@@ -367,18 +375,7 @@ func servePhase(b *testing.B, h http.Handler, reqs []*http.Request, workers int,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var lat []time.Duration
-			w := &benchWriter{h: http.Header{}}
-			for i := k * len(reqs) / workers; time.Now().Before(deadline); i++ {
-				w.code = http.StatusOK
-				t0 := time.Now()
-				h.ServeHTTP(w, reqs[i%len(reqs)])
-				lat = append(lat, time.Since(t0))
-				if w.code != http.StatusOK {
-					b.Errorf("status %d", w.code)
-					return
-				}
-			}
+			lat := serveLoop(b, h, reqs, k*len(reqs)/workers, func() bool { return time.Now().Before(deadline) })
 			mu.Lock()
 			all = append(all, lat...)
 			mu.Unlock()
