@@ -30,7 +30,8 @@ import (
 // answers (say, to answer 201) commits Tx itself. If Require's own commit fails, the handler's
 // answer must not stand: Require answers 500 if the handler wrote nothing, and otherwise aborts the
 // response (panicking with [http.ErrAbortHandler]), so the client sees a broken answer rather than
-// a success.
+// a success. A recovery middleware around Require must let that panic through, as net/http's
+// server expects and chi's Recoverer does.
 //
 // The whole handler, including writing the response, runs while the grant is pinned.
 func (g *Guard) Require(scope string, grantID func(*http.Request) (string, error)) func(http.Handler) http.Handler {
