@@ -33,10 +33,12 @@ test: deps test-deps fmt-check vet
 
 # Figures: bracket width and requests of the staleness measurement on the lab at TTL 1 s and 3 s,
 # the in-flight check's proof rate by gap and its false positives, and guard's cost per request
-# against plain JWT validation (memory and PostgreSQL stores). Compare runs with benchstat.
+# against plain JWT validation (memory and PostgreSQL stores), one transaction per request against a
+# pin plus a second connection, and revocations under load. Compare runs with benchstat.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/check/
 	TOCSIN_REQUIRE_DEPS=1 $(GO) test -run '^$$' -bench 'Endpoint|RevokeInFlight' -benchtime 1s -count 3 ./guard/
+	TOCSIN_REQUIRE_DEPS=1 $(GO) test -run '^$$' -bench 'PostgresRequest|RevokeUnderLoad' -benchtime 6x ./guard/
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora also run in `make test`).
 fuzz:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
 )
 
 // The endpoint benchmarks compare the same handler behind plain JWT validation and behind guard,
@@ -22,6 +23,13 @@ import (
 // req/s and p50/p99 latency; compare jwt-only with guard-memory for guard's overhead:
 //
 //	go test -run '^$' -bench 'Endpoint|RevokeInFlight' -benchtime 2s -count 6 ./guard/
+//
+// BenchmarkPostgresRequest compares, in one run, a handler that queries PostgreSQL behind guard's
+// one transaction per request and behind a pin on one connection with the query on another,
+// against the same handler with no guard; BenchmarkRevokeUnderLoad measures revocations under
+// TestPostgresLoad's load:
+//
+//	go test -run '^$' -bench 'PostgresRequest|RevokeUnderLoad' -benchtime 6x ./guard/
 
 const benchGrants = 64
 
@@ -60,7 +68,7 @@ func benchTokens(b *testing.B, method jwt.SigningMethod, key any) ([]*http.Reque
 // starting them side by side would have every CPU act on the same grant at the same moment, which
 // measures contention on one grant (BenchmarkEndpointOneToken does that on purpose), not the cost of
 // the check.
-func serveBench(b *testing.B, h http.Handler, reqs []*http.Request) {
+func serveBench(b *testing.B, h http.Handler, reqs []*http.Request) latencyFigures {
 	b.Helper()
 	var mu sync.Mutex
 	var all []time.Duration
@@ -69,39 +77,63 @@ func serveBench(b *testing.B, h http.Handler, reqs []*http.Request) {
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
-		i := int(next.Add(1)) * len(reqs) / workers
-		lat := make([]time.Duration, 0, 4096)
-		w := &benchWriter{h: http.Header{}}
-		for pb.Next() {
-			i++
-			w.code = http.StatusOK
-			t0 := time.Now()
-			h.ServeHTTP(w, reqs[i%len(reqs)])
-			lat = append(lat, time.Since(t0))
-			if w.code != http.StatusOK {
-				b.Errorf("status %d", w.code)
-				return
-			}
-		}
+		lat := serveLoop(b, h, reqs, int(next.Add(1))*len(reqs)/workers, pb.Next)
 		mu.Lock()
 		all = append(all, lat...)
 		mu.Unlock()
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
-	reportLatency(b, all, elapsed, "req/s")
+	return reportLatency(b, all, elapsed, "req/s")
 }
 
-func reportLatency(b *testing.B, all []time.Duration, elapsed time.Duration, rateUnit string) {
+// serveLoop serves reqs with h, from reqs[start] on and round again, while more says so or until an
+// answer is not 200 (which fails b), and returns each request's latency.
+func serveLoop(b *testing.B, h http.Handler, reqs []*http.Request, start int, more func() bool) []time.Duration {
+	lat := make([]time.Duration, 0, 4096)
+	w := &benchWriter{h: http.Header{}}
+	for i := start; more(); i++ {
+		w.code = http.StatusOK
+		t0 := time.Now()
+		h.ServeHTTP(w, reqs[i%len(reqs)])
+		lat = append(lat, time.Since(t0))
+		if w.code != http.StatusOK {
+			b.Errorf("status %d", w.code)
+			break
+		}
+	}
+	return lat
+}
+
+// latencyFigures sum up the latencies of requests served over some time.
+type latencyFigures struct {
+	rate, p50, p99 float64 // per second; µs
+}
+
+// figures sorts all and sums it up; elapsed is the time all were served in.
+func figures(all []time.Duration, elapsed time.Duration) latencyFigures {
 	if len(all) == 0 {
-		return
+		return latencyFigures{}
 	}
 	slices.Sort(all)
-	if rateUnit != "" {
-		b.ReportMetric(float64(len(all))/elapsed.Seconds(), rateUnit)
+	return latencyFigures{
+		rate: float64(len(all)) / elapsed.Seconds(),
+		p50:  float64(all[len(all)/2].Nanoseconds()) / 1e3,
+		p99:  float64(all[len(all)*99/100].Nanoseconds()) / 1e3,
 	}
-	b.ReportMetric(float64(all[len(all)/2].Nanoseconds())/1e3, "p50-µs")
-	b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds())/1e3, "p99-µs")
+}
+
+func reportLatency(b *testing.B, all []time.Duration, elapsed time.Duration, rateUnit string) latencyFigures {
+	if len(all) == 0 {
+		return latencyFigures{}
+	}
+	f := figures(all, elapsed)
+	if rateUnit != "" {
+		b.ReportMetric(f.rate, rateUnit)
+	}
+	b.ReportMetric(f.p50, "p50-µs")
+	b.ReportMetric(f.p99, "p99-µs")
+	return f
 }
 
 func BenchmarkEndpoint(b *testing.B) {
@@ -247,5 +279,134 @@ func BenchmarkRevokeInFlight(b *testing.B) {
 			}
 			reportLatency(b, lat, 0, "")
 		})
+	}
+}
+
+// BenchmarkPostgresRequest: the per-request cost of guard on PostgreSQL for a handler that reads a
+// row, with the handler's query in the request's transaction (one-transaction, guard.Tx) and, as
+// handlers were written before it, on a second pool connection while the first holds the pin
+// (two-connections: the same SQL and round trips as the Middleware of before), against the same
+// handler without guard (baseline). 8 requests run at once on a pool of 20, few enough that the
+// two-connection shape does not starve the pool. Each iteration serves every variant in turn for
+// half a second, so that a machine whose load drifts weighs on all of them alike; the ratios are
+// to the baseline of the same iterations. Run it with -benchtime Nx for N rounds.
+func BenchmarkPostgresRequest(b *testing.B) {
+	gs, _, pool := pgReplicas(b, 1)
+	g := gs[0]
+	g.now = time.Now
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE items (id int PRIMARY KEY, body text NOT NULL);
+		INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 64) i`); err != nil {
+		b.Fatal(err)
+	}
+	reqs, grants := benchTokens(b, jwt.SigningMethodHS256, testKey)
+	for _, gr := range grants {
+		mustGrant(b, g, gr)
+	}
+	verifier := &JWT{Key: testKey, Algorithms: []string{"HS256"}}
+	grantID := func(r *http.Request) (string, error) {
+		gr, err := verifier.Verify(r.Context(), r.Header.Get("Authorization")[len("Bearer "):])
+		return gr.ID, err
+	}
+	type querier interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}
+	item := func(q func(*http.Request) querier) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			var body string
+			if err := q(r).QueryRow(r.Context(), `SELECT body FROM items WHERE id = 1`).Scan(&body); err != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+				return
+			}
+			w.Write([]byte(body))
+		}
+	}
+	onPool := item(func(*http.Request) querier { return pool })
+	inTx := item(func(r *http.Request) querier { return Tx(r.Context()) })
+	variants := []struct {
+		name string
+		h    http.Handler
+		lat  []time.Duration
+		took time.Duration
+	}{
+		{name: "baseline", h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := grantID(r); err != nil {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			onPool(w, r)
+		})},
+		{name: "two-connections", h: g.Require("items:read", grantID)(onPool)},
+		{name: "one-transaction", h: g.Require("items:read", grantID)(inTx)},
+	}
+	for b.Loop() {
+		for i := range variants {
+			v := &variants[i]
+			lat, took := servePhase(b, v.h, reqs, 8, 500*time.Millisecond)
+			v.lat = append(v.lat, lat...)
+			v.took += took
+		}
+	}
+	var base latencyFigures
+	for i, v := range variants {
+		f := figures(v.lat, v.took)
+		b.ReportMetric(f.rate, v.name+"-req/s")
+		b.ReportMetric(f.p50, v.name+"-p50-µs")
+		b.ReportMetric(f.p99, v.name+"-p99-µs")
+		if i == 0 {
+			base = f
+			continue
+		}
+		b.ReportMetric(f.rate/base.rate, v.name+"-req/s-ratio")
+		b.ReportMetric(f.p50/base.p50, v.name+"-p50-ratio")
+		b.ReportMetric(f.p99/base.p99, v.name+"-p99-ratio")
+	}
+}
+
+// servePhase drives h from workers goroutines for about d and returns each request's latency and
+// how long the phase took.
+func servePhase(b *testing.B, h http.Handler, reqs []*http.Request, workers int, d time.Duration) ([]time.Duration, time.Duration) {
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := serveLoop(b, h, reqs, k*len(reqs)/workers, func() bool { return time.Now().Before(deadline) })
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all, time.Since(start)
+}
+
+// BenchmarkRevokeUnderLoad runs TestPostgresLoad's load, larger, and reports how long revocations
+// took (the wait for the write running on the grant) and how long requests took.
+func BenchmarkRevokeUnderLoad(b *testing.B) {
+	var res loadResult
+	for b.Loop() {
+		g, pool := pgSmallPool(b)
+		r := runLoad(b, g, pool, load{clients: 4 * smallPool, perClient: 50, revokeEvery: 10 * time.Millisecond})
+		if len(r.failures) > 0 || len(r.violations) > 0 {
+			b.Fatalf("%d requests failed, %d violations: %v %v", len(r.failures), len(r.violations), r.failures, r.violations)
+		}
+		res.revocations = append(res.revocations, r.revocations...)
+		res.requestTook = append(res.requestTook, r.requestTook...)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+	b.ReportMetric(float64(len(res.revocations))/float64(b.N), "revokes/op")
+	b.ReportMetric(ms(res.revokePercentile(50)), "revoke-p50-ms")
+	b.ReportMetric(ms(res.revokePercentile(99)), "revoke-p99-ms")
+	b.ReportMetric(ms(res.revokePercentile(100)), "revoke-max-ms")
+	slices.Sort(res.requestTook)
+	if n := len(res.requestTook); n > 0 {
+		b.ReportMetric(ms(res.requestTook[n/2]), "request-p50-ms")
+		b.ReportMetric(ms(res.requestTook[n*99/100]), "request-p99-ms")
+		b.ReportMetric(ms(res.requestTook[n-1]), "request-max-ms")
 	}
 }

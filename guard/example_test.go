@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-chi/chi/v5"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -89,14 +91,15 @@ func ExampleGuard_Revoke() {
 	// later delete: guard: grant revoked
 }
 
-func ExampleGuard_Middleware() {
+func ExampleGuard_Require() {
 	ctx := context.Background()
 	g := guard.New()
-	if err := g.Grant(ctx, guard.Grant{ID: "jti-1", Subject: "alice", Scopes: []string{"reports:read"}}); err != nil {
+	if err := g.Grant(ctx, guard.Grant{ID: "jti-1", Subject: "alice", Scopes: []string{"notes:read"}}); err != nil {
 		panic(err)
 	}
 
-	// grantID finds the grant of a request. A real one verifies the bearer JWT and returns its jti.
+	// grantID finds the grant of a request: g.Bearer(verifier) verifies a bearer JWT and returns its
+	// jti. To keep this example short, the token here is the grant ID itself.
 	grantID := func(r *http.Request) (string, error) {
 		id, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
@@ -104,14 +107,23 @@ func ExampleGuard_Middleware() {
 		}
 		return id, nil
 	}
-	report := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "report\n")
-	})
-	srv := httptest.NewServer(g.Middleware("reports:read", grantID, report))
+	readNotes := g.Require("notes:read", grantID)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /notes/{owner}", readNotes(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The grant the check allowed, for an ownership check: no second look at the token.
+		gr, _ := guard.GrantFrom(r.Context())
+		if gr.Subject != r.PathValue("owner") {
+			http.Error(w, "not your notes", http.StatusForbidden)
+			return
+		}
+		fmt.Fprintf(w, "notes of %s\n", gr.Subject)
+	})))
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	get := func() {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	get := func(path string) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer jti-1")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -121,14 +133,69 @@ func ExampleGuard_Middleware() {
 		body, _ := io.ReadAll(resp.Body)
 		fmt.Print(resp.StatusCode, " ", resp.Header.Get("WWW-Authenticate"), " ", string(body))
 	}
-	get()
+	get("/notes/alice")
+	get("/notes/bob")
 	if err := g.Revoke(ctx, "jti-1"); err != nil {
 		panic(err)
 	}
-	get()
+	get("/notes/alice")
 	// Output:
-	// 200  report
+	// 200  notes of alice
+	// 403  not your notes
 	// 401 Bearer error="invalid_token" {"error":"invalid_token","error_description":"guard: grant revoked"}
+}
+
+// Require is middleware of the shape chi, gorilla/mux and most routers take: here with chi, one
+// scope per route, and JWTs verified by Bearer.
+func ExampleGuard_Require_chi() {
+	ctx := context.Background()
+	g := guard.New()
+	key := []byte("an HMAC key of at least 32 bytes!")
+	bearer := g.Bearer(&guard.JWT{Key: key, Algorithms: []string{"HS256"}})
+
+	// On login: record the grant, then hand out its token.
+	exp := time.Now().Add(15 * time.Minute)
+	if err := g.Grant(ctx, guard.Grant{ID: "jti-1", Subject: "alice", Scopes: []string{"notes:read"}, Expires: exp}); err != nil {
+		panic(err)
+	}
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"jti": "jti-1", "sub": "alice", "scope": "notes:read", "exp": exp.Unix(),
+	}).SignedString(key)
+	if err != nil {
+		panic(err)
+	}
+
+	r := chi.NewRouter()
+	r.With(g.Require("notes:read", bearer)).Get("/notes", func(w http.ResponseWriter, r *http.Request) {
+		gr, _ := guard.GrantFrom(r.Context())
+		fmt.Fprintf(w, "notes of %s\n", gr.Subject)
+	})
+	r.With(g.Require("notes:delete", bearer)).Delete("/notes/{id}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "deleted %s\n", chi.URLParam(r, "id"))
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	send := func(method, path, token string) {
+		req, _ := http.NewRequestWithContext(ctx, method, srv.URL+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		fmt.Print(method, " ", resp.StatusCode, " ", string(body))
+	}
+	send(http.MethodGet, "/notes", token)
+	send(http.MethodDelete, "/notes/7", token)
+	send(http.MethodGet, "/notes", "")
+	// Output:
+	// GET 200 notes of alice
+	// DELETE 403 {"error":"insufficient_scope","error_description":"guard: scope not granted: \"notes:delete\""}
+	// GET 401 {"error":"invalid_token","error_description":"missing or invalid bearer token"}
 }
 
 // A service with several replicas shares one PostgreSQL. Each replica does this at start-up, and
@@ -144,32 +211,41 @@ func ExampleNewPostgres() {
 		panic(err)
 	}
 	g := guard.NewPostgres(pool)
-	verifier := &guard.JWT{Key: []byte("hmac key"), Algorithms: []string{"HS256"}, Issuer: "https://idp.example"}
+	bearer := g.Bearer(&guard.JWT{Key: []byte("hmac key"), Algorithms: []string{"HS256"}, Issuer: "https://idp.example"})
 
 	mux := http.NewServeMux()
-	// Reads: Middleware pins the grant in a transaction of its own while the handler runs.
-	mux.Handle("GET /reports", g.Middleware("reports:read", g.Bearer(verifier), http.HandlerFunc(
-		func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "report\n") })))
-	// Writes to the same database: the check and the write share one transaction, so the write
-	// commits before any revocation of the grant can return.
-	bearer := g.Bearer(verifier)
-	mux.HandleFunc("DELETE /items/{id}", func(w http.ResponseWriter, r *http.Request) {
-		grantID, err := bearer(r)
-		if err != nil {
-			http.Error(w, "invalid token", http.StatusUnauthorized)
-			return
-		}
-		err = pgx.BeginFunc(r.Context(), pool, func(tx pgx.Tx) error {
-			return guard.DoTx(r.Context(), tx, grantID, "items:delete", func(ctx context.Context) error {
-				_, err := tx.Exec(ctx, "DELETE FROM items WHERE id = $1", r.PathValue("id"))
+	// The handler runs in the transaction that pins the grant: its queries go through guard.Tx, on
+	// the one connection the request holds, and its delete commits when it returns, before any
+	// revocation of the grant can return.
+	mux.Handle("DELETE /items/{id}", g.Require("items:delete", bearer)(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			gr, _ := guard.GrantFrom(r.Context())
+			tag, err := guard.Tx(r.Context()).Exec(r.Context(),
+				"DELETE FROM items WHERE id = $1 AND owner = $2", r.PathValue("id"), gr.Subject)
+			switch {
+			case err != nil:
+				http.Error(w, "try again later", http.StatusServiceUnavailable) // 5xx: rolled back
+			case tag.RowsAffected() == 0:
+				http.Error(w, "no such item", http.StatusNotFound)
+			}
+		})))
+	// Inside a transaction of your own, DoTx checks and pins the grant in it; WriteError answers a
+	// refusal as Require would.
+	mux.HandleFunc("POST /items/{id}/archive", func(w http.ResponseWriter, r *http.Request) {
+		err := func() error {
+			grantID, err := bearer(r)
+			if err != nil {
 				return err
+			}
+			return pgx.BeginFunc(r.Context(), pool, func(tx pgx.Tx) error {
+				return guard.DoTx(r.Context(), tx, grantID, "items:write", func(ctx context.Context) error {
+					_, err := tx.Exec(ctx, "UPDATE items SET archived = true WHERE id = $1", r.PathValue("id"))
+					return err
+				})
 			})
-		})
-		switch {
-		case errors.Is(err, guard.ErrDenied):
-			http.Error(w, err.Error(), http.StatusForbidden)
-		case err != nil:
-			http.Error(w, "try again later", http.StatusServiceUnavailable)
+		}()
+		if err != nil {
+			guard.WriteError(w, "items:write", err)
 		}
 	})
 	// The revocation endpoint answers only once Revoke has returned.

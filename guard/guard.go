@@ -12,16 +12,18 @@
 // acknowledges a revocation while an action authorized by the revoked token can still commit.
 //
 // For most uses, call [New] (one process) or [Migrate] and [NewPostgres] (several replicas),
-// [Guard.Grant] when a token is issued, [Guard.Middleware] with [Guard.Bearer] around each handler
-// (or [Guard.Do] around each action; [DoTx] when the action writes to the same PostgreSQL), and
-// [Guard.Revoke] when a token is revoked.
+// [Guard.Grant] when a token is issued, [Guard.Require] with [Guard.Bearer] around each handler
+// (router.Use(g.Require(scope, g.Bearer(verifier))), or [Guard.Do] around each action), and
+// [Guard.Revoke] when a token is revoked. In the handler, [GrantFrom] says whose request it is and,
+// on PostgreSQL, [Tx] is the request's transaction: run the handler's queries in it.
 //
 // A Guard made by [New] keeps its state in memory and protects one process. [NewPostgres] keeps
 // it in PostgreSQL: the check runs inside a transaction with SELECT ... FOR SHARE on the grant's
 // row, and Revoke's UPDATE of that row waits for every replica's running actions, so the guarantee
-// holds across replicas. If the database cannot be reached, nothing is allowed: the error matches
-// [ErrUnavailable] and Middleware answers 503. Redis ([WithRedis], [Guard.Listen]) only spreads
-// revocations to the replicas' caches faster; it never allows anything.
+// holds across replicas. The handler (or action) runs in that same transaction, on one connection,
+// so its writes commit together with the end of the pin. If the database cannot be reached, nothing
+// is allowed: the error matches [ErrUnavailable] and Require answers 503. Redis ([WithRedis],
+// [Guard.Listen]) only spreads revocations to the replicas' caches faster; it never allows anything.
 //
 // Tokens themselves are checked by a [Verifier] ([JWT], [Introspection]), whose answers
 // [Guard.Bearer] caches; the cache speeds up signature checks and denials but never gives the final
@@ -69,6 +71,11 @@ func (d *denial) Error() string        { return d.msg }
 func (d *denial) Is(target error) bool { return target == ErrDenied }
 
 // Guard decides and pins grants. It is safe for concurrent use.
+//
+// Make one with [New] or [NewPostgres]. A nil *Guard or a zero Guard has no store, so it allows
+// nothing: its methods return an error matching [ErrUnavailable] that says so, and [Guard.Require],
+// [Guard.Middleware] and [Guard.Bearer], which run at set-up, panic with that error instead of
+// serving requests that could never pass.
 type Guard struct {
 	store    store
 	families familyStore
@@ -82,16 +89,38 @@ type Guard struct {
 	redis     *redis.Client // nil: no invalidation channel between replicas (WithRedis)
 }
 
-// store holds grants, subjects and pins. The memory store is the only one today; one backed by a
-// database would check and pin inside the action's transaction (a shared row lock on the grant).
+// store holds grants, subjects and pins: the memory store, or PostgreSQL, which checks and pins
+// inside the action's transaction (a shared row lock on the grant).
 type store interface {
+	// put records gr, unless its ID is already recorded or was revoked before (a tombstone).
 	put(ctx context.Context, gr Grant, now time.Time) error
-	// acquire checks that grantID may use scope at now and pins the grant; release drops the pin.
-	// The memory store also takes a zero now: see Guard.monotonic.
-	acquire(ctx context.Context, grantID, scope string, now time.Time) (release func(), err error)
+	// acquire checks that grantID may use scope at now and pins the grant; release drops the pin
+	// (on PostgreSQL, rolling back the action's transaction unless it was committed). act is what
+	// the action finds in its context. The memory store also takes a zero now: see Guard.monotonic.
+	acquire(ctx context.Context, grantID, scope string, now time.Time) (release func(), act *acting, err error)
 	// revoke reports whether the grant was known, so that only known grants are cached as revoked.
-	revoke(ctx context.Context, grantID string) (known bool, err error)
+	// An unknown grant gets a tombstone, so that recording it later fails.
+	revoke(ctx context.Context, grantID string, now time.Time) (known bool, err error)
 	setScopes(ctx context.Context, subject string, scopes []string) error
+}
+
+// errNoStore is what a nil or zero Guard answers: it was not made by a constructor.
+var errNoStore = fmt.Errorf("%w: the Guard is nil or a zero value (hint: make it with guard.New or guard.NewPostgres)", ErrUnavailable)
+
+// usable returns errNoStore for a Guard that no constructor made.
+func (g *Guard) usable() error {
+	if g == nil || g.store == nil {
+		return errNoStore
+	}
+	return nil
+}
+
+// mustBeUsable panics, naming the call, for a Guard that no constructor made: for the calls that
+// build handlers at set-up, where a panic stops a service that could never serve a request.
+func (g *Guard) mustBeUsable(call string) {
+	if err := g.usable(); err != nil {
+		panic(fmt.Sprintf("guard: %s: %v", call, err))
+	}
 }
 
 // New returns a Guard that keeps its state in memory.
@@ -101,9 +130,15 @@ func New() *Guard {
 }
 
 // Grant records an issued grant. Record it before handing out the token: a grant Guard has not seen
-// is refused, and revoking it does nothing. Recording an ID that is already recorded is an error, so
-// that a reused ID cannot bring a revoked grant back; an expired grant may be forgotten, freeing its ID.
+// is refused. Recording an ID that is already recorded is an error, so that a reused ID cannot bring
+// a revoked grant back; an expired grant may be forgotten, freeing its ID. Recording an ID that was
+// revoked before it was recorded (a token revoked the moment it was issued) fails with an error
+// matching [ErrRevoked]: do not hand out its token. Such early revocations are remembered for an
+// hour; see [Guard.Revoke].
 func (g *Guard) Grant(ctx context.Context, gr Grant) error {
+	if err := g.usable(); err != nil {
+		return err
+	}
 	if gr.ID == "" {
 		return errors.New("guard: grant has no ID")
 	}
@@ -120,47 +155,74 @@ func (g *Guard) Grant(ctx context.Context, gr Grant) error {
 // called for its subject, among the subject's scopes too. An empty scope asks only for a live grant.
 //
 // Do returns a denial matching [ErrDenied] without running action, ctx's error if ctx is already
-// done, or action's error. Action receives ctx; keep it short, since revocation waits for it.
+// done, or action's error. Action receives a ctx from which [GrantFrom] returns the grant; keep the
+// action short, since revocation waits for it.
+//
+// On a Guard made by [NewPostgres], action runs in the transaction that pins the grant, on one
+// pool connection: [Tx] returns it from action's ctx. Do commits it when action returns nil (the
+// error, if the commit fails, names it) and rolls it back when action returns an error or panics,
+// so action's writes through Tx commit together with the end of the pin, before any revocation
+// of the grant can return.
 func (g *Guard) Do(ctx context.Context, grantID, scope string, action func(ctx context.Context) error) error {
-	release, err := g.pin(ctx, grantID, scope)
+	if action == nil {
+		return errors.New("guard: Do: action is nil")
+	}
+	release, act, err := g.pin(ctx, grantID, scope)
 	if err != nil {
 		return err
 	}
 	defer release() // also when action panics, or Revoke would wait forever
-	return action(ctx)
+	if err := action(act.context(ctx)); err != nil {
+		return err
+	}
+	return act.commit(ctx)
 }
 
-// pin checks that the grant may use scope now and pins it: Do's check, for Do and Middleware.
-func (g *Guard) pin(ctx context.Context, grantID, scope string) (release func(), err error) {
+// pin checks that the grant may use scope now and pins it: Do's check, for Do and Require.
+func (g *Guard) pin(ctx context.Context, grantID, scope string) (release func(), act *acting, err error) {
+	if err := g.usable(); err != nil {
+		return nil, nil, err
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("guard: %w", err)
+		return nil, nil, fmt.Errorf("guard: %w", err)
 	}
 	if g.remote && g.cache.isRevoked(grantID) {
-		return nil, ErrRevoked // revocation is for good: no need to ask the store
+		return nil, nil, ErrRevoked // revocation is for good: no need to ask the store
 	}
 	var now time.Time // zero: the memory store reads the monotonic clock itself
 	if !g.monotonic {
 		now = g.now()
 	}
-	release, err = g.store.acquire(ctx, grantID, scope, now)
+	release, act, err = g.store.acquire(ctx, grantID, scope, now)
 	if err != nil {
 		if errors.Is(err, ErrRevoked) {
 			g.cache.markRevoked(grantID)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return release, nil
+	return release, act, nil
 }
 
 // Revoke revokes the grant and waits until the actions running on it have finished. New calls to
 // [Guard.Do] with the grant are refused from the moment Revoke is called. If ctx ends first, Revoke
 // returns an error wrapping ctx's error; the grant stays revoked and the actions still running
-// finish. Revoking an unknown grant does nothing.
+// finish.
+//
+// Revoking a grant not recorded yet leaves a tombstone, so that a later [Guard.Grant] of the ID
+// fails and no action ever runs with it: the revocation of a token revoked the moment it was issued,
+// or whose grant is recorded late, is not lost. Revoke cannot know when an unknown grant would
+// expire, so a tombstone is kept for an hour, far longer than a grant is ever recorded late, and at
+// most 100,000 are kept, the oldest dropped first, so that a public revocation endpoint fed made-up
+// IDs cannot grow memory (or, on PostgreSQL, a table) without bound. A grant recorded after its
+// tombstone is gone is allowed: record grants before handing out their tokens.
 //
 // With [WithRedis], Revoke then tells the other replicas, so their caches refuse the grant's
 // tokens without asking the store; that is only for speed, as their stores refuse it already.
 func (g *Guard) Revoke(ctx context.Context, grantID string) error {
-	known, err := g.store.revoke(ctx, grantID)
+	if err := g.usable(); err != nil {
+		return err
+	}
+	known, err := g.store.revoke(ctx, grantID, g.now())
 	if err != nil || !known {
 		return err
 	}
@@ -175,6 +237,9 @@ func (g *Guard) Revoke(ctx context.Context, grantID string) error {
 // not in scopes have finished; if ctx ends first, it returns an error wrapping ctx's error and the
 // change stays made. Until SetScopes is first called for a subject, its grants' own scopes apply.
 func (g *Guard) SetScopes(ctx context.Context, subject string, scopes []string) error {
+	if err := g.usable(); err != nil {
+		return err
+	}
 	if subject == "" {
 		return errors.New("guard: set scopes: empty subject")
 	}

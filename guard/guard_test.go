@@ -3,7 +3,10 @@ package guard
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,11 +169,118 @@ func TestGrantCopiesScopes(t *testing.T) {
 	}
 }
 
-func TestRevokeUnknownGrant(t *testing.T) {
-	g, _ := newTestGuard(t)
-	if err := g.Revoke(context.Background(), "never-issued"); err != nil {
-		t.Fatalf("Revoke = %v; want nil", err)
+// TestRevokeBeforeGrant: a revocation that arrives before its grant is recorded (a token revoked
+// the moment it was issued) is not lost on either store: recording the grant afterwards fails, and
+// no action runs with it.
+func TestRevokeBeforeGrant(t *testing.T) {
+	for _, store := range []string{"memory", "postgres"} {
+		t.Run(store, func(t *testing.T) {
+			g, _ := newTestGuard(t)
+			if store == "postgres" {
+				gs, _, _ := pgReplicas(t, 1)
+				g = gs[0]
+			}
+			ctx := context.Background()
+			if err := g.Revoke(ctx, "early"); err != nil {
+				t.Fatalf("Revoke of an ID not recorded yet = %v; want nil", err)
+			}
+			err := g.Grant(ctx, Grant{ID: "early", Subject: "alice"})
+			if !errors.Is(err, ErrRevoked) || !strings.Contains(err.Error(), "revoked before it was recorded") {
+				t.Fatalf("Grant after Revoke = %v; want an error matching ErrRevoked saying it was revoked first", err)
+			}
+			if err := g.Do(ctx, "early", "", func(context.Context) error { return nil }); !errors.Is(err, ErrDenied) {
+				t.Fatalf("Do on a grant revoked before it was recorded = %v; want a denial", err)
+			}
+			// Other IDs are untouched, and revoking the ID again is harmless.
+			mustGrant(t, g, Grant{ID: "other", Subject: "alice"})
+			if err := g.Revoke(ctx, "early"); err != nil {
+				t.Fatalf("second Revoke = %v", err)
+			}
+		})
 	}
+}
+
+// TestTombstonesAreBounded: the memory store keeps a tombstone for tombstoneTTL and at most
+// maxTombstones of them, dropping the oldest first, so a flood of revocations of made-up IDs cannot
+// grow memory without bound.
+func TestTombstonesAreBounded(t *testing.T) {
+	g, now := newTestGuard(t)
+	ctx := context.Background()
+	s := g.store.(*memStore)
+	for i := range maxTombstones + 10 {
+		if err := g.Revoke(ctx, fmt.Sprint("made-up-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(s.buried); n != maxTombstones || len(s.tombstones) != maxTombstones {
+		t.Fatalf("%d tombstones (%d queued) after %d revocations of unknown IDs; want at most %d",
+			n, len(s.tombstones), maxTombstones+10, maxTombstones)
+	}
+	// The oldest were dropped, the newest kept.
+	mustGrant(t, g, Grant{ID: "made-up-0", Subject: "alice"})
+	last := fmt.Sprint("made-up-", maxTombstones+9)
+	if err := g.Grant(ctx, Grant{ID: last, Subject: "alice"}); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("Grant of the newest tombstoned ID = %v; want ErrRevoked", err)
+	}
+	// Once tombstoneTTL has passed, the ID may be recorded, and the tombstones are gone.
+	*now = epoch.Add(tombstoneTTL)
+	mustGrant(t, g, Grant{ID: last, Subject: "alice"})
+	if len(s.buried) != 0 || len(s.tombstones) != 0 {
+		t.Fatalf("%d tombstones left after they all expired", len(s.buried))
+	}
+}
+
+// TestZeroGuard: a Guard no constructor made refuses with an error that says what to do, instead of
+// panicking on a nil pointer, and so does Do with no action.
+func TestZeroGuard(t *testing.T) {
+	ctx := context.Background()
+	action := func(context.Context) error { t.Error("action ran"); return nil }
+	for name, g := range map[string]*Guard{"nil": nil, "zero": {}} {
+		t.Run(name, func(t *testing.T) {
+			calls := map[string]error{
+				"Grant":     g.Grant(ctx, Grant{ID: "a", Subject: "s"}),
+				"Do":        g.Do(ctx, "a", "", action),
+				"Revoke":    g.Revoke(ctx, "a"),
+				"SetScopes": g.SetScopes(ctx, "s", nil),
+				"Listen":    g.Listen(ctx),
+			}
+			_, calls["StartFamily"] = g.StartFamily(ctx, Grant{ID: "a", Subject: "s"}, time.Hour)
+			_, _, calls["Rotate"] = g.Rotate(ctx, "r", "b", time.Time{}, time.Hour)
+			for call, err := range calls {
+				if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "guard.New") {
+					t.Errorf("%s on a %s Guard = %v; want ErrUnavailable saying to use guard.New", call, name, err)
+				}
+			}
+			for call, setUp := range map[string]func(){
+				"Require":    func() { g.Require("s", headerGrantID) },
+				"Middleware": func() { g.Middleware("s", headerGrantID, http.NotFoundHandler()) },
+				"Bearer":     func() { g.Bearer(&JWT{}) },
+			} {
+				if msg := panicMessage(setUp); !strings.Contains(msg, "guard.New") {
+					t.Errorf("%s on a %s Guard panicked with %q; want a message saying to use guard.New", call, name, msg)
+				}
+			}
+		})
+	}
+	g, _ := newTestGuard(t)
+	mustGrant(t, g, Grant{ID: "a", Subject: "s"})
+	if err := g.Do(ctx, "a", "", nil); err == nil || !strings.Contains(err.Error(), "action is nil") {
+		t.Errorf("Do with a nil action = %v; want an error saying so", err)
+	}
+	if msg := panicMessage(func() { g.Require("s", headerGrantID)(nil) }); !strings.Contains(msg, "handler is nil") {
+		t.Errorf("Require around a nil handler panicked with %q; want a message saying so", msg)
+	}
+}
+
+// panicMessage runs f and returns what it panicked with, formatted; "" if it did not panic.
+func panicMessage(f func()) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprint(r)
+		}
+	}()
+	f()
+	return ""
 }
 
 func TestSweepForgetsExpiredGrants(t *testing.T) {

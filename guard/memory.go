@@ -33,14 +33,33 @@ import (
 // to its subject and to the subject's counters never goes stale. put and sweep, which change the set
 // of grants, run under putMu; subjects live in shards whose mutexes guard only the maps. Lock order:
 // putMu, a subject shard, a subject's mu; a grant's mu is never held with another lock.
+//
+// A revocation of an ID not recorded leaves a tombstone, under putMu too, so that a put of the ID
+// either came first (and revoke finds the grant) or comes after and is refused.
 type memStore struct {
 	grants        sync.Map // grant ID -> *memGrant
 	seed          maphash.Seed
 	subjectShards [memShards]subjectShard
 
-	putMu     sync.Mutex // serialises put and sweep; guards lastSweep
-	lastSweep time.Time
+	putMu      sync.Mutex // serialises put and sweep; guards lastSweep and the tombstones
+	lastSweep  time.Time
+	tombstones []tombstone          // oldest first; each ID once
+	buried     map[string]time.Time // the IDs in tombstones, until when put refuses them
 }
+
+// tombstone is a revocation that came before its grant.
+type tombstone struct {
+	id    string
+	until time.Time
+}
+
+// How long a revocation of an unknown grant is remembered, and how many such revocations at most
+// (the oldest are dropped first). Revoke cannot know when an unknown grant expires; a grant is
+// recorded late by seconds, not hours. 100,000 tombstones of UUID-sized IDs hold 15.7 MB.
+const (
+	tombstoneTTL  = time.Hour
+	maxTombstones = 100_000
+)
 
 // memShards is the number of subject shards.
 const memShards = 64
@@ -72,8 +91,10 @@ type memGrant struct {
 	// pins[i] counts the subject's running actions on Scopes[i]; it is the subject's counter.
 	pins []*pinCount
 	// releases[i] drops a pin on Scopes[i], and the last one a pin without a scope; made by put so
-	// that acquire does not allocate.
+	// that acquire does not allocate, like act, which every action on the grant shares (it holds no
+	// transaction, so nothing in it changes).
 	releases []func()
+	act      *acting
 
 	mu   sync.Mutex    // guards idle
 	idle chan struct{} // made by a waiting revoke; closed when the count drops to zero
@@ -125,7 +146,7 @@ type memSubject struct {
 const sweepEvery = time.Minute
 
 func newMemStore() *memStore {
-	s := &memStore{seed: maphash.MakeSeed()}
+	s := &memStore{seed: maphash.MakeSeed(), buried: map[string]time.Time{}}
 	for i := range s.subjectShards {
 		s.subjectShards[i].subjects = map[string]*memSubject{}
 	}
@@ -169,7 +190,12 @@ func (s *memStore) put(_ context.Context, gr Grant, now time.Time) error {
 	if s.grant(gr.ID) != nil {
 		return fmt.Errorf("guard: grant %q already recorded", gr.ID)
 	}
-	g := &memGrant{Grant: gr, recorded: now, ttl: gr.Expires.Sub(now), pins: make([]*pinCount, len(gr.Scopes)), releases: make([]func(), len(gr.Scopes)+1)}
+	s.dropTombstones(now)
+	if _, ok := s.buried[gr.ID]; ok {
+		return fmt.Errorf("%w: %q was revoked before it was recorded (hint: do not hand out its token)", ErrRevoked, gr.ID)
+	}
+	g := &memGrant{Grant: gr, recorded: now, ttl: gr.Expires.Sub(now), pins: make([]*pinCount, len(gr.Scopes)),
+		releases: make([]func(), len(gr.Scopes)+1), act: &acting{grant: gr}}
 	sub := s.lockSubject(gr.Subject)
 	sub.grants[g] = struct{}{}
 	if allowed := sub.allowed.Load(); allowed != nil {
@@ -222,10 +248,10 @@ func (s *memStore) sweep(now time.Time) {
 	})
 }
 
-func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Time) (func(), error) {
+func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Time) (func(), *acting, error) {
 	g := s.grant(grantID)
 	if g == nil {
-		return nil, ErrUnknownGrant
+		return nil, nil, ErrUnknownGrant
 	}
 	expired := false
 	switch {
@@ -243,13 +269,13 @@ func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Ti
 		st := g.state.Load()
 		switch {
 		case st&revokedBit != 0:
-			return nil, ErrRevoked
+			return nil, nil, ErrRevoked
 		case st&goneBit != 0:
-			return nil, ErrUnknownGrant
+			return nil, nil, ErrUnknownGrant
 		case expired:
-			return nil, ErrExpired
+			return nil, nil, ErrExpired
 		case i < 0:
-			return nil, fmt.Errorf("%w: %q", ErrScope, scope)
+			return nil, nil, fmt.Errorf("%w: %q", ErrScope, scope)
 		}
 		if g.state.CompareAndSwap(st, st+1) {
 			break
@@ -265,10 +291,10 @@ func (s *memStore) acquire(_ context.Context, grantID, scope string, now time.Ti
 		}
 		if refused {
 			g.release(i)
-			return nil, fmt.Errorf("%w: %q", ErrScope, scope)
+			return nil, nil, fmt.Errorf("%w: %q", ErrScope, scope)
 		}
 	}
-	return g.releases[i], nil
+	return g.releases[i], g.act, nil
 }
 
 // release drops the pins acquire took for g.Scopes[i] (i == len(g.Scopes): no scope). Do calls it
@@ -295,10 +321,16 @@ func (g *memGrant) release(i int) {
 	}
 }
 
-func (s *memStore) revoke(ctx context.Context, grantID string) (bool, error) {
+func (s *memStore) revoke(ctx context.Context, grantID string, now time.Time) (bool, error) {
 	g := s.grant(grantID)
 	if g == nil {
-		return false, nil
+		s.putMu.Lock()
+		if g = s.grant(grantID); g == nil { // not recorded by a put that took putMu first either
+			s.bury(grantID, now)
+			s.putMu.Unlock()
+			return false, nil
+		}
+		s.putMu.Unlock()
 	}
 	g.state.Or(revokedBit) // from here on acquire refuses the grant
 	g.mu.Lock()
@@ -348,6 +380,35 @@ func (s *memStore) setScopes(ctx context.Context, subject string, scopes []strin
 	}
 	sub.mu.Unlock()
 	return nil
+}
+
+// bury lays a tombstone for grantID, which is not recorded, dropping the oldest one when there are
+// maxTombstones. s.putMu must be held.
+func (s *memStore) bury(grantID string, now time.Time) {
+	s.dropTombstones(now)
+	if _, ok := s.buried[grantID]; ok {
+		return
+	}
+	if len(s.tombstones) >= maxTombstones {
+		s.dropOldestTombstone()
+	}
+	until := now.Add(tombstoneTTL)
+	s.buried[grantID] = until
+	s.tombstones = append(s.tombstones, tombstone{grantID, until})
+}
+
+// dropTombstones forgets the tombstones that have expired: all laid with the same TTL, they expire
+// oldest first. s.putMu must be held.
+func (s *memStore) dropTombstones(now time.Time) {
+	for len(s.tombstones) > 0 && !now.Before(s.tombstones[0].until) {
+		s.dropOldestTombstone()
+	}
+}
+
+func (s *memStore) dropOldestTombstone() {
+	delete(s.buried, s.tombstones[0].id)
+	s.tombstones[0] = tombstone{} // free the ID; append reallocates once the front is used up
+	s.tombstones = s.tombstones[1:]
 }
 
 // usesRemoved reports whether sub has a running action on a scope outside allowed. sub.mu must be

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,9 +14,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// ErrUnavailable matches the errors of [Guard.Do], [DoTx], [Guard.Revoke] and [Guard.SetScopes] that
-// come from the store being unreachable or failing (a database down, a timeout). Nothing was allowed:
-// guard fails closed. [Guard.Middleware] answers 503 for it.
+// ErrUnavailable matches every error that comes from the store being unreachable or failing (a
+// database down, a timeout, no free connection), whichever call returns it, and the errors of a
+// Guard no constructor made. Nothing was allowed: guard fails closed. [Guard.Require] answers 503
+// for it.
 var ErrUnavailable = errors.New("guard: authorization store unavailable")
 
 // schema is what Migrate creates. Actions pin two rows with SELECT ... FOR SHARE: their grant's row
@@ -31,6 +33,10 @@ var ErrUnavailable = errors.New("guard: authorization store unavailable")
 //
 // A check refuses if either table says so, so a check that saw the side table before step 1 and
 // locked the row after step 2 still refuses.
+//
+// A revocation of a grant not recorded yet is a row in guard_revocations with an until: recording
+// the grant is refused while the row exists, and the row is deleted after until or when there are
+// too many (see tombstoneTTL), unless the grant was recorded after all.
 const schema = `
 CREATE TABLE IF NOT EXISTS guard_subjects (
 	subject text PRIMARY KEY,
@@ -48,6 +54,9 @@ CREATE TABLE IF NOT EXISTS guard_revocations (
 	grant_id   text PRIMARY KEY,
 	revoked_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE guard_revocations ADD COLUMN IF NOT EXISTS
+	until timestamptz;               -- NULL: the grant was recorded; else a tombstone, kept until then
+CREATE INDEX IF NOT EXISTS guard_revocations_until ON guard_revocations (until) WHERE until IS NOT NULL;
 CREATE TABLE IF NOT EXISTS guard_scope_changes (
 	subject text PRIMARY KEY,
 	scopes  text[] NOT NULL,
@@ -80,19 +89,30 @@ const migrateLock = 0x67756172640001
 // guard_scope_changes, and guard_families, guard_family_grants and guard_refresh_tokens for
 // refresh tokens) if they do not exist. It is safe to call from every replica at start-up.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	return inTx(ctx, pool, "migrate", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
+			return fmt.Errorf("%w: migrate: taking the migration lock: %w", ErrUnavailable, err)
+		}
+		if _, err := tx.Exec(ctx, schema); err != nil {
+			return fmt.Errorf("%w: migrate: creating tables: %w", ErrUnavailable, err)
+		}
+		return nil
+	})
+}
+
+// inTx runs fn in a transaction on pool and commits it if fn returns nil. Failing to begin or to
+// commit is the store's failure, so those errors match ErrUnavailable; fn wraps its own.
+func inTx(ctx context.Context, pool *pgxpool.Pool, what string, fn func(tx pgx.Tx) error) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("guard: migrate: %w", err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
-		return fmt.Errorf("guard: migrate: taking the migration lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, schema); err != nil {
-		return fmt.Errorf("guard: migrate: creating tables: %w", err)
+	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op once committed
+	if err := fn(tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("guard: migrate: %w", err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 	}
 	return nil
 }
@@ -100,9 +120,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // Option configures a Guard made by [NewPostgres].
 type Option func(*Guard)
 
-// WithLockTimeout bounds how long [Guard.Revoke] and [Guard.SetScopes] wait for running actions
-// (PostgreSQL's lock_timeout) before returning an error; the change stays made either way. The
-// default is 10 seconds; zero waits until the call's context ends.
+// WithLockTimeout bounds how long [Guard.Revoke] and [Guard.SetScopes] wait, for a free pool
+// connection and then for running actions (PostgreSQL's lock_timeout), before returning an error.
+// If no connection came free, the change is not made; if actions were still running, it stays
+// made. The default is 10 seconds; zero waits until the call's context ends.
 func WithLockTimeout(d time.Duration) Option {
 	return func(g *Guard) {
 		if s, ok := g.store.(*pgStore); ok {
@@ -115,11 +136,21 @@ func WithLockTimeout(d time.Duration) Option {
 // database sees each revocation: when Revoke returns on one replica, no action on any replica holds
 // the grant or can start with it. Call [Migrate] first.
 //
-// [Guard.Do] checks the grant in a transaction of its own and holds it open while the action runs.
-// When the action writes to the same database, use [DoTx] instead, so the check and the write
-// commit together.
+// [Guard.Require] and [Guard.Do] check the grant in a transaction and hold it open while the
+// handler or action runs in it; [Tx] hands it to them, so their queries share its connection and
+// their writes commit with it. Each running handler or action holds one connection, and they hold
+// at most all but one of the pool's: the last is left for Revoke and SetScopes, so that a
+// revocation never waits for a connection behind the requests it is to stop. Size the pool for the
+// guarded requests you want running at once, plus one (pgxpool's default is 4 or the number of
+// CPUs, whichever is more). Use one Guard per pool. To check a grant in a transaction of your own,
+// use [DoTx].
 func NewPostgres(pool *pgxpool.Pool, opts ...Option) *Guard {
-	s := &pgStore{pool: pool, lockTimeout: 10 * time.Second}
+	if pool == nil {
+		panic("guard: NewPostgres: pool is nil")
+	}
+	// Actions may hold all the pool's connections but one, and all of them in a pool of one.
+	actions := max(pool.Stat().MaxConns()-1, 1)
+	s := &pgStore{pool: pool, lockTimeout: 10 * time.Second, actionSlots: make(chan struct{}, actions)}
 	g := &Guard{store: s, families: s, now: time.Now, cache: newCache(), remote: true}
 	for _, o := range opts {
 		o(g)
@@ -130,30 +161,46 @@ func NewPostgres(pool *pgxpool.Pool, opts ...Option) *Guard {
 // DoTx runs fn if the grant may use scope now, checking it inside tx and pinning it there: the
 // grant's row stays share-locked until tx commits or rolls back, so a [Guard.Revoke] or
 // [Guard.SetScopes] on any replica waits until then, and fn's writes through tx commit before the
-// revocation can return. Commit tx after DoTx returns nil; roll it back otherwise.
+// revocation can return. Commit tx after DoTx returns nil; roll it back otherwise. fn's ctx
+// carries the grant for [GrantFrom], and tx for [Tx].
+//
+// Only writes through tx are atomic with the check. A write through another connection (the pool,
+// a transaction of its own) commits on its own: it stands if tx then rolls back, and if the process
+// dies just as it sends that write's COMMIT, the server can see tx's connection close, drop the pin
+// and let a revocation return before it gets to the COMMIT. Write through tx.
 //
 // DoTx returns a denial matching [ErrDenied] without running fn, an error matching
 // [ErrUnavailable] if the check failed (tx is then aborted), or fn's error. tx may use any
 // isolation level; under REPEATABLE READ or SERIALIZABLE a concurrent revocation makes the check
 // fail with a serialization error rather than pass on an old snapshot.
 func DoTx(ctx context.Context, tx pgx.Tx, grantID, scope string, fn func(ctx context.Context) error) error {
+	if tx == nil || fn == nil {
+		return errors.New("guard: DoTx: tx and fn must not be nil")
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("guard: %w", err)
 	}
-	if err := pgCheck(tx.QueryRow(ctx, checkSQL, grantID), grantID, scope, time.Now()); err != nil {
+	gr, err := pgCheck(tx.QueryRow(ctx, checkSQL, grantID), grantID, scope, time.Now())
+	if err != nil {
 		return err
 	}
-	return fn(ctx)
+	return fn((&acting{grant: gr, tx: tx}).context(ctx))
 }
 
 type pgStore struct {
 	pool        *pgxpool.Pool
 	lockTimeout time.Duration
+	// actionSlots bounds the connections running actions hold to all but one of the pool's, so
+	// that Revoke and SetScopes find one free; a send takes a slot.
+	actionSlots chan struct{}
+
+	sweepMu   sync.Mutex // guards lastSweep
+	lastSweep time.Time  // of the tombstones, at most once per sweepEvery
 }
 
 // checkSQL reads the grant and the subject's scopes and pins both rows (see schema).
 const checkSQL = `
-SELECT g.scopes, g.expires,
+SELECT g.subject, g.scopes, g.expires,
 	g.revoked OR EXISTS (SELECT 1 FROM guard_revocations r WHERE r.grant_id = g.id),
 	s.scopes,
 	(SELECT c.scopes FROM guard_scope_changes c WHERE c.subject = g.subject)
@@ -161,38 +208,42 @@ FROM guard_grants g JOIN guard_subjects s ON s.subject = g.subject
 WHERE g.id = $1
 FOR SHARE OF g, s`
 
-// pgCheck decides from row, the result of checkSQL.
-func pgCheck(row pgx.Row, grantID, scope string, now time.Time) error {
+// pgCheck decides from row, the result of checkSQL, and returns the grant it allowed.
+func pgCheck(row pgx.Row, grantID, scope string, now time.Time) (Grant, error) {
 	var (
-		scopes, subjectScopes, changedScopes []string
-		expires                              *time.Time
-		revoked                              bool
+		gr                           = Grant{ID: grantID}
+		subjectScopes, changedScopes []string
+		expires                      *time.Time
+		revoked                      bool
 	)
-	err := row.Scan(&scopes, &expires, &revoked, &subjectScopes, &changedScopes)
+	err := row.Scan(&gr.Subject, &gr.Scopes, &expires, &revoked, &subjectScopes, &changedScopes)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return ErrUnknownGrant
+		return Grant{}, ErrUnknownGrant
 	case err != nil:
-		return fmt.Errorf("%w: checking grant %q: %w", ErrUnavailable, grantID, err)
+		return Grant{}, fmt.Errorf("%w: checking grant %q: %w", ErrUnavailable, grantID, err)
 	case revoked:
-		return ErrRevoked
+		return Grant{}, ErrRevoked
 	case expires != nil && !now.Before(*expires):
-		return ErrExpired
+		return Grant{}, ErrExpired
+	}
+	if expires != nil {
+		gr.Expires = *expires
 	}
 	if scope == "" {
-		return nil
+		return gr, nil
 	}
 	// NULL (nil) subject scopes mean SetScopes was never called: the grant's own scopes apply.
-	if !slices.Contains(scopes, scope) ||
+	if !slices.Contains(gr.Scopes, scope) ||
 		(subjectScopes != nil && !slices.Contains(subjectScopes, scope)) ||
 		(changedScopes != nil && !slices.Contains(changedScopes, scope)) {
-		return fmt.Errorf("%w: %q", ErrScope, scope)
+		return Grant{}, fmt.Errorf("%w: %q", ErrScope, scope)
 	}
-	return nil
+	return gr, nil
 }
 
 func (s *pgStore) put(ctx context.Context, gr Grant, _ time.Time) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return putTx(ctx, tx, gr) })
+	return inTx(ctx, s.pool, fmt.Sprintf("recording grant %q", gr.ID), func(tx pgx.Tx) error { return putTx(ctx, tx, gr) })
 }
 
 func putTx(ctx context.Context, tx pgx.Tx, gr Grant) error {
@@ -208,19 +259,28 @@ func putTx(ctx context.Context, tx pgx.Tx, gr Grant) error {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO guard_grants (id, subject, scopes, expires) VALUES ($1, $2, $3, $4)
+	// Not over a revocation: a tombstone, or the revocation of a grant once recorded under the ID.
+	tag, err := tx.Exec(ctx, `INSERT INTO guard_grants (id, subject, scopes, expires)
+		SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM guard_revocations WHERE grant_id = $1)
 		ON CONFLICT DO NOTHING`, gr.ID, gr.Subject, scopes, expires)
 	if err != nil {
 		return fmt.Errorf("%w: recording grant %q: %w", ErrUnavailable, gr.ID, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var recorded bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM guard_grants WHERE id = $1)`, gr.ID).Scan(&recorded); err != nil {
+		return fmt.Errorf("%w: recording grant %q: %w", ErrUnavailable, gr.ID, err)
+	}
+	if recorded {
 		return fmt.Errorf("guard: grant %q already recorded", gr.ID)
 	}
-	return nil
+	return fmt.Errorf("%w: %q was revoked before it was recorded (hint: do not hand out its token)", ErrRevoked, gr.ID)
 }
 
 func (s *pgStore) startFamily(ctx context.Context, first Grant, hash [sha256.Size]byte, refreshExpires, _ time.Time) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	return inTx(ctx, s.pool, fmt.Sprintf("starting refresh family %q", first.ID), func(tx pgx.Tx) error {
 		if err := putTx(ctx, tx, first); err != nil {
 			return err
 		}
@@ -243,7 +303,7 @@ func (s *pgStore) rotate(ctx context.Context, old [sha256.Size]byte, nextID stri
 	var gr Grant
 	var revoke []string
 	var reused bool
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := inTx(ctx, s.pool, "rotating a refresh token", func(tx pgx.Tx) error {
 		// Lock the token, then its family, in that order everywhere: two rotations of one token
 		// queue on the token; any rotation in the family queues on the family behind a reuse.
 		var family string
@@ -306,15 +366,22 @@ func (s *pgStore) rotate(ctx context.Context, old [sha256.Size]byte, nextID stri
 // (the database went away), the server ends it when it notices the connection is gone.
 const releaseTimeout = 5 * time.Second
 
-func (s *pgStore) acquire(ctx context.Context, grantID, scope string, now time.Time) (func(), error) {
+func (s *pgStore) acquire(ctx context.Context, grantID, scope string, now time.Time) (func(), *acting, error) {
+	select {
+	case s.actionSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("%w: checking grant %q: waiting for a database connection: %w", ErrUnavailable, grantID, ctx.Err())
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: checking grant %q: %w", ErrUnavailable, grantID, err)
+		<-s.actionSlots
+		return nil, nil, fmt.Errorf("%w: checking grant %q: %w", ErrUnavailable, grantID, err)
 	}
 	end := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
-		tx.Rollback(ctx) // the transaction only read and locked: rolling back releases the pins
+		tx.Rollback(ctx) // drops the pins; a no-op if the action's writes were committed
+		<-s.actionSlots
 	}
 	// The transaction is idle while the action runs; a server-wide
 	// idle_in_transaction_session_timeout would end it and unpin the grant while the action still
@@ -323,9 +390,10 @@ func (s *pgStore) acquire(ctx context.Context, grantID, scope string, now time.T
 	b.Queue(`SELECT set_config('idle_in_transaction_session_timeout', '0', true)`)
 	b.Queue(checkSQL, grantID)
 	br := tx.SendBatch(ctx, b)
+	var gr Grant
 	_, err = br.Exec()
 	if err == nil {
-		err = pgCheck(br.QueryRow(), grantID, scope, now)
+		gr, err = pgCheck(br.QueryRow(), grantID, scope, now)
 	} else {
 		err = fmt.Errorf("%w: checking grant %q: %w", ErrUnavailable, grantID, err)
 	}
@@ -334,38 +402,79 @@ func (s *pgStore) acquire(ctx context.Context, grantID, scope string, now time.T
 	}
 	if err != nil {
 		end()
-		return nil, err
+		return nil, nil, err
 	}
-	return end, nil
+	return end, &acting{grant: gr, tx: tx, owned: true}, nil
 }
 
-func (s *pgStore) revoke(ctx context.Context, grantID string) (bool, error) {
-	// Step 1 (see schema): from this commit on, new checks refuse the grant.
-	_, err := s.pool.Exec(ctx, `INSERT INTO guard_revocations (grant_id)
-		SELECT id FROM guard_grants WHERE id = $1 ON CONFLICT DO NOTHING`, grantID)
+// revokeSQL is Revoke's step 1 (see schema). For a grant not recorded, the row is a tombstone.
+const revokeSQL = `INSERT INTO guard_revocations (grant_id, until)
+VALUES ($1, CASE WHEN EXISTS (SELECT 1 FROM guard_grants WHERE id = $1) THEN NULL
+	ELSE now() + $2 * interval '1 second' END)
+ON CONFLICT DO NOTHING`
+
+// sweepSQL deletes the tombstones that have expired or are beyond the newest $1, unless their
+// grant was recorded after all (by a put that raced the revocation: then the row is what refuses it).
+const sweepSQL = `DELETE FROM guard_revocations r
+WHERE r.until IS NOT NULL
+	AND (r.until < now() OR r.grant_id IN (
+		SELECT grant_id FROM guard_revocations WHERE until IS NOT NULL ORDER BY until DESC OFFSET $1))
+	AND NOT EXISTS (SELECT 1 FROM guard_grants g WHERE g.id = r.grant_id)`
+
+func (s *pgStore) revoke(ctx context.Context, grantID string, _ time.Time) (bool, error) {
+	what := fmt.Sprintf("revoke %q", grantID)
+	conn, lockBudget, err := s.changeConn(ctx, what)
 	if err != nil {
-		return false, fmt.Errorf("%w: revoke %q: %w", ErrUnavailable, grantID, err)
+		return false, err
 	}
-	// Step 2: wait for the actions holding the grant, by updating the row they share-lock.
-	n, err := s.waitUpdate(ctx, fmt.Sprintf("revoke %q", grantID),
-		`UPDATE guard_grants SET revoked = true WHERE id = $1`, grantID)
+	defer conn.Release()
+	// Step 1 (see schema): from this commit on, new checks refuse the grant.
+	if _, err := conn.Exec(ctx, revokeSQL, grantID, tombstoneTTL.Seconds()); err != nil {
+		return false, fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	}
+	// Step 2: wait for the actions holding the grant, by updating the row they share-lock. Done for
+	// an unknown grant too: one recorded since step 1 read guard_grants may have an action running.
+	n, err := s.waitUpdate(ctx, conn, lockBudget, what, `UPDATE guard_grants SET revoked = true WHERE id = $1`, grantID)
+	if err == nil && n == 0 {
+		s.sweep(ctx, conn)
+	}
 	return n > 0, err
+}
+
+// sweep deletes expired and surplus tombstones, at most once per sweepEvery; it is only
+// housekeeping, so a failure is left for the next one.
+func (s *pgStore) sweep(ctx context.Context, conn *pgxpool.Conn) {
+	s.sweepMu.Lock()
+	due := time.Since(s.lastSweep) >= sweepEvery
+	if due {
+		s.lastSweep = time.Now()
+	}
+	s.sweepMu.Unlock()
+	if due {
+		_, _ = conn.Exec(ctx, sweepSQL, maxTombstones)
+	}
 }
 
 func (s *pgStore) setScopes(ctx context.Context, subject string, scopes []string) error {
 	if scopes == nil {
 		scopes = []string{} // nil would mean "never set"
 	}
+	what := fmt.Sprintf("set scopes of %q", subject)
+	conn, lockBudget, err := s.changeConn(ctx, what)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
 	var seq int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO guard_scope_changes AS c (subject, scopes, seq) VALUES ($1, $2, 1)
+	err = conn.QueryRow(ctx, `INSERT INTO guard_scope_changes AS c (subject, scopes, seq) VALUES ($1, $2, 1)
 		ON CONFLICT (subject) DO UPDATE SET scopes = EXCLUDED.scopes, seq = c.seq + 1
 		RETURNING seq`, subject, scopes).Scan(&seq)
 	if err != nil {
-		return fmt.Errorf("%w: set scopes of %q: %w", ErrUnavailable, subject, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 	}
 	// Apply the change to the pinned row unless a later change got there first; update the row
 	// either way, since the update is what waits for the running actions.
-	_, err = s.waitUpdate(ctx, fmt.Sprintf("set scopes of %q", subject),
+	_, err = s.waitUpdate(ctx, conn, lockBudget, what,
 		`INSERT INTO guard_subjects AS s (subject, scopes, seq) VALUES ($1, $2, $3)
 		ON CONFLICT (subject) DO UPDATE SET
 			scopes = CASE WHEN s.seq < EXCLUDED.seq THEN EXCLUDED.scopes ELSE s.scopes END,
@@ -373,17 +482,44 @@ func (s *pgStore) setScopes(ctx context.Context, subject string, scopes []string
 	return err
 }
 
-// waitUpdate runs an update of a pinned row under lock_timeout, so it returns once every action
-// holding the row has finished, or with an error saying they are still running. It returns the
-// number of rows updated.
-func (s *pgStore) waitUpdate(ctx context.Context, what, sql string, args ...any) (int64, error) {
-	tx, err := s.pool.Begin(ctx)
+// changeConn takes a connection for a revocation or a scope change, waiting at most the lock
+// timeout: actions leave one of the pool's connections free, but other users of the pool may hold
+// it, and a revocation must fail rather than hang. It returns what is left of the lock timeout for
+// the wait for running actions (zero: no bound).
+func (s *pgStore) changeConn(ctx context.Context, what string) (*pgxpool.Conn, time.Duration, error) {
+	if s.lockTimeout <= 0 {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+		}
+		return conn, 0, nil
+	}
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, s.lockTimeout)
+	defer cancel()
+	conn, err := s.pool.Acquire(actx)
+	switch {
+	case err != nil && ctx.Err() == nil && actx.Err() != nil:
+		return nil, 0, fmt.Errorf("%w: %s: nothing was changed: no database connection came free within %v, "+
+			"every one of the pool's being in use (hint: call again; give the pool more connections than "+
+			"guarded requests and other users hold at once)", ErrUnavailable, what, s.lockTimeout)
+	case err != nil:
+		return nil, 0, fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	}
+	return conn, max(s.lockTimeout-time.Since(start), time.Millisecond), nil
+}
+
+// waitUpdate runs an update of a pinned row on conn under lock_timeout (lockBudget; zero: none),
+// so it returns once every action holding the row has finished, or with an error saying they are
+// still running. It returns the number of rows updated.
+func (s *pgStore) waitUpdate(ctx context.Context, conn *pgxpool.Conn, lockBudget time.Duration, what, sql string, args ...any) (int64, error) {
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if s.lockTimeout > 0 {
-		ms := fmt.Sprint(s.lockTimeout.Milliseconds())
+	if lockBudget > 0 {
+		ms := fmt.Sprint(lockBudget.Milliseconds())
 		if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, ms); err != nil {
 			return 0, fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
 		}

@@ -81,7 +81,7 @@ func TestPostgresDecides(t *testing.T) {
 		{name: "revoked on one replica, refused on the other", g: other, id: "a1", scope: "items:read", want: ErrRevoked,
 			change: func() error { return g.Revoke(ctx, "a1") }},
 		{name: "other grants of the subject untouched", g: other, id: "a2", scope: "items:read"},
-		{name: "revoking an unknown grant does nothing", g: g, id: "a2", scope: "items:read",
+		{name: "revoking an unknown grant leaves the others alone", g: g, id: "a2", scope: "items:read",
 			change: func() error { return g.Revoke(ctx, "nope") }},
 		{name: "expired", g: g, id: "b1", scope: "reports:read",
 			change: func() error {
@@ -310,8 +310,18 @@ func TestPostgresFailsClosed(t *testing.T) {
 	if ran || !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDenied) {
 		t.Fatalf("Do with the database down: ran=%v, err=%v; want not run and %v", ran, err, ErrUnavailable)
 	}
-	if err := g.Revoke(short, "a1"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Revoke with the database down = %v; want %v", err, ErrUnavailable)
+	// Every call that needs the store says it is unavailable, not a raw driver error.
+	calls := map[string]error{
+		"Revoke":    g.Revoke(short, "a1"),
+		"Grant":     g.Grant(short, Grant{ID: "a2", Subject: "alice"}),
+		"SetScopes": g.SetScopes(short, "alice", nil),
+	}
+	_, calls["StartFamily"] = g.StartFamily(short, Grant{ID: "a3", Subject: "alice"}, time.Hour)
+	_, _, calls["Rotate"] = g.Rotate(short, "refresh", "a4", time.Now().Add(time.Hour), time.Hour)
+	for call, err := range calls {
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s with the database down = %v; want an error matching %v", call, err, ErrUnavailable)
+		}
 	}
 	// Middleware answers 503 and says why, without running the handler.
 	h := g.Middleware("s", func(*http.Request) (string, error) { return "a1", nil },
@@ -335,5 +345,41 @@ func TestPostgresFailsClosed(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("Do after the database came back = %v", err)
+	}
+}
+
+// TestPostgresTombstonesAreBounded: revocations of unknown IDs are kept for tombstoneTTL and at most
+// maxTombstones of them, the oldest deleted first, except one whose grant was recorded after all,
+// which is what refuses that grant.
+func TestPostgresTombstonesAreBounded(t *testing.T) {
+	gs, _, pool := pgReplicas(t, 1)
+	g := gs[0]
+	ctx := context.Background()
+	mustGrant(t, g, Grant{ID: "raced", Subject: "alice"})
+	_, err := pool.Exec(ctx, `INSERT INTO guard_revocations (grant_id, until)
+		SELECT 'flood-' || i, now() + interval '1 hour' + i * interval '1 millisecond' FROM generate_series(1, $1::int) i
+		UNION ALL VALUES ('expired', now() - interval '1 second'), ('raced', now() - interval '1 second')`, maxTombstones+5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Revoke(ctx, "made-up"); err != nil { // lays a tombstone and sweeps
+		t.Fatal(err)
+	}
+	var tombstones int
+	var expired, raced, oldest, newest bool
+	err = pool.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE until IS NOT NULL),
+		bool_or(grant_id = 'expired'), bool_or(grant_id = 'raced'), bool_or(grant_id = 'flood-1'), bool_or(grant_id = 'made-up')
+		FROM guard_revocations`).Scan(&tombstones, &expired, &raced, &oldest, &newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tombstone of "raced" is kept beside the newest maxTombstones.
+	if tombstones != maxTombstones+1 || expired || !raced || oldest || !newest {
+		t.Fatalf("after a sweep: %d tombstones, expired kept %v, raced kept %v, oldest kept %v, newest kept %v; "+
+			"want %d, false, true, false, true", tombstones, expired, raced, oldest, newest, maxTombstones+1)
+	}
+	if err := g.Do(ctx, "raced", "", func(context.Context) error { return nil }); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("Do on a grant whose revocation came first = %v; want %v", err, ErrRevoked)
 	}
 }

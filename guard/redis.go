@@ -43,6 +43,9 @@ const listenPing = 5 * time.Second
 // using it, since revocations may be missed; it resubscribes, empties the cache again and uses it
 // once more. It returns ctx's error, or an error at once if the Guard has no Redis.
 func (g *Guard) Listen(ctx context.Context) error {
+	if err := g.usable(); err != nil {
+		return err
+	}
 	if g.redis == nil {
 		return errors.New("guard: listen: no Redis client (hint: create the Guard with WithRedis)")
 	}

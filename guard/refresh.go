@@ -25,6 +25,9 @@ var (
 // Short-lived access grants with rotated refresh tokens bound what a stolen token is worth: an
 // access token dies soon, and a refresh token works once.
 func (g *Guard) StartFamily(ctx context.Context, first Grant, ttl time.Duration) (refresh string, err error) {
+	if err := g.usable(); err != nil {
+		return "", err
+	}
 	if first.ID == "" || first.Subject == "" {
 		return "", errors.New("guard: start family: the grant needs an ID and a subject")
 	}
@@ -46,6 +49,9 @@ func (g *Guard) StartFamily(ctx context.Context, first Grant, ttl time.Duration)
 // (the client or a thief holds the newer one), so Rotate revokes the family, then every access
 // grant it issued, waiting as [Guard.Revoke] does, and returns [ErrRefreshReused].
 func (g *Guard) Rotate(ctx context.Context, refresh, nextID string, expires time.Time, ttl time.Duration) (Grant, string, error) {
+	if err := g.usable(); err != nil {
+		return Grant{}, "", err
+	}
 	if nextID == "" {
 		return Grant{}, "", errors.New("guard: rotate: the next grant needs an ID")
 	}

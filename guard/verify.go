@@ -126,18 +126,24 @@ func parseIntrospection(r io.Reader) (Grant, error) {
 	return Grant{ID: ans.ID, Subject: ans.Subject, Scopes: strings.Fields(ans.Scope), Expires: time.Unix(ans.Expires, 0)}, nil
 }
 
-// Bearer returns a grantID function for [Guard.Middleware]: it takes the request's bearer token,
-// verifies it with v and returns its grant ID, refusing a token whose expiry has passed.
+// Bearer returns a grantID function for [Guard.Require]: it takes the request's bearer token,
+// verifies it with v and returns its grant ID, refusing a token whose expiry has passed. Its errors
+// match [ErrDenied], except a verifier's that match [ErrUnavailable] (an introspection endpoint
+// down), so that [WriteError] answers them as Require does.
 //
 // Verified tokens are cached until they expire, so a token presented again skips the signature
 // check or the introspection call, and tokens of grants this Guard knows are revoked are refused
-// at once. The cache never allows an action: the request still goes through [Guard.Do], whose
-// check in the store is the final word.
+// at once. The cache never allows an action: the request still goes through the store's check,
+// which is the final word.
 func (g *Guard) Bearer(v Verifier) func(*http.Request) (string, error) {
+	g.mustBeUsable("Bearer")
+	if v == nil {
+		panic("guard: Bearer: the Verifier is nil (hint: pass a *guard.JWT or a *guard.Introspection)")
+	}
 	return func(r *http.Request) (string, error) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || token == "" {
-			return "", errors.New("guard: no bearer token")
+			return "", &invalidToken{errors.New("no bearer token")}
 		}
 		now := g.now()
 		key := sha256.Sum256([]byte(token))
@@ -145,7 +151,10 @@ func (g *Guard) Bearer(v Verifier) func(*http.Request) (string, error) {
 		if !ok {
 			var err error
 			if gr, err = v.Verify(r.Context(), token); err != nil {
-				return "", err
+				if errors.Is(err, ErrUnavailable) {
+					return "", err
+				}
+				return "", &invalidToken{err}
 			}
 			g.cache.remember(key, gr)
 		}

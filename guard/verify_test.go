@@ -265,17 +265,3 @@ func FuzzJWTVerify(f *testing.F) {
 		}
 	})
 }
-
-// TestRevokingUnknownGrantCachesNothing: revoking an ID before it is granted must not make the
-// cache refuse the grant once it exists (revoking an unknown grant does nothing).
-func TestRevokingUnknownGrantCachesNothing(t *testing.T) {
-	g, _ := newTestGuard(t)
-	ctx := context.Background()
-	if err := g.Revoke(ctx, "later"); err != nil {
-		t.Fatal(err)
-	}
-	mustGrant(t, g, Grant{ID: "later", Subject: "alice"})
-	if err := g.Do(ctx, "later", "", func(context.Context) error { return nil }); err != nil {
-		t.Fatalf("Do = %v; want nil", err)
-	}
-}

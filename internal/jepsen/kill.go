@@ -19,7 +19,7 @@ const holdFor = 5 * time.Second
 // KillMidAction kills replica victim while it holds a grant in the middle of a write that a
 // revocation is waiting for, and restarts it. It makes the conditions rather than hoping for them:
 //
-//  1. it sends victim an act (through DoTx if tx, else Middleware and Do) that waits holdFor inside
+//  1. it sends victim an act (through DoTx if tx, else Middleware and guard.Tx) that waits holdFor inside
 //     its transaction, and polls victim's /stats until the act is past its check, so its grant is
 //     pinned FOR SHARE;
 //  2. it revokes the grant through replica via, and waits until pg_stat_activity shows the
@@ -32,7 +32,7 @@ const holdFor = 5 * time.Second
 // db is a pool on the shared database. Both operations are in the history, so the checker judges
 // them as well.
 func KillMidAction(atOp, victim, via int, tx bool, db *pgxpool.Pool) Fault {
-	shape := "Middleware+Do"
+	shape := "Middleware+Tx"
 	if tx {
 		shape = "DoTx"
 	}

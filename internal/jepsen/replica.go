@@ -60,8 +60,8 @@ func monotonic() int64 {
 type Mode int
 
 const (
-	// Guarded checks the grant inside the write's transaction with guard (DoTx, or Middleware and
-	// Do around a write in a transaction of its own).
+	// Guarded checks the grant inside the write's transaction with guard: DoTx in a transaction of
+	// the handler's, or Middleware, whose transaction the handler writes in (guard.Tx).
 	Guarded Mode = iota
 	// TTLCache is the vulnerable pattern: a decision read from the same tables without a lock and
 	// cached for a TTL, then the write. The checker must find its violations.
@@ -265,22 +265,16 @@ func (r *Replica) routes(g *guard.Guard, pool *pgxpool.Pool) http.Handler {
 		})
 		writeResult(w, err)
 	}))
-	// ...and Middleware with Do pinning the grant around a write in a transaction of its own.
+	// ...and Middleware, which pins the grant in the request's transaction and commits it once the
+	// handler has written in it and returned (it rolls back on a 5xx, as writeResult gives an error).
 	write := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		op, delay, ok := actParams(w, req)
 		if !ok {
 			return
 		}
-		grantID := req.Context().Value(grantKey{}).(string)
 		ctx := req.Context()
-		var subject string
-		if err := pool.QueryRow(ctx, `SELECT subject FROM guard_grants WHERE id = $1`, grantID).Scan(&subject); err != nil {
-			writeResult(w, err)
-			return
-		}
-		writeResult(w, pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return r.write(ctx, tx, op, grantID, subject, delay)
-		}))
+		gr, _ := guard.GrantFrom(ctx)
+		writeResult(w, r.write(ctx, guard.Tx(ctx), op, gr.ID, gr.Subject, delay))
 	})
 	// The token is verified once, before Middleware, and its grant ID passed on in the context, as
 	// the lab's fixed flavour does: verifying it again inside the handler could fail (the cache

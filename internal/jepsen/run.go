@@ -271,7 +271,7 @@ func (c *runner) act(ctx context.Context, rng *rand.Rand, g liveGrant) Op {
 }
 
 // actOn sends act op id with grant g to one replica: through DoTx if tx, else through Middleware
-// and Do. The replica waits delay inside the write's transaction, after the check.
+// and guard.Tx. The replica waits delay inside the write's transaction, after the check.
 func (c *runner) actOn(ctx context.Context, replica int, id int64, g liveGrant, tx bool, delay time.Duration) Op {
 	path := "/act"
 	if tx {
