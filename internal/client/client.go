@@ -41,6 +41,11 @@ const (
 	DefaultMaxResponseBytes = 1 << 20
 )
 
+// MaxHeaderBytes bounds the status line and header section read of each response, by this client and
+// by the race engine alike: net/http's own default for servers, and ten times less than its client
+// default, since an API's headers are a few kilobytes and a hostile server's are endless.
+const MaxHeaderBytes = 1 << 20
+
 // maxRedirects is how many same-origin redirects one request may follow.
 const maxRedirects = 5
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tocsin/tocsin/internal/hostile"
 )
 
 // newServer starts an httptest server on 127.0.0.1 (httptest's default) and counts the requests
@@ -265,6 +267,22 @@ func TestBodyCap(t *testing.T) {
 	}
 	if len(resp.Body) != 100 || resp.Truncated {
 		t.Errorf("got %d bytes, truncated %v, want 100 and false: a body exactly at the cap is whole", len(resp.Body), resp.Truncated)
+	}
+}
+
+// Headers stop at MaxHeaderBytes, as in the race engine. The server stops at 4 MiB, under net/http's
+// own client default of 10 MiB, and holds the connection: without the cap the read waits there for
+// the timeout.
+func TestHeaderCap(t *testing.T) {
+	srv := hostile.Start(t, hostile.Options{Default: hostile.EndlessHeaders, Limit: 4 << 20})
+	c := newClient(t, Options{Origins: []string{srv.URL()}, Timeout: 5 * time.Second})
+	start := time.Now()
+	_, err := get(t, c, srv.URL()+"/")
+	if err == nil || !strings.Contains(err.Error(), "1048576") {
+		t.Errorf("err = %v, want the header cap", err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("took %v, as if read until the timeout", d)
 	}
 }
 

@@ -47,7 +47,8 @@ func newGuard(origins map[string]bool, budget int64, perSecond float64, timeout 
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: timeout,
 			// Headers can be slow when the API is slow; the per-request context bounds the wait.
-			ExpectContinueTimeout: time.Second,
+			ExpectContinueTimeout:  time.Second,
+			MaxResponseHeaderBytes: MaxHeaderBytes,
 		},
 	}
 }
