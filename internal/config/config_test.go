@@ -164,7 +164,7 @@ func TestExpand(t *testing.T) {
 		{"plain", "plain", ""},
 		{"${A}", "alpha", ""},
 		{"x-${A}-${B_2}-y", "x-alpha-beta-y", ""},
-		{"${EMPTY}", "", ""},
+		{"${EMPTY}", "", "environment variable EMPTY is set but empty"},
 		{"$${A}", "${A}", ""},
 		{"$$${A}", "$${A}", ""}, // "$", then the escape "$${"
 		{"cost: $5 {{token}}", "cost: $5 {{token}}", ""},
