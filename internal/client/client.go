@@ -16,6 +16,8 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"time"
+
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // Errors a caller may test with errors.Is.
@@ -182,11 +184,5 @@ func safeURL(u *url.URL) string {
 	if u == nil {
 		return "<nil URL>"
 	}
-	v := *u
-	v.User = nil
-	v.RawQuery = ""
-	v.ForceQuery = false
-	v.Fragment = ""
-	v.RawFragment = ""
-	return v.String()
+	return redact.URL(u.String())
 }

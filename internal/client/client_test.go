@@ -62,6 +62,12 @@ func TestNewValidatesOrigins(t *testing.T) {
 			t.Errorf("New(%q): want an error", origins)
 		}
 	}
+	// A query, fragment or user info may hold a key: no message repeats them.
+	for _, origin := range []string{"http://127.0.0.1?key=S3cret", "http://127.0.0.1#S3cret", "http://u:S3cret@127.0.0.1", "http://[::1?key=S3cret", "ftp://h/?key=S3cret"} {
+		if _, err := New(Options{Origins: []string{origin}}); err == nil || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("New(%q): err = %v, want one that does not repeat the secret", origin, err)
+		}
+	}
 	if _, err := New(Options{Origins: []string{"http://127.0.0.1:1"}, Budget: -1}); err == nil {
 		t.Error("negative budget: want an error")
 	}

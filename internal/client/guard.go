@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // rateBurst lets a short burst through (a race needs several requests at once) while keeping the
@@ -134,18 +136,24 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
-// parseOrigin validates an origin from the config and returns its normalised form.
+// parseOrigin validates an origin from the config and returns its normalised form. Messages show
+// the origin without user info, query or fragment, which may hold secrets.
 func parseOrigin(s string) (string, error) {
+	shown := redact.URL(s)
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("origin %q: %w", s, err)
+		var ue *url.Error // it quotes the whole URL
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("origin %q: %w", shown, err)
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("origin %q: want scheme://host[:port] with no path, query or credentials", s)
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", fmt.Errorf("origin %q: want scheme://host[:port] with no path, query or credentials", shown)
 	}
 	key, err := originOf(u)
 	if err != nil {
-		return "", fmt.Errorf("origin %q: %w", s, err)
+		return "", fmt.Errorf("origin %q: %w", shown, err)
 	}
 	return key, nil
 }

@@ -314,3 +314,27 @@ func TestValidateConfigBuiltInCode(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// An origin's query, fragment or user info may carry a key; no message repeats them (issue 12:
+// `origin "http://127.0.0.1:18799?key=QueryKeyS3cret" has a query or fragment`).
+func TestOriginMessagesHideSecrets(t *testing.T) {
+	for _, origin := range []string{
+		"http://127.0.0.1:18799?key=QueryKeyS3cret",
+		"http://127.0.0.1:18799#token=S3cret",
+		"http://127.0.0.1:18799/api?key=S3cret",
+		"ftp://127.0.0.1?key=S3cret",
+		"http://alice:S3cret@127.0.0.1",
+		"http://[::1?key=S3cret",
+		"http://?key=S3cret",
+	} {
+		y := strings.Replace(base, "  origins: [https://api.example.com]", "  origins: [\""+origin+"\"]", 1)
+		_, err := Parse("t.yaml", []byte(y), noEnv)
+		if err == nil {
+			t.Errorf("%s: no error", origin)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("%s: the message repeats the secret:\n%v", origin, err)
+		}
+	}
+}

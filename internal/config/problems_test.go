@@ -117,7 +117,7 @@ func TestProblems(t *testing.T) {
 		{"origin with path", edit("  origins: [https://api.example.com]", "  origins: [https://api.example.com/v1]"), "origins:",
 			"target.origins[0]", `origin "https://api.example.com/v1" has a path`, "paths belong in probes"},
 		{"origin with query", edit("  origins: [https://api.example.com]", "  origins: [\"https://api.example.com?x=1\"]"), "origins:",
-			"target.origins[0]", "has a query or fragment", "scheme://host[:port]"},
+			"target.origins[0]", `origin "https://api.example.com" is followed by a query or fragment`, "scheme://host[:port]"},
 		{"origin scheme", edit("  origins: [https://api.example.com]", "  origins:\n    - https://api.example.com\n    - ftp://files.example.com"),
 			"ftp://", "target.origins[1]", "must use http or https", "scheme://host[:port]"},
 		{"origin credentials", edit("  origins: [https://api.example.com]", "  origins: [\"https://me:pw@api.example.com\"]"), "origins:",
