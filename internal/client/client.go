@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/redact"
@@ -108,6 +109,18 @@ type Response struct {
 	Truncated bool      // the body was longer than MaxResponseBytes
 	Sent      time.Time // just before the request was written
 	Received  time.Time // when the response headers arrived
+	// Redirect is set when this response is a redirect that was not followed because it leaves the
+	// allowed origins: where it pointed, resolved, without user info, query or fragment.
+	Redirect string
+}
+
+// StatusText names the status for a message: the number, and for a redirect that was not followed,
+// where it pointed.
+func (r *Response) StatusText() string {
+	if r.Redirect == "" {
+		return strconv.Itoa(r.Status)
+	}
+	return fmt.Sprintf("%d, a redirect to %s, not followed: that origin is not in target.origins", r.Status, r.Redirect)
 }
 
 // Do sends req within the client's limits. It fails without sending when req's origin is not
@@ -128,6 +141,8 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 	st := &stamps{}
 	ctx = context.WithValue(ctx, stampsKey{}, st)
 	ctx = httptrace.WithClientTrace(ctx, st.trace())
+	refused := &refusedRedirect{}
+	ctx = context.WithValue(ctx, refusedRedirectKey{}, refused)
 	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
 		// http.Client's *url.Error prints the full URL, query included; the query may carry secrets,
@@ -164,6 +179,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 		Truncated: truncated,
 		Sent:      sent,
 		Received:  received,
+		Redirect:  refused.to,
 	}, nil
 }
 

@@ -95,6 +95,11 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	if err := checkLocation(req, resp); err != nil {
+		resp.Body.Close()
+		cancel()
+		return nil, err
+	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }
@@ -113,13 +118,41 @@ func (g *guard) take() bool {
 }
 
 // checkRedirect follows redirects within the allowed origins only. A redirect elsewhere is handed back
-// as the 3xx response itself, so the caller sees where the API tried to send it.
+// as the 3xx response itself, with Response.Redirect saying where it pointed, so that the caller (a
+// probe that lists 302 as refused, say) decides what it means.
 func (g *guard) checkRedirect(req *http.Request, via []*http.Request) error {
 	if origin, err := originOf(req.URL); err != nil || !g.origins[origin] {
+		if r, ok := req.Context().Value(refusedRedirectKey{}).(*refusedRedirect); ok {
+			r.to = safeURL(req.URL)
+		}
 		return http.ErrUseLastResponse
 	}
 	if len(via) > maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return fmt.Errorf("stopped after %d redirects, the last to %s (hint: the API redirects in a loop; point the request at the final URL)", maxRedirects, safeURL(req.URL))
+	}
+	return nil
+}
+
+// refusedRedirect carries, from checkRedirect back to Do through the request's context, where a
+// redirect that was not followed pointed.
+type refusedRedirect struct{ to string }
+
+type refusedRedirectKey struct{}
+
+// checkLocation refuses a redirect whose Location is not a URL, before http.Client does: its error
+// would quote the whole Location, query and all.
+func checkLocation(req *http.Request, resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return nil
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil
+	}
+	if _, err := req.URL.Parse(loc); err != nil {
+		return fmt.Errorf("status %d, a redirect to a Location that is not a URL: %q", resp.StatusCode, redact.URL(loc))
 	}
 	return nil
 }

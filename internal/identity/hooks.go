@@ -81,7 +81,7 @@ func (h *rfc7009Hook) Run(ctx context.Context, token string) error {
 	if resp.Status == http.StatusOK {
 		return nil
 	}
-	return h.r.Error(fmt.Errorf("%s: status %d: %s (hint: %s)", where, resp.Status, excerpt(h.r, resp.Body), revocationHint(resp)))
+	return h.r.Error(fmt.Errorf("%s: status %s: %s (hint: %s)", where, resp.StatusText(), excerpt(h.r, resp.Body), revocationHint(resp)))
 }
 
 func revocationHint(resp *client.Response) string {
@@ -172,7 +172,7 @@ func (h *httpHook) Run(ctx context.Context, token string) error {
 	if len(h.h.Expect) > 0 {
 		want = fmt.Sprint("one of ", h.h.Expect)
 	}
-	return h.r.Error(fmt.Errorf("%s: status %d, want %s: %s", where, resp.Status, want, excerpt(h.r, resp.Body)))
+	return h.r.Error(fmt.Errorf("%s: status %s; want %s: %s", where, resp.StatusText(), want, excerpt(h.r, resp.Body)))
 }
 
 func acknowledged(status int, expect []int) bool {
