@@ -167,13 +167,15 @@ func (c *h1conn) read(maxHeader, maxBody int64, method string) {
 		r.Err = err
 		return
 	}
-	defer resp.Body.Close()
 	// The body has its own cap below; the header cap must not cut it.
 	headerCap.left = math.MaxInt64
 	r.Status, r.Header = resp.StatusCode, resp.Header
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if int64(len(body)) > maxBody {
 		body, r.Truncated = body[:maxBody], true
+		// Not resp.Body.Close, which reads a body to its end: the connection goes, and the rest of
+		// the body with it.
+		c.conn.Close()
 	} else if err != nil {
 		r.Err = fmt.Errorf("reading the response body: %w", err)
 	}

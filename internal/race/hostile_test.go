@@ -36,6 +36,26 @@ func TestHeaderCapH1(t *testing.T) {
 	}
 }
 
+// An HTTP/1.1 body over the cap ends the response there, truncated, and the rest is not read: the
+// server's body has no end, so reading on would last until the timeout.
+func TestBodyCapH1StopsReading(t *testing.T) {
+	srv := hostile.Start(t, hostile.Options{Default: hostile.EndlessBody})
+	start := time.Now()
+	o := race.Options{Mode: race.LastByteH1, Client: newClient(t, srv.URL(), 10), Timeout: 5 * time.Second, MaxResponseBytes: 1000}
+	b, err := race.Send(context.Background(), o, []race.Request{{URL: srv.URL() + "/a"}, {URL: srv.URL() + "/b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range b.Responses {
+		if r.Err != nil || r.Status != 200 || !r.Truncated || len(r.Body) != 1000 {
+			t.Errorf("response %d: status %d, err %v, truncated %v, %d bytes; want 1000 bytes, truncated", i, r.Status, r.Err, r.Truncated, len(r.Body))
+		}
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("took %v, as if the endless body was read until the timeout", d)
+	}
+}
+
 // An HTTP/2 body over the cap ends the response there, truncated, without waiting for the rest.
 func TestBodyCapH2StopsReading(t *testing.T) {
 	srv := h2cServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
