@@ -150,34 +150,31 @@ func FuzzShapeBound(f *testing.F) {
 
 // astDepth is how many mappings and lists enclose the deepest node under n, plus depth.
 func astDepth(n ast.Node, depth int) int {
+	var children []ast.Node
 	switch v := n.(type) {
 	case *ast.MappingNode:
-		deepest := depth + 1
+		depth++
 		for _, kv := range v.Values {
-			deepest = max(deepest, pairDepth(kv, depth+1))
+			if kv != nil {
+				children = append(children, kv.Key, kv.Value)
+			}
 		}
-		return deepest
-	case *ast.MappingValueNode:
-		return pairDepth(v, depth+1)
+	case *ast.MappingValueNode: // a mapping of one pair
+		depth++
+		children = []ast.Node{v.Key, v.Value}
 	case *ast.SequenceNode:
-		deepest := depth + 1
-		for _, item := range v.Values {
-			deepest = max(deepest, astDepth(item, depth+1))
-		}
-		return deepest
+		depth++
+		children = v.Values
 	case *ast.AnchorNode:
-		return astDepth(v.Value, depth)
+		children = []ast.Node{v.Value}
 	case *ast.TagNode:
-		return astDepth(v.Value, depth)
+		children = []ast.Node{v.Value}
 	case *ast.MappingKeyNode:
-		return astDepth(v.Value, depth)
+		children = []ast.Node{v.Value}
 	}
-	return depth
-}
-
-func pairDepth(kv *ast.MappingValueNode, depth int) int {
-	if kv == nil {
-		return depth
+	deepest := depth
+	for _, c := range children {
+		deepest = max(deepest, astDepth(c, depth))
 	}
-	return max(depth, astDepth(kv.Key, depth), astDepth(kv.Value, depth))
+	return deepest
 }

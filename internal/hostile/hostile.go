@@ -120,8 +120,8 @@ func Start(t testing.TB, o Options) *Server {
 		s.paths[p] = m
 	}
 	s.wg.Add(2)
-	go s.serve()
-	go s.serveDecoy()
+	go s.accept(ln, s.serveConn)
+	go s.accept(decoy, s.decoyConn)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -164,43 +164,42 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-func (s *Server) serveDecoy() {
+// accept hands each connection ln accepts to handle, until ln is closed.
+func (s *Server) accept(ln net.Listener, handle func(net.Conn)) {
 	defer s.wg.Done()
 	for {
-		c, err := s.decoy.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		s.decoyConns.Add(1)
-		c.Close()
+		handle(c)
 	}
 }
 
-func (s *Server) serve() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.connMu.Lock()
-		if s.closing.Load() {
-			s.connMu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = true
-		s.connMu.Unlock()
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.handle(c)
-			s.connMu.Lock()
-			delete(s.conns, c)
-			s.connMu.Unlock()
-			c.Close()
-		}()
+// decoyConn counts a connection to the decoy and closes it: it has nothing to say.
+func (s *Server) decoyConn(c net.Conn) {
+	s.decoyConns.Add(1)
+	c.Close()
+}
+
+// serveConn answers a connection on its own goroutine, tracked so that Close can end it.
+func (s *Server) serveConn(c net.Conn) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closing.Load() {
+		c.Close()
+		return
 	}
+	s.conns[c] = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.handle(c)
+		s.connMu.Lock()
+		delete(s.conns, c)
+		s.connMu.Unlock()
+		c.Close()
+	}()
 }
 
 // maxRequestBody bounds what the server reads of a request body, so a test's client cannot grow it.
