@@ -68,7 +68,7 @@ func (c *chains) setup(ctx context.Context, vars probe.Vars) ([]*probe.Result, e
 		return nil, nil
 	}
 	own := tokenVars(vars)
-	results, extracted, err := probe.RunChain(ctx, c.env.Target.Client, "setup", c.p.Setup, vars, c.creds(own))
+	results, extracted, err := probe.RunChain(ctx, c.env.Target.Client, "setup", c.p.Setup, vars, c.creds(own), c.env.Target.Redactor)
 	if len(results) > 0 {
 		maps.Copy(vars, extracted)
 		c.mu.Lock()
@@ -91,7 +91,7 @@ func (c *chains) verifyRead(ctx context.Context, vars probe.Vars) (*probe.Probe,
 	v := maps.Clone(vars)
 	creds := c.creds(nil)
 	if lead := steps[:len(steps)-1]; len(lead) > 0 {
-		_, extracted, err := probe.RunChain(ctx, c.env.Target.Client, "verify", lead, v, creds)
+		_, extracted, err := probe.RunChain(ctx, c.env.Target.Client, "verify", lead, v, creds, c.env.Target.Redactor)
 		if err != nil {
 			return nil, nil, c.stepErr(err)
 		}
@@ -171,7 +171,7 @@ func (c *chains) teardown(ctx context.Context, fallback func(ctx context.Context
 			maps.Copy(vars, tok.Vars())
 			var err error
 			if len(c.p.Teardown) > 0 {
-				_, _, err = probe.RunChain(ctx, c.env.Target.Client, "teardown", c.p.Teardown, vars, c.creds(tok.Vars()))
+				_, _, err = probe.RunChain(ctx, c.env.Target.Client, "teardown", c.p.Teardown, vars, c.creds(tok.Vars()), c.env.Target.Redactor)
 				if err != nil && alreadyGone(err) {
 					err = nil
 				}
@@ -287,7 +287,7 @@ func TeardownIdentities(ctx context.Context, env *Env) {
 		var lastErr error
 		for _, tok := range minted {
 			vars := ch.begin(tok)
-			if _, _, err := probe.RunChain(ctx, t.Client, "teardown", id.Teardown, vars, ch.creds(tok.Vars())); err != nil && !alreadyGone(err) {
+			if _, _, err := probe.RunChain(ctx, t.Client, "teardown", id.Teardown, vars, ch.creds(tok.Vars()), t.Redactor); err != nil && !alreadyGone(err) {
 				failed++
 				lastErr = err
 			}

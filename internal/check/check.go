@@ -6,10 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/probe"
+	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/target"
 )
 
@@ -121,17 +121,23 @@ func tokenLabel(red interface{ Label(string) string }, token string) string {
 }
 
 // exchangeOf is redacted evidence of one request and its response, shared by every check: the URL
-// and the start of the body pass through the redactor, and token is already a label.
-func exchangeOf(red interface{ String(string) string }, method, url, token string, status int, o probe.Outcome, body []byte) *finding.Exchange {
-	if len(body) > 200 {
-		body = body[:200]
-	}
+// passes through the redactor, the body is redacted before it is cut to an excerpt (so a cut can
+// never leave part of a secret), and token is already a label.
+func exchangeOf(red *redact.Redactor, method, url, token string, status int, o probe.Outcome, body []byte, truncated bool) *finding.Exchange {
 	return &finding.Exchange{
 		Method:      method,
 		URL:         red.String(url),
 		Token:       token,
 		Status:      status,
 		Outcome:     o.String(),
-		BodyExcerpt: strings.TrimSpace(red.String(string(body))),
+		BodyExcerpt: red.Excerpt(body, bodyExcerptBytes, truncated),
 	}
+}
+
+// bodyExcerptBytes is how much of a response body evidence keeps.
+const bodyExcerptBytes = 200
+
+// resultExchange is exchangeOf for a probe's result, labelled with the token it carried.
+func resultExchange(red *redact.Redactor, r *probe.Result) *finding.Exchange {
+	return exchangeOf(red, r.Method, r.URL, tokenLabel(red, r.Token), r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
 }

@@ -41,7 +41,7 @@ func authControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars,
 		if c.token != "" {
 			label = "[garbage token]"
 		}
-		x := exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body)
+		x := exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
 		tl.add(r.Response.Sent, finding.EventControl, "control: "+c.what, x, r.Response.Sent, r.Response.Received)
 		if r.Outcome == probe.Accepted {
 			return inconclusive("%s was accepted with %s (status %d): the API does not require authentication here, so a token's state cannot matter (missing authentication, not a stale decision; hint: point this check at a probe the API refuses without a valid token, and fix the endpoint's authentication)",
@@ -68,7 +68,7 @@ func changeInEffect(ctx context.Context, env *Env, ident *identity.Identity, p *
 	if err != nil {
 		return err
 	}
-	x := exchangeOf(red, r.Method, r.URL, red.Label(tok.Value), r.Response.Status, r.Outcome, r.Response.Body)
+	x := resultExchange(red, r)
 	tl.add(r.Response.Sent, finding.EventControl, "control: a token minted after the "+kind, x, r.Response.Sent, r.Response.Received)
 	switch r.Outcome {
 	case probe.Rejected:

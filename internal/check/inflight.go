@@ -386,7 +386,7 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 	red := r.env.Target.Redactor
 	rel := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.ack))) }
 	exch := func(res *probe.Result, token string) *finding.Exchange {
-		x := exchangeOf(red, res.Method, res.URL, tokenLabel(red, token), res.Response.Status, res.Outcome, res.Response.Body)
+		x := exchangeOf(red, res.Method, res.URL, tokenLabel(red, token), res.Response.Status, res.Outcome, res.Response.Body, res.Response.Truncated)
 		x.SentMS, x.ReceivedMS = rel(res.Response.Sent), rel(res.Response.Received)
 		return x
 	}

@@ -101,7 +101,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		vars := ch.begin(tok)
 		results, err := ch.setup(ctx, vars)
 		for _, r := range results {
-			note(r.Response.Sent, "setup: fresh resource for the "+purpose, exchangeOf(red, r.Method, r.URL, tokenLabel(red, r.Token), r.Response.Status, r.Outcome, r.Response.Body))
+			note(r.Response.Sent, "setup: fresh resource for the "+purpose, resultExchange(red, r))
 		}
 		return vars, err
 	}
@@ -123,7 +123,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 			baseline++
 		}
 		if i < 2 || r.Outcome == probe.Accepted {
-			note(r.Response.Sent, fmt.Sprintf("baseline request %d: %s", i+1, r.Outcome), exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body))
+			note(r.Response.Sent, fmt.Sprintf("baseline request %d: %s", i+1, r.Outcome), resultExchange(red, r))
 		}
 	}
 	note(time.Now(), fmt.Sprintf("sequential baseline: %d of %d succeeded", baseline, n), nil)
@@ -174,7 +174,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		case probe.Inconclusive:
 			undecided++
 		}
-		x := exchangeOf(red, reqs[i].Method, reqs[i].URL, label, r.Status, o, r.Body)
+		x := exchangeOf(red, reqs[i].Method, reqs[i].URL, label, r.Status, o, r.Body, r.Truncated)
 		x.SentMS, x.ReceivedMS = at(r.Sent), at(r.Received)
 		note(r.Received, fmt.Sprintf("race copy %d: %s", i+1, o), x)
 	}

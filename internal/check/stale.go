@@ -426,7 +426,7 @@ func (m *staleMeasurement) inconclusiveErr(r *probe.Result) error {
 // exchange turns a probe result into redacted evidence.
 func (m *staleMeasurement) exchange(r *probe.Result, token string) *finding.Exchange {
 	red := m.redactor()
-	return exchangeOf(red, r.Method, r.URL, tokenLabel(red, token), r.Response.Status, r.Outcome, r.Response.Body)
+	return exchangeOf(red, r.Method, r.URL, tokenLabel(red, token), r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
 }
 
 // runsAs reports whether step runs as the identity named ident (steps default to it).

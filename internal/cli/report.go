@@ -20,9 +20,11 @@ code scanning), junit (JUnit XML for CI test views) or html (one self-contained 
 contacted; the summary, status, score and grade are recomputed from the checks and findings
 (reports of format v1 and v2 are read; v1 reports convert with what they hold).
 
-Exit status: 2 when the input cannot be read or is not a tocsin report. With --fail-on, the scan's
-rule (docs/ci.md): 1 when a finding is at or above it, else 2 when the report records an incomplete
-scan or an inconclusive check, else 0. Without it, 0.
+The input is read up to 4 MiB; a larger file is refused (a scan's report is tens of kilobytes).
+
+Exit status: 2 when the input cannot be read, is larger than 4 MiB, or is not a tocsin report. With
+--fail-on, the scan's rule (docs/ci.md): 1 when a finding is at or above it, else 2 when the report
+records an incomplete scan or an inconclusive check, else 0. Without it, 0.
 
 Examples:
   tocsin report -i report.json --format html -o report.html
@@ -45,13 +47,7 @@ func runReport(s *stdio, args []string) int {
 		fail(s.err, err)
 		return ExitUsage
 	}
-	var data []byte
-	var err error
-	if in == "-" {
-		data, err = io.ReadAll(s.in)
-	} else {
-		data, err = os.ReadFile(in)
-	}
+	data, err := readReport(s.in, in)
 	if err != nil {
 		fail(s.err, fmt.Errorf("read report: %w", err))
 		return ExitUsage
@@ -70,6 +66,34 @@ func runReport(s *stdio, args []string) int {
 		return ExitOK
 	}
 	return o.exitCode(reports...)
+}
+
+// maxReportBytes bounds what tocsin report reads. The demo's two scans make a 40 KB report, so this
+// is room for a hundred, and a device or an endless stream given by mistake is refused at once
+// instead of read until memory runs out. Deep nesting needs no bound of ours: encoding/json stops at
+// 10,000 levels, in time and memory linear in the input.
+const maxReportBytes = 4 << 20
+
+// readReport reads the file named by -i ("-": r), at most maxReportBytes of it.
+func readReport(r io.Reader, name string) ([]byte, error) {
+	if name == "-" {
+		name = "standard input"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxReportBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxReportBytes {
+		return nil, fmt.Errorf("%s is larger than 4 MiB (hint: tocsin report reads the JSON that tocsin scan --format json writes, tens of kilobytes; check that -i names it, not a device or a stream)", name)
+	}
+	return data, nil
 }
 
 // decodeReports reads one report object or an array of them and checks that each is a format this

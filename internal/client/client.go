@@ -15,7 +15,10 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"time"
+
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // Errors a caller may test with errors.Is.
@@ -40,6 +43,11 @@ const (
 	DefaultTimeout          = 10 * time.Second
 	DefaultMaxResponseBytes = 1 << 20
 )
+
+// MaxHeaderBytes bounds the status line and header section read of each response, by this client and
+// by the race engine alike: net/http's own default for servers, and ten times less than its client
+// default, since an API's headers are a few kilobytes and a hostile server's are endless.
+const MaxHeaderBytes = 1 << 20
 
 // maxRedirects is how many same-origin redirects one request may follow.
 const maxRedirects = 5
@@ -101,6 +109,18 @@ type Response struct {
 	Truncated bool      // the body was longer than MaxResponseBytes
 	Sent      time.Time // just before the request was written
 	Received  time.Time // when the response headers arrived
+	// Redirect is set when this response is a redirect that was not followed because it leaves the
+	// allowed origins: where it pointed, resolved, without user info, query or fragment.
+	Redirect string
+}
+
+// StatusText names the status for a message: the number, and for a redirect that was not followed,
+// where it pointed.
+func (r *Response) StatusText() string {
+	if r.Redirect == "" {
+		return strconv.Itoa(r.Status)
+	}
+	return fmt.Sprintf("%d, a redirect to %s, not followed: that origin is not in target.origins", r.Status, r.Redirect)
 }
 
 // Do sends req within the client's limits. It fails without sending when req's origin is not
@@ -121,6 +141,8 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 	st := &stamps{}
 	ctx = context.WithValue(ctx, stampsKey{}, st)
 	ctx = httptrace.WithClientTrace(ctx, st.trace())
+	refused := &refusedRedirect{}
+	ctx = context.WithValue(ctx, refusedRedirectKey{}, refused)
 	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
 		// http.Client's *url.Error prints the full URL, query included; the query may carry secrets,
@@ -157,6 +179,7 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 		Truncated: truncated,
 		Sent:      sent,
 		Received:  received,
+		Redirect:  refused.to,
 	}, nil
 }
 
@@ -177,11 +200,5 @@ func safeURL(u *url.URL) string {
 	if u == nil {
 		return "<nil URL>"
 	}
-	v := *u
-	v.User = nil
-	v.RawQuery = ""
-	v.ForceQuery = false
-	v.Fragment = ""
-	v.RawFragment = ""
-	return v.String()
+	return redact.URL(u.String())
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tocsin/tocsin/internal/hostile"
 )
 
 // newServer starts an httptest server on 127.0.0.1 (httptest's default) and counts the requests
@@ -58,6 +60,12 @@ func TestNewValidatesOrigins(t *testing.T) {
 	} {
 		if _, err := New(Options{Origins: origins}); err == nil {
 			t.Errorf("New(%q): want an error", origins)
+		}
+	}
+	// A query, fragment or user info may hold a key: no message repeats them.
+	for _, origin := range []string{"http://127.0.0.1?key=S3cret", "http://127.0.0.1#S3cret", "http://u:S3cret@127.0.0.1", "http://[::1?key=S3cret", "ftp://h/?key=S3cret"} {
+		if _, err := New(Options{Origins: []string{origin}}); err == nil || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("New(%q): err = %v, want one that does not repeat the secret", origin, err)
 		}
 	}
 	if _, err := New(Options{Origins: []string{"http://127.0.0.1:1"}, Budget: -1}); err == nil {
@@ -122,7 +130,10 @@ func TestRedirects(t *testing.T) {
 		case "/hop":
 			http.Redirect(w, r, "/final", http.StatusFound)
 		case "/loop":
-			http.Redirect(w, r, "/loop", http.StatusFound)
+			http.Redirect(w, r, "/loop?sig=LoopS3cret", http.StatusFound)
+		case "/bad-location":
+			w.Header().Set("Location", "/a%zz?key=LocationS3cret")
+			w.WriteHeader(http.StatusFound)
 		case "/final":
 			if r.Header.Get("Authorization") != "Bearer t0ken" {
 				http.Error(w, "no auth", http.StatusUnauthorized)
@@ -144,6 +155,29 @@ func TestRedirects(t *testing.T) {
 		if otherHits.Load() != 0 {
 			t.Errorf("the other origin got %d requests, want 0", otherHits.Load())
 		}
+		if resp.Redirect != other.URL+"/stolen" || !strings.Contains(resp.StatusText(), "302, a redirect to "+other.URL+"/stolen") {
+			t.Errorf("Redirect %q, StatusText %q: want where it pointed", resp.Redirect, resp.StatusText())
+		}
+	})
+	t.Run("off-origin Location named without its query", func(t *testing.T) {
+		h := hostile.Start(t, hostile.Options{Default: hostile.RedirectOffOrigin})
+		c := newClient(t, Options{Origins: []string{h.URL()}})
+		resp, err := get(t, c, h.URL()+"/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Redirect != h.DecoyURL()+"/login" || strings.Contains(resp.StatusText(), hostile.DecoyQuery) {
+			t.Errorf("Redirect %q, StatusText %q: want the decoy's URL without its query", resp.Redirect, resp.StatusText())
+		}
+		if h.DecoyConnections() != 0 {
+			t.Errorf("the decoy got %d connections", h.DecoyConnections())
+		}
+	})
+	t.Run("Location that is not a URL", func(t *testing.T) {
+		_, err := get(t, c, srv.URL+"/bad-location")
+		if err == nil || !strings.Contains(err.Error(), `a redirect to a Location that is not a URL: "/a%zz"`) || strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("err = %v, want the Location without its query", err)
+		}
 	})
 	t.Run("same-origin followed", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/hop", nil)
@@ -163,8 +197,8 @@ func TestRedirects(t *testing.T) {
 	t.Run("loop stops", func(t *testing.T) {
 		before := c.Sent()
 		_, err := get(t, c, srv.URL+"/loop")
-		if err == nil || !strings.Contains(err.Error(), "redirects") {
-			t.Fatalf("err = %v, want a too-many-redirects error", err)
+		if err == nil || !strings.Contains(err.Error(), "stopped after 5 redirects, the last to "+srv.URL+"/loop") || strings.Contains(err.Error(), "S3cret") {
+			t.Fatalf("err = %v, want a too-many-redirects error naming the last Location without its query", err)
 		}
 		if n := c.Sent() - before; n != maxRedirects+1 {
 			t.Errorf("spent %d requests, want %d", n, maxRedirects+1)
@@ -265,6 +299,22 @@ func TestBodyCap(t *testing.T) {
 	}
 	if len(resp.Body) != 100 || resp.Truncated {
 		t.Errorf("got %d bytes, truncated %v, want 100 and false: a body exactly at the cap is whole", len(resp.Body), resp.Truncated)
+	}
+}
+
+// Headers stop at MaxHeaderBytes, as in the race engine. The server stops at 4 MiB, under net/http's
+// own client default of 10 MiB, and holds the connection: without the cap the read waits there for
+// the timeout.
+func TestHeaderCap(t *testing.T) {
+	srv := hostile.Start(t, hostile.Options{Default: hostile.EndlessHeaders, Limit: 4 << 20})
+	c := newClient(t, Options{Origins: []string{srv.URL()}, Timeout: 5 * time.Second})
+	start := time.Now()
+	_, err := get(t, c, srv.URL()+"/")
+	if err == nil || !strings.Contains(err.Error(), "1048576") {
+		t.Errorf("err = %v, want the header cap", err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("took %v, as if read until the timeout", d)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // rateBurst lets a short burst through (a race needs several requests at once) while keeping the
@@ -48,7 +50,8 @@ func newGuard(origins map[string]bool, budget int64, perSecond float64, timeout 
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: timeout,
 			// Headers can be slow when the API is slow; the per-request context bounds the wait.
-			ExpectContinueTimeout: time.Second,
+			ExpectContinueTimeout:  time.Second,
+			MaxResponseHeaderBytes: MaxHeaderBytes,
 		},
 	}
 }
@@ -99,6 +102,11 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+	if err := checkLocation(req, resp); err != nil {
+		resp.Body.Close()
+		cancel()
+		return nil, err
+	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }
@@ -126,13 +134,41 @@ func (g *guard) take() bool {
 }
 
 // checkRedirect follows redirects within the allowed origins only. A redirect elsewhere is handed back
-// as the 3xx response itself, so the caller sees where the API tried to send it.
+// as the 3xx response itself, with Response.Redirect saying where it pointed, so that the caller (a
+// probe that lists 302 as refused, say) decides what it means.
 func (g *guard) checkRedirect(req *http.Request, via []*http.Request) error {
 	if origin, err := originOf(req.URL); err != nil || !g.origins[origin] {
+		if r, ok := req.Context().Value(refusedRedirectKey{}).(*refusedRedirect); ok {
+			r.to = safeURL(req.URL)
+		}
 		return http.ErrUseLastResponse
 	}
 	if len(via) > maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return fmt.Errorf("stopped after %d redirects, the last to %s (hint: the API redirects in a loop; point the request at the final URL)", maxRedirects, safeURL(req.URL))
+	}
+	return nil
+}
+
+// refusedRedirect carries, from checkRedirect back to Do through the request's context, where a
+// redirect that was not followed pointed.
+type refusedRedirect struct{ to string }
+
+type refusedRedirectKey struct{}
+
+// checkLocation refuses a redirect whose Location is not a URL, before http.Client does: its error
+// would quote the whole Location, query and all.
+func checkLocation(req *http.Request, resp *http.Response) error {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	default:
+		return nil
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil
+	}
+	if _, err := req.URL.Parse(loc); err != nil {
+		return fmt.Errorf("status %d, a redirect to a Location that is not a URL: %q", resp.StatusCode, redact.URL(loc))
 	}
 	return nil
 }
@@ -149,18 +185,24 @@ func (b *cancelOnClose) Close() error {
 	return err
 }
 
-// parseOrigin validates an origin from the config and returns its normalised form.
+// parseOrigin validates an origin from the config and returns its normalised form. Messages show
+// the origin without user info, query or fragment, which may hold secrets.
 func parseOrigin(s string) (string, error) {
+	shown := redact.URL(s)
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("origin %q: %w", s, err)
+		var ue *url.Error // it quotes the whole URL
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("origin %q: %w", shown, err)
 	}
-	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("origin %q: want scheme://host[:port] with no path, query or credentials", s)
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", fmt.Errorf("origin %q: want scheme://host[:port] with no path, query or credentials", shown)
 	}
 	key, err := originOf(u)
 	if err != nil {
-		return "", fmt.Errorf("origin %q: %w", s, err)
+		return "", fmt.Errorf("origin %q: %w", shown, err)
 	}
 	return key, nil
 }

@@ -56,3 +56,6 @@ func (c *Client) Timeout() time.Duration { return c.guard.timeout }
 
 // MaxResponseBytes is how many bytes of each response body are read.
 func (c *Client) MaxResponseBytes() int64 { return c.maxBody }
+
+// MaxHeaderBytes is how many bytes of each response's status line and headers are read.
+func (c *Client) MaxHeaderBytes() int64 { return MaxHeaderBytes }

@@ -184,11 +184,12 @@ func (c *Config) Probe(name string) *Probe {
 	return nil
 }
 
-// Load reads, parses and validates the config file at path. Commands given by a relative path
+// Load reads, parses and validates the config file at path. It reads at most MaxFileBytes, so that a
+// device or an endless stream given by mistake is refused at once. Commands given by a relative path
 // (./get-token.sh, scripts/revoke.sh) resolve from the config file's folder, not the working
 // directory, so a config runs the same from anywhere; a bare program name is looked up on PATH.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -226,8 +227,12 @@ func (c *Config) resolveCommands(dir string) {
 
 // Parse decodes, applies defaults to and validates a config. name is used in messages. ${NAME} in
 // any string value is replaced through lookupEnv (os.LookupEnv when nil); $${ stands for a literal ${.
-// A returned error is an *Error listing every problem found.
+// A returned error is an *Error listing every problem found. Data over MaxFileBytes, MaxDepth or
+// MaxElements is refused before it is parsed.
 func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if err := checkShape(data); err != nil {
+		return &Config{file: name}, asShapeError(name, err)
+	}
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}

@@ -103,7 +103,7 @@ func TestExampleWithoutEnvNamesEachVariable(t *testing.T) {
 		t.Fatalf("want 5 problems, got %d:\n%v", len(ce.Problems), err)
 	}
 	first := ce.Problems[0]
-	if first.Line != 48 || first.Field != "identities.alice.token.oauth2.client_secret" ||
+	if first.Line != 50 || first.Field != "identities.alice.token.oauth2.client_secret" ||
 		first.Msg != "environment variable TOCSIN_LAB_CLIENT_SECRET is not set" {
 		t.Errorf("first problem %+v", first)
 	}
@@ -164,7 +164,7 @@ func TestExpand(t *testing.T) {
 		{"plain", "plain", ""},
 		{"${A}", "alpha", ""},
 		{"x-${A}-${B_2}-y", "x-alpha-beta-y", ""},
-		{"${EMPTY}", "", ""},
+		{"${EMPTY}", "", "environment variable EMPTY is set but empty"},
 		{"$${A}", "${A}", ""},
 		{"$$${A}", "$${A}", ""}, // "$", then the escape "$${"
 		{"cost: $5 {{token}}", "cost: $5 {{token}}", ""},
@@ -312,5 +312,29 @@ func TestValidateConfigBuiltInCode(t *testing.T) {
 	err := cfg.Validate()
 	if err == nil || err.Error() != "probes.read.setup.setup: a setup cannot have its own setup (hint: steps are plain requests; make it a step of the top-level probe's setup)" {
 		t.Errorf("got %v", err)
+	}
+}
+
+// An origin's query, fragment or user info may carry a key; no message repeats them (issue 12:
+// `origin "http://127.0.0.1:18799?key=QueryKeyS3cret" has a query or fragment`).
+func TestOriginMessagesHideSecrets(t *testing.T) {
+	for _, origin := range []string{
+		"http://127.0.0.1:18799?key=QueryKeyS3cret",
+		"http://127.0.0.1:18799#token=S3cret",
+		"http://127.0.0.1:18799/api?key=S3cret",
+		"ftp://127.0.0.1?key=S3cret",
+		"http://alice:S3cret@127.0.0.1",
+		"http://[::1?key=S3cret",
+		"http://?key=S3cret",
+	} {
+		y := strings.Replace(base, "  origins: [https://api.example.com]", "  origins: [\""+origin+"\"]", 1)
+		_, err := Parse("t.yaml", []byte(y), noEnv)
+		if err == nil {
+			t.Errorf("%s: no error", origin)
+			continue
+		}
+		if strings.Contains(err.Error(), "S3cret") {
+			t.Errorf("%s: the message repeats the secret:\n%v", origin, err)
+		}
 	}
 }

@@ -446,6 +446,13 @@ func (d *decoder) expand(s, path string, line int) string {
 					fmt.Sprintf("export %s before running tocsin, or write $${ for a literal ${", name))
 				continue
 			}
+			if v == "" {
+				// Almost always a secret that did not arrive (an empty CI variable), which would
+				// otherwise fail later and less clearly, as a token or password that is wrong.
+				d.add(line, path, fmt.Sprintf("environment variable %s is set but empty", name),
+					fmt.Sprintf("give %s a value before running tocsin, or write the empty value in the file instead of ${%s}", name, name))
+				continue
+			}
 			b.WriteString(v)
 		default:
 			b.WriteByte(s[i])

@@ -19,6 +19,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("---\n---\nversion: 1\n...\n"))
 	f.Add([]byte("identities:\n  a:\n    token:\n      static: |\n        ${X}\n"))
 	f.Add([]byte("limits: {rate: .inf, timeout: -1s, request_budget: 99999999999999999999}\n"))
+	for _, h := range hostileConfigs() {
+		f.Add(h.data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := Parse("fuzz.yaml", data, func(name string) (string, bool) { return "v-" + name, name != "UNSET" })
 		if err == nil {

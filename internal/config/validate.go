@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tocsin/tocsin/internal/probe"
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // Upper bounds on limits: beyond these a value is a typo, or a scan that would hurt the target.
@@ -109,24 +110,26 @@ func (v *validator) target() {
 }
 
 // parseOrigin checks that raw is scheme://host[:port] (a trailing "/" is tolerated) and returns it in
-// canonical form, or a message saying what is wrong. The message never repeats credentials.
+// canonical form, or a message saying what is wrong. The message never repeats credentials, a query
+// or a fragment, which may hold secrets (an API key in ?key=...).
 func parseOrigin(raw string) (canonical, msg string) {
 	u, err := url.Parse(raw)
+	shown := truncate(redact.URL(raw), 80)
 	switch {
 	case raw == "":
 		return "", "empty origin"
 	case err != nil:
-		return "", fmt.Sprintf("%q is not a URL", truncate(raw, 80))
+		return "", fmt.Sprintf("%q is not a URL", shown)
 	case u.User != nil:
 		return "", "origin must not contain credentials"
 	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Sprintf("origin %q must use http or https", truncate(raw, 80))
+		return "", fmt.Sprintf("origin %q must use http or https", shown)
 	case u.Host == "":
-		return "", fmt.Sprintf("origin %q has no host", truncate(raw, 80))
+		return "", fmt.Sprintf("origin %q has no host", shown)
 	case u.Path != "" && u.Path != "/" || u.RawPath != "":
-		return "", fmt.Sprintf("origin %q has a path", truncate(raw, 80))
+		return "", fmt.Sprintf("origin %q has a path", shown)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", fmt.Sprintf("origin %q has a query or fragment", truncate(raw, 80))
+		return "", fmt.Sprintf("origin %q is followed by a query or fragment (not shown: it may hold a secret)", shown)
 	}
 	return u.Scheme + "://" + strings.ToLower(u.Host), ""
 }

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tocsin/tocsin/internal/redact"
 )
@@ -78,21 +77,13 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// excerpt is the start of b, redacted, for an error message. Redaction runs before the cut so that a
-// secret straddling the cut cannot survive as an unrecognised fragment.
+// excerpt is the start of b, redacted, for an error message (see redact.Excerpt: redaction runs
+// before the cut, so a secret straddling the cut cannot survive as an unrecognised fragment).
 func excerpt(r *redact.Redactor, b []byte) string {
-	s := strings.TrimSpace(r.String(strings.ToValidUTF8(string(b), "\uFFFD")))
-	if s == "" {
-		return "(empty)"
-	}
-	if len(s) <= excerptBytes {
+	if s := r.Excerpt(b, excerptBytes, false); s != "" {
 		return s
 	}
-	cut := excerptBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	return "(empty)"
 }
 
 // commandSource runs a command and takes its trimmed stdout as the token.

@@ -95,7 +95,7 @@ func (h *rfc7009Hook) Run(ctx context.Context, tok Token) error {
 	if resp.Status == http.StatusOK {
 		return nil
 	}
-	return h.r.Error(fmt.Errorf("%s: status %d: %s (hint: %s)", where, resp.Status, excerpt(h.r, resp.Body), revocationHint(resp)))
+	return h.r.Error(fmt.Errorf("%s: status %s: %s (hint: %s)", where, resp.StatusText(), responseExcerpt(h.r, resp), revocationHint(resp)))
 }
 
 func revocationHint(resp *client.Response) string {
@@ -201,7 +201,7 @@ func (h *httpHook) Run(ctx context.Context, tok Token) error {
 	if len(h.h.Expect) > 0 {
 		want = fmt.Sprint("one of ", h.h.Expect)
 	}
-	return h.r.Error(fmt.Errorf("%s: status %d, want %s: %s", where, resp.Status, want, excerpt(h.r, resp.Body)))
+	return h.r.Error(fmt.Errorf("%s: status %s; want %s: %s", where, resp.StatusText(), want, responseExcerpt(h.r, resp)))
 }
 
 func acknowledged(status int, expect []int) bool {
@@ -234,6 +234,14 @@ func (h *commandHook) Manual() string {
 		parts[i] = shellQuote(a)
 	}
 	return h.r.String(strings.Join(parts, " "))
+}
+
+// responseExcerpt is excerpt for a response body, which may have been cut at its size limit.
+func responseExcerpt(r *redact.Redactor, resp *client.Response) string {
+	if s := r.Excerpt(resp.Body, excerptBytes, resp.Truncated); s != "" {
+		return s
+	}
+	return "(empty)"
 }
 
 // templateURL shows a URL template in a message as written, {{token}} and all (not percent-encoded),

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/tocsin/tocsin/internal/client"
+	"github.com/tocsin/tocsin/internal/hostile"
 	"github.com/tocsin/tocsin/internal/redact"
 )
 
@@ -150,7 +151,7 @@ func TestHTTPHookExpect(t *testing.T) {
 	}
 	msg := err.Error()
 	// The URL is shown as the template it was written as, not percent-encoded.
-	for _, w := range []string{"http hook DELETE " + srv.URL + "/x?token={{token}}:", "status 202, want one of [200 204]", "still active: [token:"} {
+	for _, w := range []string{"http hook DELETE " + srv.URL + "/x?token={{token}}:", "status 202; want one of [200 204]", "still active: [token:"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q lacks %q", msg, w)
 		}
@@ -185,5 +186,33 @@ func TestCommandHook(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), revokedToken) {
 		t.Errorf("error %q leaks the token", err)
+	}
+}
+
+// A hook or token endpoint that redirects off the allowed origins is not followed, and the error says
+// where it pointed, without the query.
+func TestRedirectOffOriginNamed(t *testing.T) {
+	h := hostile.Start(t, hostile.Options{Default: hostile.RedirectOffOrigin})
+	c := newClientFor(t, h.URL())
+	want := "status 302, a redirect to " + h.DecoyURL() + "/logout, not followed"
+	for name, run := range map[string]func() error{
+		"http": func() error {
+			return NewHTTPHook(HTTPHook{URL: h.URL() + "/logout"}, c, nil).Run(context.Background(), Token{Value: revokedToken})
+		},
+		"rfc7009": func() error {
+			return NewRFC7009(RFC7009{URL: h.URL() + "/logout", ClientID: "c"}, c, nil).Run(context.Background(), Token{Value: revokedToken})
+		},
+		"oauth2": func() error {
+			_, err := NewOAuth2(OAuth2{Grant: "client_credentials", TokenURL: h.URL() + "/logout", ClientID: "c", ClientSecret: "s"}, c.HTTPClient(), nil).Token(context.Background())
+			return err
+		},
+	} {
+		err := run()
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), hostile.DecoyQuery) {
+			t.Errorf("%s: err = %v, want %q without the query", name, err, want)
+		}
+	}
+	if h.DecoyConnections() != 0 {
+		t.Errorf("the decoy got %d connections", h.DecoyConnections())
 	}
 }

@@ -43,7 +43,7 @@ func (s *loginSource) Token(ctx context.Context) (Token, error) {
 	}
 	maps.Copy(vars, probe.Unique())
 	anonymous := func(context.Context, string) (probe.Vars, error) { return probe.Vars{"token": ""}, nil }
-	_, extracted, err := probe.RunChain(ctx, s.c, "login", s.steps, vars, anonymous)
+	_, extracted, err := probe.RunChain(ctx, s.c, "login", s.steps, vars, anonymous, s.r)
 	// Everything a login answers may be a credential: register what was extracted before any
 	// message can quote it.
 	for _, v := range extracted {

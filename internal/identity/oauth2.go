@@ -107,6 +107,9 @@ func (s *oauth2Source) explain(where string, err error) error {
 			status = re.Response.StatusCode
 		}
 		what := fmt.Sprintf("status %d", status)
+		if to := redirectTarget(re.Response); to != "" {
+			what += ", a redirect to " + to + ", not followed: that origin is not in target.origins"
+		}
 		if re.ErrorCode != "" {
 			what = re.ErrorCode
 			if re.ErrorDescription != "" {
@@ -118,6 +121,24 @@ func (s *oauth2Source) explain(where string, err error) error {
 		return &hintedError{fmt.Sprintf("%s: %s (hint: %s)", where, what, s.hint(re.ErrorCode, status)), err}
 	}
 	return &hintedError{fmt.Sprintf("%s: %v (hint: check token_url and that the identity provider is up)", where, unwrapURLError(err)), err}
+}
+
+// redirectTarget is where a redirect the client handed back (it leaves the allowed origins) pointed,
+// without user info, query or fragment; "" for any other response.
+func redirectTarget(resp *http.Response) string {
+	if resp == nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return ""
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return ""
+	}
+	if resp.Request != nil && resp.Request.URL != nil {
+		if u, err := resp.Request.URL.Parse(loc); err == nil {
+			loc = u.String()
+		}
+	}
+	return redact.URL(loc)
 }
 
 func (s *oauth2Source) hint(code string, status int) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tocsin/tocsin/internal/client"
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // seq numbers experiments across a run, for {{seq}}.
@@ -39,6 +40,8 @@ type StepError struct {
 	Step   *Probe
 	Result *Result
 	Err    error // the cause when there is no result, or the extract failure
+	// Excerpt is the start of the response body, redacted before it was cut.
+	Excerpt string
 }
 
 func (e *StepError) Error() string {
@@ -49,29 +52,20 @@ func (e *StepError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s: %v", where, e.Err)
 	}
-	return fmt.Sprintf("%s answered %d: %s", where, e.Result.Response.Status, bodyStart(e.Result.Response.Body))
+	body := e.Excerpt
+	if body == "" {
+		body = "(empty body)"
+	}
+	return fmt.Sprintf("%s answered %d: %q", where, e.Result.Response.Status, body)
 }
 
 func (e *StepError) Unwrap() error { return e.Err }
 
-// bodyStart is the first bytes of a body for a message; the caller redacts the message.
-func bodyStart(b []byte) string {
-	const n = 200
-	s := string(b)
-	if s == "" {
-		return "(empty body)"
-	}
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return fmt.Sprintf("%q", s)
-}
-
 // RunChain sends steps in order. Each is rendered with vars, what the earlier steps extracted, and
 // the credentials of the identity it runs as; each must be accepted. It returns every response, for
 // evidence, and everything the steps extracted. The first step that fails ends the chain with a
-// *StepError.
-func RunChain(ctx context.Context, c *client.Client, chain string, steps []*Probe, vars Vars, creds Credentials) ([]*Result, Vars, error) {
+// *StepError, whose message quotes the start of the response through red.
+func RunChain(ctx context.Context, c *client.Client, chain string, steps []*Probe, vars Vars, creds Credentials, red *redact.Redactor) ([]*Result, Vars, error) {
 	extracted := Vars{}
 	var results []*Result
 	for i, step := range steps {
@@ -97,7 +91,7 @@ func RunChain(ctx context.Context, c *client.Client, chain string, steps []*Prob
 			return results, extracted, &StepError{Chain: chain, Index: i + 1, Step: step, Result: r, Err: err}
 		}
 		if r.Outcome != Accepted {
-			return results, extracted, &StepError{Chain: chain, Index: i + 1, Step: step, Result: r}
+			return results, extracted, &StepError{Chain: chain, Index: i + 1, Step: step, Result: r, Excerpt: red.Excerpt(r.Response.Body, 200, r.Response.Truncated)}
 		}
 		maps.Copy(extracted, r.Extracted)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tocsin/tocsin/internal/client"
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // A chain runs its steps in order, each as the identity it names, each step's extracts feeding the
@@ -59,7 +60,7 @@ func TestRunChain(t *testing.T) {
 		step("", "/apply/{{code}}", nil),
 		step(Anonymous, "/coupons", map[string]string{"coupon": `coupons.#(code=="{{code}}").id`, "last": "coupons.#(used==false)#.id|@reverse|0"}),
 	}
-	results, got, err := RunChain(context.Background(), c, "setup", steps, Vars{}, creds)
+	results, got, err := RunChain(context.Background(), c, "setup", steps, Vars{}, creds, &redact.Redactor{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestRunChain(t *testing.T) {
 	}
 
 	// A refused step: its status and the start of its body name the problem.
-	_, _, err = RunChain(context.Background(), c, "setup", []*Probe{step("", "/refused", nil)}, Vars{}, creds)
+	_, _, err = RunChain(context.Background(), c, "setup", []*Probe{step("", "/refused", nil)}, Vars{}, creds, &redact.Redactor{})
 	var se *StepError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "setup step 1 (POST /refused) answered 400") || !strings.Contains(err.Error(), "required=[write:issue]") {
 		t.Errorf("refused step: %v", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tocsin/tocsin/internal/client"
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // Outcome is the verdict on one response.
@@ -111,6 +112,11 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 		Token:    vars["token"],
 		Response: resp,
 		Outcome:  Judge(resp.Status, p.Accept, p.Reject),
+	}
+	if resp.Redirect != "" && res.Outcome == Inconclusive {
+		// Asking again would be redirected again: say where to, and what to change.
+		return res, fmt.Errorf("probe %q: %s %s answered %s (hint: if that origin is part of the API, add it to target.origins; if the redirect is how the API refuses (a login page), add %d to the probe's reject statuses)",
+			p.Name, req.Method, redact.URL(req.URL.String()), resp.StatusText(), resp.Status)
 	}
 	if res.Outcome != Accepted || len(p.Extract) == 0 {
 		return res, nil

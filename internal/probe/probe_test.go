@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tocsin/tocsin/internal/client"
+	"github.com/tocsin/tocsin/internal/hostile"
 )
 
 // seen is what the fake API received.
@@ -149,5 +150,31 @@ func TestDoErrors(t *testing.T) {
 	p = &Probe{Name: "p", Method: "GET", URL: "http://127.0.0.1:1/x"}
 	if _, err := p.Do(ctx, c, nil); !errors.Is(err, client.ErrOrigin) {
 		t.Errorf("err = %v, want ErrOrigin", err)
+	}
+}
+
+// A redirect off the allowed origins that the probe neither accepts nor rejects is an error that says
+// where it pointed (without the query, which may hold a secret) and what to change; listed in reject,
+// it is a refusal like any other.
+func TestDoOffOriginRedirect(t *testing.T) {
+	h := hostile.Start(t, hostile.Options{Default: hostile.RedirectOffOrigin})
+	c, err := client.New(client.Options{Origins: []string{h.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Probe{Name: "read", Method: http.MethodGet, URL: h.URL() + "/items?key=ProbeS3cret", Path: "/items"}
+	_, err = p.Do(context.Background(), c, Vars{"token": "tok-1"})
+	want := "answered 302, a redirect to " + h.DecoyURL() + "/items, not followed"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "reject statuses") ||
+		strings.Contains(err.Error(), "S3cret") || strings.Contains(err.Error(), hostile.DecoyQuery) {
+		t.Errorf("err = %v, want one containing %q and a hint, without the queries", err, want)
+	}
+	p.Reject = []int{302}
+	res, err := p.Do(context.Background(), c, Vars{"token": "tok-1"})
+	if err != nil || res.Outcome != Rejected {
+		t.Errorf("with reject [302]: %v, %v; want rejected", res, err)
+	}
+	if h.DecoyConnections() != 0 {
+		t.Errorf("the decoy got %d connections", h.DecoyConnections())
 	}
 }

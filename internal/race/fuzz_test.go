@@ -38,8 +38,14 @@ func serverBytes(t testing.TB) []byte {
 
 // run feeds data to a connection state with streams 1, 3 and 5 open, as if the server had sent it.
 func run(data []byte, maxBody int64) *h2state {
-	s := newH2State(maxBody, func(build func(*http2.Framer) error) error {
-		var sink bytes.Buffer
+	s, _ := runCapped(data, 1<<20, maxBody)
+	return s
+}
+
+// runCapped is run with a header cap too; it also returns the frames the state wrote back.
+func runCapped(data []byte, maxHeader, maxBody int64) (*h2state, *bytes.Buffer) {
+	var sink bytes.Buffer
+	s := newH2State(maxHeader, maxBody, func(build func(*http2.Framer) error) error {
 		return build(http2.NewFramer(&sink, nil))
 	})
 	for i, id := range []uint32{1, 3, 5} {
@@ -47,8 +53,8 @@ func run(data []byte, maxBody int64) *h2state {
 		s.pending++
 	}
 	s.released = true
-	s.readLoop(newFramer(nil, bytes.NewReader(data)))
-	return s
+	s.readLoop(s.newFramer(nil, bytes.NewReader(data)))
+	return s, &sink
 }
 
 func TestParseServerFrames(t *testing.T) {

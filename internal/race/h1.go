@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -80,7 +82,7 @@ func primeH1(ctx context.Context, o Options, pr []prepared, tlsOn bool) (*Primed
 	}
 	// Readers start now: a server that answers before the last byte (an error, say) is recorded.
 	for i, c := range conns {
-		wg.Go(func() { c.read(o.MaxResponseBytes, pr[i].Method) })
+		wg.Go(func() { c.read(o.MaxHeaderBytes, o.MaxResponseBytes, pr[i].Method) })
 	}
 	select {
 	case <-time.After(o.Settle):
@@ -144,9 +146,11 @@ func primeH1(ctx context.Context, o Options, pr []prepared, tlsOn bool) (*Primed
 	}, nil
 }
 
-// read reads one response into c.resp.
-func (c *h1conn) read(maxBody int64, method string) {
-	br := bufio.NewReader(c.conn)
+// read reads one response into c.resp: at most maxHeader bytes until its headers are parsed, and
+// at most maxBody bytes of its body.
+func (c *h1conn) read(maxHeader, maxBody int64, method string) {
+	headerCap := &capReader{r: c.conn, left: maxHeader}
+	br := bufio.NewReader(headerCap)
 	r := &c.resp
 	if _, err := br.Peek(1); err != nil {
 		r.Err = fmt.Errorf("no response: %w", err)
@@ -155,18 +159,49 @@ func (c *h1conn) read(maxBody int64, method string) {
 	r.Received = time.Now() // the first byte of the response, as the HTTP/2 side stamps its HEADERS
 	resp, err := http.ReadResponse(br, &http.Request{Method: method})
 	if err != nil {
-		r.Err = fmt.Errorf("malformed response: %w", err)
+		if errors.Is(err, errHeaderCap) {
+			err = fmt.Errorf("response headers longer than %d bytes; not read further", maxHeader)
+		} else {
+			err = fmt.Errorf("malformed response: %w", err)
+		}
+		r.Err = err
 		return
 	}
-	defer resp.Body.Close()
+	// The body has its own cap below; the header cap must not cut it.
+	headerCap.left = math.MaxInt64
 	r.Status, r.Header = resp.StatusCode, resp.Header
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if int64(len(body)) > maxBody {
 		body, r.Truncated = body[:maxBody], true
+		// Not resp.Body.Close, which reads a body to its end: the connection goes, and the rest of
+		// the body with it.
+		c.conn.Close()
 	} else if err != nil {
 		r.Err = fmt.Errorf("reading the response body: %w", err)
 	}
 	r.Body = body
+}
+
+// errHeaderCap is what a capReader returns once its bytes are spent.
+var errHeaderCap = errors.New("header cap reached")
+
+// capReader reads at most left bytes from r, then fails with errHeaderCap. http.ReadResponse has no
+// limit of its own: a server sending endless headers would otherwise be read until memory runs out.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errHeaderCap
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 // h1Message serialises r as an HTTP/1.1 request. Content-Length is always explicit, so the server

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -65,7 +66,7 @@ func openH2(ctx context.Context, o Options, u *url.URL, tlsOn bool, conn net.Con
 	c := &h2conn{conn: conn, tcp: tcpOf(conn), nextID: 1, readerDone: make(chan struct{})}
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
 	c.henc = hpack.NewEncoder(&c.hbuf)
-	c.state = newH2State(o.MaxResponseBytes, c.write)
+	c.state = newH2State(o.MaxHeaderBytes, o.MaxResponseBytes, c.write)
 
 	// The preface, our SETTINGS and a connection window big enough for every response, in one write.
 	err := c.write(func(fr *http2.Framer) error {
@@ -73,7 +74,7 @@ func openH2(ctx context.Context, o Options, u *url.URL, tlsOn bool, conn net.Con
 		if err := fr.WriteSettings(
 			http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 			http2.Setting{ID: http2.SettingInitialWindowSize, Val: ourInitialWindow},
-			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList},
+			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: uint32(min(o.MaxHeaderBytes, math.MaxUint32))},
 		); err != nil {
 			return err
 		}
@@ -85,7 +86,7 @@ func openH2(ctx context.Context, o Options, u *url.URL, tlsOn bool, conn net.Con
 	}
 	go func() {
 		defer close(c.readerDone)
-		c.state.readLoop(newFramer(nil, conn))
+		c.state.readLoop(c.state.newFramer(nil, conn))
 	}()
 	select {
 	case <-c.state.settingsSeen:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -22,7 +23,6 @@ const (
 	ourInitialWindow = 16 << 20
 	ourConnWindow    = 1 << 30
 	ourMaxFrameSize  = 16 << 10 // the protocol default; we read nothing larger
-	maxHeaderList    = 1 << 20
 	maxWindow        = 1<<31 - 1
 )
 
@@ -42,7 +42,8 @@ type h2stream struct {
 
 // h2state is a connection's view of the server, fed frame by frame by handle.
 type h2state struct {
-	maxBody int64
+	maxHeader int64 // what the framer reading for this state decodes of a header list
+	maxBody   int64
 	// write sends frames the protocol makes us answer with (SETTINGS and PING ACKs, WINDOW_UPDATE).
 	write func(build func(fr *http2.Framer) error) error
 
@@ -67,8 +68,9 @@ type h2state struct {
 	dead         chan struct{} // closed when closed becomes true
 }
 
-func newH2State(maxBody int64, write func(func(*http2.Framer) error) error) *h2state {
+func newH2State(maxHeader, maxBody int64, write func(func(*http2.Framer) error) error) *h2state {
 	return &h2state{
+		maxHeader:    maxHeader,
 		maxBody:      maxBody,
 		write:        write,
 		peerWindow:   65535,
@@ -83,11 +85,13 @@ func newH2State(maxBody int64, write func(func(*http2.Framer) error) error) *h2s
 	}
 }
 
-// newFramer returns a framer that reads server frames with hpack decoding and our size limits.
-func newFramer(w io.Writer, r io.Reader) *http2.Framer {
+// newFramer returns a framer that reads server frames for s with hpack decoding and our size
+// limits. Past s.maxHeader of decoded header list it stops decoding and marks the frame Truncated,
+// and it closes the connection on a header block far over that (CONTINUATION floods).
+func (s *h2state) newFramer(w io.Writer, r io.Reader) *http2.Framer {
 	fr := http2.NewFramer(w, r)
 	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.MaxHeaderListSize = maxHeaderList
+	fr.MaxHeaderListSize = uint32(min(s.maxHeader, math.MaxUint32))
 	fr.SetMaxReadFrameSize(ourMaxFrameSize)
 	return fr
 }
@@ -207,11 +211,19 @@ func (s *h2state) settings(f *http2.SettingsFrame) error {
 func (s *h2state) headers(f *http2.MetaHeadersFrame) {
 	now := time.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.streams[f.StreamID]
 	if st == nil || st.done {
+		s.mu.Unlock()
 		return
 	}
+	if f.Truncated {
+		// The framer stopped decoding at the cap: what it kept is not the whole header list.
+		s.finish(st, fmt.Errorf("response headers longer than %d bytes; not read further", s.maxHeader))
+		s.mu.Unlock()
+		s.cancel(f.StreamID)
+		return
+	}
+	defer s.mu.Unlock()
 	if st.status != 0 { // trailers: nothing we report, but they may end the stream
 		if f.StreamEnded() {
 			s.finish(st, nil)
@@ -249,6 +261,7 @@ func (s *h2state) data(f *http2.DataFrame) error {
 		connInc, s.connConsumed = uint32(s.connConsumed), 0
 	}
 	st := s.streams[f.StreamID]
+	cut := false
 	if st != nil && !st.done {
 		if st.status == 0 {
 			s.finish(st, errors.New("malformed response: DATA before HEADERS"))
@@ -256,18 +269,24 @@ func (s *h2state) data(f *http2.DataFrame) error {
 			d := f.Data()
 			take := min(int64(len(d)), max(s.maxBody-int64(len(st.body)), 0))
 			st.body = append(st.body, d[:take]...)
-			if int64(len(d)) > take {
-				st.truncated = true
-			}
 			st.consumed += n
-			if f.StreamEnded() {
+			switch {
+			case int64(len(d)) > take:
+				// Past the cap: the response is done as far as we are concerned, and the server is
+				// told to stop sending it.
+				st.truncated, cut = true, true
 				s.finish(st, nil)
-			} else if st.consumed >= ourInitialWindow/2 {
+			case f.StreamEnded():
+				s.finish(st, nil)
+			case st.consumed >= ourInitialWindow/2:
 				streamInc, st.consumed = uint32(st.consumed), 0
 			}
 		}
 	}
 	s.mu.Unlock()
+	if cut {
+		s.cancel(f.StreamID)
+	}
 	if connInc == 0 && streamInc == 0 {
 		return nil
 	}
@@ -282,6 +301,12 @@ func (s *h2state) data(f *http2.DataFrame) error {
 		}
 		return nil
 	})
+}
+
+// cancel asks the server to stop sending a stream we have finished reading. A failed write is left
+// to the read loop, which sees the connection fail.
+func (s *h2state) cancel(id uint32) {
+	_ = s.write(func(fr *http2.Framer) error { return fr.WriteRSTStream(id, http2.ErrCodeCancel) })
 }
 
 // finish ends a stream once; s.mu is held.

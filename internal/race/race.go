@@ -79,8 +79,12 @@ type Options struct {
 	// median spread 484 us after 100 ms, 149 us after 10 ms, 135 us after 5 ms. Raise it for servers
 	// that start handlers late.
 	Settle time.Duration
-	// MaxResponseBytes caps each response body read; default the client's.
+	// MaxResponseBytes caps each response body read; default the client's. A longer body is cut
+	// there and marked Truncated, and the rest is not read.
 	MaxResponseBytes int64
+	// MaxHeaderBytes caps each response's status line and headers (HTTP/1.1), or its decoded header
+	// list (HTTP/2); default the client's. A response over it is an error and is not read further.
+	MaxHeaderBytes int64
 	// PacketBytes is the most release bytes put in one write; default 1400, which fits one TCP segment
 	// on a 1500-byte MTU path with TLS record overhead. Batches whose final frames need more are split.
 	PacketBytes int
@@ -217,6 +221,9 @@ func Prime(ctx context.Context, o Options, reqs []Request) (*Primed, error) {
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = o.Client.MaxResponseBytes()
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = o.Client.MaxHeaderBytes()
 	}
 	if o.PacketBytes <= 0 {
 		o.PacketBytes = DefaultPacketBytes

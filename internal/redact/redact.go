@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // minSecretLen guards against redacting every "a" because someone registered a one-letter value.
@@ -121,3 +122,50 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// Excerpt returns the start of b for a report or a message: at most max bytes (cut on a character
+// boundary, "..." marking the cut), with every registered secret replaced first, so that a cut can
+// never leave part of a secret that redaction would have caught whole. truncated says that b itself
+// was cut short (a response read up to its size limit): its end may hold the start of a secret,
+// which no whole-secret replacement matches, so a tail that begins a registered secret is dropped.
+func (r *Redactor) Excerpt(b []byte, max int, truncated bool) string {
+	s := strings.ToValidUTF8(string(b), "\uFFFD")
+	if r == nil {
+		r = &Redactor{}
+	}
+	if truncated {
+		s = r.dropSecretPrefixAtEnd(s)
+	}
+	s = strings.TrimSpace(r.String(s))
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// dropSecretPrefixAtEnd removes the longest tail of s that is the start of a registered secret.
+func (r *Redactor) dropSecretPrefixAtEnd(s string) string {
+	if r == nil {
+		return s
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	longest := 0
+	for secret := range r.secrets {
+		// Only a tail starting where s has the secret's first byte can be its start.
+		for i := max(len(s)-len(secret)+1, 0); i < len(s) && len(s)-i > longest; i++ {
+			if s[i] == secret[0] && strings.HasPrefix(secret, s[i:]) {
+				longest = len(s) - i
+				break
+			}
+		}
+	}
+	if longest == 0 {
+		return s
+	}
+	return s[:len(s)-longest] + "[cut]"
+}

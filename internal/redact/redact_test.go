@@ -85,3 +85,36 @@ func TestConcurrentAddAndString(t *testing.T) {
 		t.Errorf("a secret added concurrently was not redacted")
 	}
 }
+
+// An excerpt is redacted before it is cut, so no cut leaves part of a secret; and a body that was
+// itself cut short loses a tail that begins a secret.
+func TestExcerpt(t *testing.T) {
+	var r Redactor
+	secret := "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	r.Add("token", secret)
+	label := "[token:" + Fingerprint(secret) + "]"
+	for at := 0; at < 60; at++ {
+		body := strings.Repeat("x", at) + secret + strings.Repeat("y", 30)
+		got := r.Excerpt([]byte(body), 40, false)
+		for n := 8; n <= len(secret); n++ {
+			if strings.Contains(got, secret[:n]) || strings.Contains(got, secret[len(secret)-n:]) {
+				t.Fatalf("offset %d: excerpt %q holds %d bytes of the secret", at, got, n)
+			}
+		}
+		if len(got) > 43 {
+			t.Errorf("offset %d: excerpt %q longer than 40 bytes and the ellipsis", at, got)
+		}
+	}
+	if got := r.Excerpt([]byte("id=1 "+secret), 200, false); got != "id=1 "+label {
+		t.Errorf("whole secret: %q", got)
+	}
+	for n := 1; n < len(secret); n++ {
+		got := r.Excerpt([]byte("token is "+secret[:n]), 200, true)
+		if got != "token is [cut]" {
+			t.Errorf("cut after %d bytes of the secret: %q", n, got)
+		}
+	}
+	if got := r.Excerpt([]byte("ends with tok"), 200, false); got != "ends with tok" {
+		t.Errorf("a body that was not cut keeps its end: %q", got)
+	}
+}

@@ -1,0 +1,247 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/hostile"
+)
+
+// The tests in this file run the real binary, as a user would, against hostile inputs and targets
+// (issue 12), and hold each run to a time and a memory ceiling. The child runs under ulimit -v, so
+// that a regression fails on the ceiling instead of taking the machine's memory; the ceiling itself
+// is the child's peak resident memory, which the kernel reports when it exits.
+const (
+	virtualLimitKB = 2 << 20 // ulimit -v: 2 GiB of address space, a safety net
+	peakCeilingKB  = 160 << 10
+)
+
+// buildTocsin builds this command into a temporary directory (the build cache makes it quick after
+// the first time).
+func buildTocsin(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash is needed for ulimit")
+	}
+	bin := filepath.Join(t.TempDir(), "tocsin")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// bounded is one run of the binary.
+type bounded struct {
+	code           int
+	stdout, stderr string
+	elapsed        time.Duration
+	peakKB         int64
+}
+
+// runBounded runs bin with args under ulimit -v, killing it after hardLimit.
+func runBounded(t *testing.T, bin string, hardLimit time.Duration, env []string, args ...string) bounded {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hardLimit)
+	defer cancel()
+	script := fmt.Sprintf(`ulimit -v %d && exec "$0" "$@"`, virtualLimitKB)
+	cmd := exec.CommandContext(ctx, "bash", append([]string{"-c", script, bin}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := bounded{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("run: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("still running after %v, killed\nstderr: %s", hardLimit, tail(r.stderr))
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.peakKB = ru.Maxrss // KB on Linux
+	}
+	return r
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
+}
+
+// checkCeilings fails the test when a run took longer than maxTime or more memory than the ceiling.
+func checkCeilings(t *testing.T, r bounded, maxTime time.Duration) {
+	t.Helper()
+	if r.elapsed > maxTime {
+		t.Errorf("took %v, want under %v", r.elapsed.Round(time.Millisecond), maxTime)
+	}
+	if r.peakKB == 0 || r.peakKB > peakCeilingKB {
+		t.Errorf("peak memory %d MB, want under %d MB", r.peakKB>>10, peakCeilingKB>>10)
+	}
+}
+
+// Config and report files that once took tocsin to gigabytes or to a stack overflow are refused at
+// once, with exit status 2 and a message that says why.
+func TestHostileFilesRefused(t *testing.T) {
+	bin := buildTocsin(t)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var keys bytes.Buffer
+	for i := range 100_000 {
+		fmt.Fprintf(&keys, "k%06d: v\n", i)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"400 KB of [", []string{"scan", "-c", write("brackets.yaml", bytes.Repeat([]byte("["), 400_000))}, "brackets.yaml:1: nests deeper than 64 levels (hint: "},
+		{"200 KB of {a:", []string{"scan", "-c", write("braces.yaml", bytes.Repeat([]byte("{a: "), 50_000))}, "nests deeper than 64 levels (hint: "},
+		{"100k keys", []string{"scan", "-c", write("keys.yaml", keys.Bytes())}, "more than 10000 keys, list items and flow collections (hint: "},
+		{"-c /dev/zero", []string{"scan", "-c", "/dev/zero"}, "error: config: /dev/zero is larger than 4 MiB (hint: "},
+		{"-c /dev/urandom", []string{"scan", "-c", "/dev/urandom"}, "error: config: /dev/urandom is larger than 4 MiB (hint: "},
+		{"report -i /dev/zero", []string{"report", "-i", "/dev/zero"}, "error: read report: /dev/zero is larger than 4 MiB (hint: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runBounded(t, bin, 30*time.Second, nil, tc.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q", r.code, tail(r.stderr), tc.want)
+			}
+			checkCeilings(t, r, 5*time.Second)
+		})
+	}
+}
+
+// scanConfig is a scan of a one-shot action on srv: a setup that creates a resource (POST /coupons),
+// the action on it, and race/limit-overrun, which sends the action in sequence against the first
+// resource (r1) and as a synchronised race against the second (r2). So a misbehaviour at /coupons
+// meets the ordinary HTTP client and one at /coupons/r2/redeem the race engine. Both secrets come
+// from the environment, as a user would write them.
+const scanConfig = `version: 1
+target:
+  origins: [%s]
+limits:
+  timeout: 2s
+  request_budget: 200
+identities:
+  alice:
+    token:
+      static: ${HOSTILE_TOKEN}
+probes:
+  redeem:
+    method: POST
+    path: /coupons/{{coupon_id}}/redeem
+    destructive: true
+    headers: {X-Api-Key: "${HOSTILE_API_KEY}"}
+    accept: [200]
+    reject: [401, 403, 409]
+    setup:
+      method: POST
+      path: /coupons
+      headers: {X-Api-Key: "${HOSTILE_API_KEY}"}
+      accept: [201]
+      extract: {coupon_id: id}
+checks:
+  race/limit-overrun:
+    identity: alice
+    probes: [redeem]
+`
+
+// A scan of a misbehaving target ends within its ceilings, never contacts the origin a redirect
+// points to, and prints no secret of its config. Exit codes are not asserted: a scan whose checks
+// all errored is a verdict still being settled (issue 12, section 5).
+func TestScanHostileTargets(t *testing.T) {
+	bin := buildTocsin(t)
+	secrets := map[string]string{
+		"HOSTILE_TOKEN":   "tok-Hostile-Token-9f8e7d6c5b4a",
+		"HOSTILE_API_KEY": "key-Hostile-Header-1a2b3c4d5e6f",
+	}
+	var env []string
+	for k, v := range secrets {
+		env = append(env, k+"="+v)
+	}
+	const setupPath, racePath = "/coupons", "/coupons/r2/redeem"
+	for _, tc := range []struct {
+		path string
+		mode hostile.Mode
+	}{
+		{setupPath, hostile.EndlessHeaders},
+		{racePath, hostile.EndlessHeaders},
+		{setupPath, hostile.EndlessBody},
+		{racePath, hostile.EndlessBody},
+		{setupPath, hostile.StallAfterHeaders},
+		{racePath, hostile.StallAfterHeaders},
+		{setupPath, hostile.Reset},
+		{racePath, hostile.Reset},
+		{setupPath, hostile.RedirectOffOrigin},
+		{racePath, hostile.RedirectOffOrigin},
+		{setupPath, hostile.TooManyRequests},
+		{racePath, hostile.TooManyRequests},
+		{setupPath, hostile.Echo},
+		{racePath, hostile.Echo},
+		{setupPath, hostile.EchoError},
+	} {
+		where := "client"
+		if tc.path == racePath {
+			where = "race"
+		}
+		t.Run(fmt.Sprintf("%s/%s", tc.mode, where), func(t *testing.T) {
+			srv := hostile.Start(t, hostile.Options{Paths: map[string]hostile.Mode{
+				setupPath:            hostile.Create,
+				"/coupons/r1/redeem": hostile.OneShot,
+			}})
+			srv.Set(tc.path, tc.mode)
+			cfg := filepath.Join(t.TempDir(), "hostile.yaml")
+			if err := os.WriteFile(cfg, fmt.Appendf(nil, scanConfig, srv.URL()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := runBounded(t, bin, 60*time.Second, env, "scan", "-c", cfg)
+			checkCeilings(t, r, 15*time.Second)
+			if srv.Requests(tc.path) == 0 {
+				t.Errorf("the scan never reached %s (exit %d):\n%s", tc.path, r.code, tail(r.stderr))
+			}
+			if n := srv.DecoyConnections(); n != 0 {
+				t.Errorf("the origin a redirect pointed to got %d connections", n)
+			}
+			out := r.stdout + r.stderr
+			for name, secret := range secrets {
+				for i := 0; i+8 <= len(secret); i++ {
+					if strings.Contains(out, secret[i:i+8]) {
+						t.Errorf("output holds %q, part of %s:\n%s", secret[i:i+8], name, tail(out))
+						break
+					}
+				}
+			}
+			if tc.mode == hostile.RedirectOffOrigin && where == "client" {
+				want := "a redirect to " + srv.DecoyURL() + setupPath + ", not followed"
+				if !strings.Contains(out, want) || strings.Contains(out, hostile.DecoyQuery) {
+					t.Errorf("output does not name the Location without its query (%q):\n%s", want, tail(out))
+				}
+			}
+		})
+	}
+}
