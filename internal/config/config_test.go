@@ -314,3 +314,27 @@ func TestValidateConfigBuiltInCode(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// Reports point at a probe's key in the file (code scanning shows the finding on that line).
+func TestKeySpan(t *testing.T) {
+	cfg, err := Parse("tocsin.yaml", readExample(t), exampleEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(readExample(t)), "\n")
+	got, ok := cfg.Key("probes.read-item")
+	if !ok || got.Line == 0 || got.Column != 3 || got.EndColumn != 3+len("read-item") ||
+		strings.TrimSpace(lines[got.Line-1]) != "read-item:" {
+		t.Errorf("probes.read-item at %+v (found %v), want column 3 to 12 of the line that names it", got, ok)
+	}
+	cfg, err = Parse("t.yaml", []byte("version: 1\ntarget: {origins: [\"http://127.0.0.1:9\"]}\nprobes:\n  \"quoted probe\": {path: /y}\n"), nil)
+	if cfg == nil {
+		t.Fatal(err)
+	}
+	if got, ok := cfg.Key(`probes.quoted probe`); !ok || got.EndColumn-got.Column != len(`"quoted probe"`) {
+		t.Errorf("quoted key at %+v (found %v), want its quotes included", got, ok)
+	}
+	if _, ok := cfg.Key("probes.nope"); ok {
+		t.Error("a probe not in the file has a position")
+	}
+}
