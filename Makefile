@@ -4,12 +4,19 @@
 GO ?= go
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build test deps test-deps fmt-check vet bench bench-race jepsen demo fuzz
+.PHONY: all build test deps test-deps fmt-check vet actionlint bench bench-race jepsen demo fuzz
 
 all: build
 
+# The binary records the git revision it was built from (tocsin --version), even where GOFLAGS says
+# -buildvcs=false. VERSION (a release tag) and HOME_URL (where this tocsin lives, the "more about the
+# tool" link in SARIF) are optional; HOME_URL defaults to the checkout's origin remote, as https.
+VERSION ?=
+HOME_URL ?= $(shell git remote get-url origin 2>/dev/null | sed -E 's#^git@([^:]+):#https://\1/#; s#\.git$$##' | grep '^https://')
+LDFLAGS := $(if $(VERSION),-X github.com/tocsin/tocsin/internal/cli.Version=$(VERSION)) $(if $(HOME_URL),-X github.com/tocsin/tocsin/internal/report.HomeURL=$(HOME_URL))
+
 build:
-	$(GO) build -o bin/tocsin ./cmd/tocsin
+	$(GO) build -buildvcs=auto -ldflags '$(LDFLAGS)' -o bin/tocsin ./cmd/tocsin
 
 deps:
 	$(GO) mod download
@@ -26,9 +33,20 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# The Action (action.yml) and the workflow docs/ci.md shows, linted with actionlint as GitHub would
+# read them: the workflow is cut out of the page and placed in a scratch repository beside a copy of
+# the action, where the workflow uses it.
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+actionlint:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	mkdir -p "$$tmp/.git" "$$tmp/.github/workflows" "$$tmp/.tocsin" && cp action.yml "$$tmp/.tocsin/action.yml" && \
+	awk '/^```yaml$$/ {on=1; next} /^```$$/ {on=0} on' docs/ci.md > "$$tmp/.github/workflows/tocsin.yml" && \
+	test -s "$$tmp/.github/workflows/tocsin.yml" && \
+	cd "$$tmp" && $(GO) run $(ACTIONLINT) -no-color && echo "actionlint: action.yml and the docs/ci.md workflow are clean"
+
 # TOCSIN_REQUIRE_DEPS=1 turns "skipped: dependency missing" into a failure: under `make test` (and so
 # CI) every test must really run. Plain `go test ./...` skips what the machine cannot run, and says how.
-test: deps test-deps fmt-check vet
+test: deps test-deps fmt-check vet actionlint
 	TOCSIN_REQUIRE_DEPS=1 $(GO) test -race -count=1 -timeout 30m ./...
 
 # Figures: bracket width and requests of the staleness measurement on the lab at TTL 1 s and 3 s,

@@ -6,7 +6,30 @@
 #   postgresql                  guard's PostgreSQL store and its Jepsen-style test
 #   redis-server                guard's invalidation channel
 #   nginx                       a non-Go HTTP server for the race engine
+#   libxml2-utils               xmllint, to check the JUnit report against junit-10.xsd
+#   npm                         to install the SARIF Multitool (below), when the machine has no npm
+# and, with npm, into a cache folder outside the repository ($TOCSIN_NPM_DIR, default
+# ~/.cache/tocsin-npm), the npm package the SARIF report is validated with:
+#   @microsoft/sarif-multitool  Microsoft's SARIF validator, with GitHub code scanning's rules
 set -euo pipefail
+
+npm_dir="${TOCSIN_NPM_DIR:-$HOME/.cache/tocsin-npm}"
+multitool_version=5.7.0
+
+# install_npm_deps installs the SARIF Multitool unless that version is already there.
+install_npm_deps() {
+  local pkg="$npm_dir/node_modules/@microsoft/sarif-multitool/package.json"
+  if [ -f "$pkg" ] && grep -q "\"version\": \"$multitool_version\"" "$pkg" &&
+    [ -x "$npm_dir/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool" ]; then
+    return 0
+  fi
+  echo "test dependencies: installing @microsoft/sarif-multitool@$multitool_version into $npm_dir"
+  mkdir -p "$npm_dir"
+  npm install --prefix "$npm_dir" --no-audit --no-fund --loglevel=error \
+    "@microsoft/sarif-multitool@$multitool_version" >/dev/null
+  # The platform package marks its program executable in a postinstall script that npm may not run.
+  chmod u+x "$npm_dir/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+}
 
 need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
@@ -18,8 +41,11 @@ have_cmd chromium /usr/bin/chromium || need+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 have_cmd redis-server /usr/bin/redis-server || need+=(redis-server)
 have_cmd nginx /usr/sbin/nginx || need+=(nginx-light)
+have_cmd xmllint /usr/bin/xmllint || need+=(libxml2-utils)
+have_cmd npm /usr/bin/npm || need+=(npm)
 
 if [ ${#need[@]} -eq 0 ]; then
+  install_npm_deps
   echo "test dependencies: all present"
   exit 0
 fi
@@ -37,3 +63,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 echo "test dependencies: installed ${need[*]}"
+install_npm_deps

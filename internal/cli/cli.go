@@ -1,104 +1,126 @@
-// Package cli implements tocsin's command line: one file per subcommand, flags grouped per command,
-// errors printed as "error:" and "hint:" lines, and the exit codes CI relies on.
+// Package cli implements tocsin's command line on cobra: one file per subcommand, flags grouped per
+// command, errors printed as "error:" and "hint:" lines, and the exit codes CI relies on.
 package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
-	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tocsin/tocsin/internal/config"
 )
 
-// Exit codes.
+// Exit codes (docs/ci.md).
 const (
 	ExitOK       = 0 // no finding at or above --fail-on
 	ExitFindings = 1 // findings at or above --fail-on
-	ExitUsage    = 2 // usage, config or run error
+	ExitUsage    = 2 // usage, config or run error; or an incomplete or undecided scan
 )
-
-// Version is set at build time with -ldflags "-X github.com/tocsin/tocsin/internal/cli.Version=v1.2.3";
-// otherwise the module version or "dev".
-var Version = ""
-
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-type command struct {
-	name    string
-	summary string
-	run     func(io *stdio, args []string) int
-}
 
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
 }
 
-func commands() []command {
-	return []command{
-		{"scan", "scan an API described by a config file", runScan},
-		{"demo", "run the embedded lab (vulnerable and fixed) and scan both", runDemo},
-		{"lab", "serve the lab for manual use", runLab},
-		{"checks", "list the checks tocsin runs", runChecks},
-		{"report", "convert a saved JSON report to text, sarif, junit or html", runReport},
-		{"version", "print tocsin's version", func(s *stdio, _ []string) int { fmt.Fprintln(s.out, "tocsin", version()); return ExitOK }},
-	}
+// exitError ends a command with an exit code; whatever had to be said was said already.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// usageError is a mistake on the command line: printed with a hint to the command's help.
+type usageError struct {
+	err error
+	cmd *cobra.Command
 }
 
-const intro = `tocsin finds time-of-check/time-of-use flaws in HTTP APIs that use bearer tokens: it revokes a
-token or removes a scope, then proves and measures how long the API still lets the old one through.
+func (e *usageError) Error() string { return e.err.Error() }
 
-Usage:
-  tocsin <command> [flags]
+// failed prints err and its hints and returns the exit status for a usage, config or run error.
+func failed(s *stdio, err error, hints ...string) error {
+	fail(s.err, err, hints...)
+	return exitError(ExitUsage)
+}
 
-Commands:
-`
+const rootLong = `tocsin finds time-of-check/time-of-use flaws in HTTP APIs that use bearer tokens: it revokes a
+token or removes a scope during the scan, replays what the old state allowed, and proves from
+outside how long the API still lets it through, with a timeline as evidence.
+
+Start with ` + "`tocsin demo`" + ` (scans a built-in vulnerable API and its fixed twin), then write a
+tocsin.yaml for your API (tocsin lab --write-config lab.yaml writes a complete one to start from),
+check it with ` + "`tocsin validate`" + ` and scan it with ` + "`tocsin scan`" + `.`
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := &stdio{in: stdin, out: stdout, err: stderr}
-	if len(args) == 0 {
-		usage(stderr)
-		return ExitUsage
-	}
-	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		if len(args) > 1 {
-			return Main([]string{args[1], "--help"}, stdin, stdout, stderr)
-		}
-		usage(stdout)
+	root := newRoot(s)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	_, err := root.ExecuteC()
+	var code exitError
+	var usage *usageError
+	switch {
+	case err == nil:
 		return ExitOK
-	case "-version", "--version":
-		name = "version"
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &usage):
+		fail(stderr, usage.err, "run `"+usage.cmd.CommandPath()+" --help` for its flags")
+	default:
+		// Cobra's own errors (a missing argument to a flag, an unknown subcommand of help).
+		fail(stderr, err, "run `tocsin --help` for the commands")
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			return c.run(s, args[1:])
-		}
-	}
-	fail(stderr, fmt.Errorf("unknown command %q", name), "run `tocsin help` for the list of commands")
 	return ExitUsage
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, intro)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+func newRoot(s *stdio) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tocsin",
+		Short:         "Prove time-of-check/time-of-use flaws in bearer-token HTTP APIs",
+		Long:          rootLong,
+		Version:       versionLine(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.ArbitraryArgs,
+		// With no command, the usage goes to standard error and the exit status says it was wrong.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				cmd.SetOut(s.err)
+				_ = cmd.Usage()
+				return exitError(ExitUsage)
+			}
+			hint := "run `tocsin --help` for the commands"
+			if sugg := cmd.SuggestionsFor(args[0]); len(sugg) > 0 {
+				hint = "did you mean `tocsin " + sugg[0] + "`?"
+			}
+			return failed(s, fmt.Errorf("unknown command %q", args[0]), hint)
+		},
 	}
-	fmt.Fprint(w, "\nRun `tocsin <command> --help` for a command's flags.\n")
+	root.SuggestionsMinimumDistance = 2
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return &usageError{err: err, cmd: cmd} })
+	root.AddCommand(
+		newScanCmd(s),
+		newValidateCmd(s),
+		newDemoCmd(s),
+		newLabCmd(s),
+		newChecksCmd(s),
+		newReportCmd(s),
+		newVersionCmd(s),
+	)
+	return root
+}
+
+// noArgs refuses positional arguments with a usage error: every input is a flag.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &usageError{err: fmt.Errorf("unexpected argument %q (every input is a flag)", args[0]), cmd: cmd}
+	}
+	return nil
 }
 
 // fail prints an error and its hints the way every tocsin command does.
@@ -118,32 +140,6 @@ func fail(w io.Writer, err error, hints ...string) {
 	}
 }
 
-// newFlags makes a flag set that prints its usage to stderr and reports errors instead of exiting.
-func newFlags(s *stdio, name, usageLine, description string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(s.err)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s\n\n%s\n\nFlags:\n", usageLine, strings.TrimSpace(description))
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args; it returns a non-negative exit code when the command should stop.
-func parseFlags(fs *flag.FlagSet, args []string) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "error: unexpected argument %q\nhint: flags come before nothing else; run `tocsin %s --help`\n", fs.Arg(0), fs.Name())
-		return ExitUsage
-	}
-	return -1
-}
-
 // isTerminal reports whether w is a character device (a terminal), for colour and live progress.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -152,4 +148,11 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// completeValues offers fixed values for a flag in shell completion.
+func completeValues(values ...string) cobra.CompletionFunc {
+	return func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	}
 }

@@ -9,11 +9,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tocsin/tocsin/internal/lab"
 	"github.com/tocsin/tocsin/internal/report"
 )
 
-const demoHelp = `Starts the embedded lab twice on 127.0.0.1 ephemeral ports, an identity provider with the resource
+const demoLong = `Starts the embedded lab twice on 127.0.0.1 ephemeral ports, an identity provider with the resource
 API in its vulnerable flavour and in its fixed flavour (built on tocsin's guard library), scans both
 with the same config, and prints the findings. The vulnerable API caches token introspection and
 permissions (--ttl, --permission-ttl); the fixed one checks the grant at the moment of each action.
@@ -25,9 +27,8 @@ type labFlags struct {
 	ttl, permissionTTL, gap time.Duration
 }
 
-func (l *labFlags) register(fs interface {
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
+func (l *labFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.DurationVar(&l.ttl, "ttl", 2*time.Second, "vulnerable lab: introspection cache TTL (negative turns the cache off)")
 	fs.DurationVar(&l.permissionTTL, "permission-ttl", 2*time.Second, "vulnerable lab: per-subject permission cache TTL (negative turns it off)")
 	fs.DurationVar(&l.gap, "gap", 150*time.Millisecond, "check-to-use gap before destructive actions, both flavours")
@@ -37,18 +38,25 @@ func (l *labFlags) options(flavor string) lab.Options {
 	return lab.Options{Flavor: flavor, IntrospectionTTL: l.ttl, PermissionTTL: l.permissionTTL, ActionGap: l.gap}
 }
 
-func runDemo(s *stdio, args []string) int {
-	fs := newFlags(s, "demo", "tocsin demo [flags]", demoHelp)
+func newDemoCmd(s *stdio) *cobra.Command {
 	var lf labFlags
-	lf.register(fs)
 	var o outputFlags
-	o.register(fs, "none")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
+	cmd := &cobra.Command{
+		Use:     "demo [flags]",
+		Short:   "Run the embedded lab (vulnerable and fixed) and scan both",
+		Long:    demoLong,
+		Example: "  tocsin demo\n  tocsin demo --format html -o demo.html",
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return runDemo(s, &lf, &o) },
 	}
+	lf.register(cmd)
+	o.register(cmd, "none")
+	return cmd
+}
+
+func runDemo(s *stdio, lf *labFlags, o *outputFlags) error {
 	if err := o.validate(); err != nil {
-		fail(s.err, err)
-		return ExitUsage
+		return failed(s, err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,23 +68,28 @@ func runDemo(s *stdio, args []string) int {
 	for i, flavor := range flavors {
 		l, err := lab.Start(ctx, "127.0.0.1:0", lf.options(flavor))
 		if err != nil {
-			fail(s.err, fmt.Errorf("start %s lab: %w", flavor, err))
-			return ExitUsage
+			return failed(s, fmt.Errorf("start %s lab: %w", flavor, err))
 		}
 		defer l.Close()
 		if !o.quiet {
 			fmt.Fprintf(s.err, "lab (%s) listening on %s\n", flavor, l.URL())
 		}
-		cfg, err := l.Config("lab-" + flavor + ".yaml")
+		name := "lab-" + flavor + ".yaml"
+		cfg, err := l.Config(name)
 		if err != nil {
-			fail(s.err, fmt.Errorf("the lab's own config does not parse (a bug in tocsin, please report it): %w", err))
-			return ExitUsage
+			return failed(s, fmt.Errorf("the lab's own config does not parse (a bug in tocsin, please report it): %w", err))
+		}
+		// The lab's config is not a file here; its findings point at the name `tocsin lab
+		// --write-config` would give it.
+		locate, err := locator(cfg, name, ".")
+		if err != nil {
+			return failed(s, err)
 		}
 		// Both labs are scanned at once: they share nothing, and the demo stays short.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i], errs[i] = scanConfig(ctx, s, cfg, "lab ("+flavor+")", nil, &o, flavor+": ")
+			reports[i], errs[i] = scanConfig(ctx, s, cfg, scanRun{name: "lab (" + flavor + ")", out: o, prefix: flavor + ": ", locate: locate})
 		}()
 	}
 	wg.Wait()
@@ -90,16 +103,15 @@ func runDemo(s *stdio, args []string) int {
 		}
 	}
 	if err := o.emit(s, done...); err != nil {
-		fail(s.err, err)
-		return ExitUsage
+		return failed(s, err)
 	}
 	if len(done) < len(flavors) {
-		return ExitUsage
+		return exitError(ExitUsage)
 	}
 	if o.format == "text" && o.out == "" && len(done) == 2 {
 		fmt.Fprintf(s.out, "\nThe vulnerable API honoured stale authorization %d time(s); the fixed API, built on guard, %d.\n",
 			done[0].Summary.Total, done[1].Summary.Total)
 		fmt.Fprint(s.out, "Scan your own API: tocsin scan -c tocsin.yaml (see examples/tocsin.yaml).\n")
 	}
-	return o.exitCode(done...)
+	return exitCode(o.exitCode(done...))
 }

@@ -3,13 +3,15 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/report"
@@ -23,11 +25,17 @@ type outputFlags struct {
 	quiet  bool
 }
 
-func (o *outputFlags) register(fs *flag.FlagSet, defaultFailOn string) {
-	fs.StringVar(&o.format, "format", "text", "report format: "+strings.Join(report.Formats, ", "))
-	fs.StringVar(&o.out, "o", "", "write the report to this `file` (a text summary still goes to standard output)")
-	fs.StringVar(&o.failOn, "fail-on", defaultFailOn, "exit 1 when a finding is at or above this `severity`: info, low, medium, high, critical, or none")
-	fs.BoolVar(&o.quiet, "q", false, "no progress lines on standard error")
+// failOnValues are what --fail-on takes, mildest first.
+var failOnValues = []string{"info", "low", "medium", "high", "critical", "none"}
+
+func (o *outputFlags) register(cmd *cobra.Command, defaultFailOn string) {
+	fs := cmd.Flags()
+	fs.StringVarP(&o.format, "format", "f", "text", "report `format`: "+strings.Join(report.Formats, ", "))
+	fs.StringVarP(&o.out, "output", "o", "", "write the report to `file` (the text summary still goes to standard output)")
+	fs.StringVar(&o.failOn, "fail-on", defaultFailOn, "exit 1 when a finding is at or above this `severity`: "+strings.Join(failOnValues, ", ")+" (none: findings never fail)")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress lines on standard error (warnings that need action still print)")
+	_ = cmd.RegisterFlagCompletionFunc("format", completeValues(report.Formats...))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", completeValues(failOnValues...))
 }
 
 // threshold returns the --fail-on severity; ok is false for "none".
@@ -37,7 +45,7 @@ func (o *outputFlags) threshold() (sev finding.Severity, ok bool, err error) {
 	}
 	sev, err = finding.ParseSeverity(o.failOn)
 	if err != nil {
-		return 0, false, fmt.Errorf("--fail-on: %w", err)
+		return 0, false, fmt.Errorf("--fail-on: unknown severity %q (want one of %s)", o.failOn, strings.Join(failOnValues, ", "))
 	}
 	return sev, true, nil
 }
@@ -138,18 +146,24 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // progress prints status lines on standard error: one live, rewritten line on a terminal, plain lines
-// otherwise (CI logs), so that a long window measurement never looks like a hang.
+// otherwise (CI logs), so that a long window measurement never looks like a hang. In a log, a line
+// that says nothing new (the same as the one before but for its attempt or pass counter) is left
+// out: each line there tells something.
 type progress struct {
 	mu    sync.Mutex
 	s     *stdio
 	tty   bool
 	quiet bool
 	live  bool
+	last  map[string]string // prefix -> the last plain line, counters masked
 }
 
 func newProgress(s *stdio, quiet bool) *progress {
-	return &progress{s: s, tty: isTerminal(s.err), quiet: quiet}
+	return &progress{s: s, tty: isTerminal(s.err), quiet: quiet, last: map[string]string{}}
 }
+
+// counters are the parts of a progress line that change without saying anything new.
+var counters = regexp.MustCompile(`\b(attempt|pass) \d+\b|\(\d+ replays?\)`)
 
 func (p *progress) printer(prefix string) func(string) {
 	return func(msg string) {
@@ -163,21 +177,29 @@ func (p *progress) printer(prefix string) func(string) {
 			p.live = true
 			return
 		}
+		shape := counters.ReplaceAllString(msg, "#")
+		if p.last[prefix] == shape {
+			return
+		}
+		p.last[prefix] = shape
 		fmt.Fprintf(p.s.err, "%s%s\n", prefix, msg)
 	}
 }
 
 // alert prints msg even with -q: it is something the user must act on.
 func (p *progress) alert(prefix string) func(string) {
-	return func(msg string) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.live {
-			fmt.Fprint(p.s.err, "\r\x1b[K")
-			p.live = false
-		}
-		fmt.Fprintf(p.s.err, "%swarning: %s\n", prefix, msg)
+	return func(msg string) { p.line(prefix + "warning: " + msg) }
+}
+
+// line prints a whole line, even with -q, clearing the live line first.
+func (p *progress) line(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live {
+		fmt.Fprint(p.s.err, "\r\x1b[K")
+		p.live = false
 	}
+	fmt.Fprintln(p.s.err, msg)
 }
 
 // done clears the live line.

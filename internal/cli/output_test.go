@@ -53,3 +53,24 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// In a CI log each progress line says something new: a line that repeats the one before but for
+// its attempt or pass counter is left out.
+func TestProgressSaysSomethingNew(t *testing.T) {
+	var errOut bytes.Buffer
+	p := newProgress(&stdio{err: &errOut}, false)
+	print := p.printer("")
+	for _, msg := range []string{
+		"toctou/inflight-revocation: attempt 1: revocation sent 1.823 ms from the action's release",
+		"toctou/inflight-revocation: attempt 2: revocation sent 1.823 ms from the action's release",
+		"toctou/inflight-revocation: attempt 3: revocation sent 2.100 ms from the action's release",
+		"toctou/revoked-token-accepted: pass 2: GET /x still honoured 2.9 s after the revocation (1 replays)",
+		"toctou/revoked-token-accepted: pass 2: GET /x still honoured 2.9 s after the revocation (2 replays)",
+	} {
+		print(msg)
+	}
+	got := errOut.String()
+	if n := strings.Count(got, "\n"); n != 3 || strings.Contains(got, "attempt 2") || !strings.Contains(got, "attempt 3") {
+		t.Errorf("progress log:\n%s\nwant 3 lines: attempts 1 and 3 and one pass line", got)
+	}
+}

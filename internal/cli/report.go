@@ -10,11 +10,13 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/report"
 )
 
-const reportHelp = `Converts a saved JSON report (what ` + "`tocsin scan --format json`" + ` or ` + "`tocsin demo --format json`" + `
+const reportLong = `Converts a saved JSON report (what ` + "`tocsin scan --format json`" + ` or ` + "`tocsin demo --format json`" + `
 wrote: one report object or an array of them) to another format: text, json, sarif (SARIF 2.1.0 for
 code scanning), junit (JUnit XML for CI test views) or html (one self-contained page). Nothing is
 contacted; the summary, status, score and grade are recomputed from the checks and findings
@@ -24,48 +26,51 @@ The input is read up to 4 MiB; a larger file is refused (a scan's report is tens
 
 Exit status: 2 when the input cannot be read, is larger than 4 MiB, or is not a tocsin report. With
 --fail-on, the scan's rule (docs/ci.md): 1 when a finding is at or above it, else 2 when the report
-records an incomplete scan or an inconclusive check, else 0. Without it, 0.
+records an incomplete scan or an inconclusive check, else 0. Without it, 0.`
 
-Examples:
-  tocsin report -i report.json --format html -o report.html
+const reportExample = `  tocsin report -i report.json --format html -o report.html
   tocsin report -i report.json --format sarif -o tocsin.sarif --fail-on high`
 
-func runReport(s *stdio, args []string) int {
-	fs := newFlags(s, "report", "tocsin report -i FILE [--format FORMAT] [-o FILE]", reportHelp)
+func newReportCmd(s *stdio) *cobra.Command {
 	var in string
-	fs.StringVar(&in, "i", "", "the JSON report `file` to convert (- reads standard input); required")
 	var o outputFlags
-	o.register(fs, "none")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
+	cmd := &cobra.Command{
+		Use:     "report -i FILE [--format FORMAT] [-o FILE]",
+		Short:   "Convert a saved JSON report to text, sarif, junit or html",
+		Long:    reportLong,
+		Example: reportExample,
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return runReport(s, in, &o) },
 	}
+	cmd.Flags().StringVarP(&in, "input", "i", "", "the JSON report `file` to convert (- reads standard input); required")
+	_ = cmd.MarkFlagFilename("input", "json")
+	o.register(cmd, "none")
+	return cmd
+}
+
+func runReport(s *stdio, in string, o *outputFlags) error {
 	if in == "" {
-		fail(s.err, errors.New("no input report"), "pass the JSON report with -i report.json (write one with tocsin scan --format json -o report.json)")
-		return ExitUsage
+		return failed(s, errors.New("no input report"), "pass the JSON report with -i report.json (write one with tocsin scan --format json -o report.json)")
 	}
 	if err := o.validate(); err != nil {
-		fail(s.err, err)
-		return ExitUsage
+		return failed(s, err)
 	}
 	data, err := readReport(s.in, in)
 	if err != nil {
-		fail(s.err, fmt.Errorf("read report: %w", err))
-		return ExitUsage
+		return failed(s, fmt.Errorf("read report: %w", err))
 	}
 	reports, err := decodeReports(in, data)
 	if err != nil {
-		fail(s.err, err, "tocsin report reads the JSON that `tocsin scan --format json` writes (docs/report-json.md)")
-		return ExitUsage
+		return failed(s, err, "tocsin report reads the JSON that `tocsin scan --format json` writes (docs/report-json.md)")
 	}
 	if err := o.emit(s, reports...); err != nil {
-		fail(s.err, err)
-		return ExitUsage
+		return failed(s, err)
 	}
 	if o.failOn == "none" {
 		// Converting is all that was asked: the scan's own exit status said how it went.
-		return ExitOK
+		return nil
 	}
-	return o.exitCode(reports...)
+	return exitCode(o.exitCode(reports...))
 }
 
 // maxReportBytes bounds what tocsin report reads. The demo's two scans make a 40 KB report, so this

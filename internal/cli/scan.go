@@ -6,102 +6,261 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tocsin/tocsin/internal/check"
+	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/config"
+	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/report"
 	"github.com/tocsin/tocsin/internal/scan"
 	"github.com/tocsin/tocsin/internal/target"
 )
 
-const scanHelp = `Scans the API that a config file describes. The file names the origins tocsin may contact, the
+const scanLong = `Scans the API that a config file describes. The file names the origins tocsin may contact, the
 identities and how to get, revoke, downgrade and restore their tokens, the probes (request templates)
-and which checks run with them. A commented example of every field: examples/tocsin.yaml.
+and which checks run with them. Without -c, tocsin.yaml in the working directory is used.
+examples/tocsin.yaml explains every field, and docs/tocsin.schema.json lets an editor complete and
+check them; ` + "`tocsin validate`" + ` checks a config without changing anything on the API.
 
 Each check proves a flaw from outside and measures it: toctou/revoked-token-accepted revokes a fresh
 token and replays a request until the API refuses it; toctou/scope-downgrade-ignored removes a scope
 and replays a privileged request until refused; toctou/inflight-revocation revokes a token while a
 destructive action it authorized is in flight and reads the resource right after, as another identity;
 race/limit-overrun sends synchronised copies of a one-shot action. Findings carry the measured window,
-a timeline and remediation. Run ` + "`tocsin checks`" + ` for the list.
+a timeline and remediation. ` + "`tocsin checks`" + ` lists them.
 
 Exit status (docs/ci.md):
   0  the scan is complete, every check decided, and no finding is at or above --fail-on
   1  a finding is at or above --fail-on (proven, so it wins over everything below)
   2  a usage, config or run error; or the scan is incomplete (a check errored or could not run, an
      identity could not be restored, the scan was interrupted) or a check was inconclusive: nothing
-     that was not tested is ever reported as a pass
+     that was not tested is ever reported as a pass`
 
-Examples:
-  tocsin scan -c tocsin.yaml
-  tocsin scan -c tocsin.yaml --format json -o report.json --fail-on high`
+const scanExample = `  tocsin scan                                   # tocsin.yaml in the working directory
+  tocsin scan -c api.yaml --format json -o report.json --fail-on high
+  tocsin scan -c api.yaml --check toctou/revoked-token-accepted -v`
 
-type multiFlag []string
+// defaultConfig is the config file a command uses when -c is not given.
+const defaultConfig = "tocsin.yaml"
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, strings.Split(v, ",")...); return nil }
+// configFlags are how scan and validate find and read the config.
+type configFlags struct {
+	path    string
+	verbose bool
+}
 
-func runScan(s *stdio, args []string) int {
-	fs := newFlags(s, "scan", "tocsin scan -c FILE [flags]", scanHelp)
-	var cfgPath string
-	var only multiFlag
-	fs.StringVar(&cfgPath, "c", "", "the config `file` (YAML); required")
-	fs.StringVar(&cfgPath, "config", "", "same as -c")
-	fs.Var(&only, "check", "run only this check `ID` (repeatable, or comma-separated); it must be in the config's checks")
+func (c *configFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&c.path, "config", "c", "", "the config `file` (YAML); default: "+defaultConfig+" in the working directory")
+	cmd.Flags().BoolVarP(&c.verbose, "verbose", "v", false, "log each request and its status (redacted) on standard error")
+	_ = cmd.MarkFlagFilename("config", "yaml", "yml")
+}
+
+// resolve returns the config file to read: -c, else tocsin.yaml in the working directory.
+func (c *configFlags) resolve() (string, error) {
+	if c.path != "" {
+		return c.path, nil
+	}
+	if st, err := os.Stat(defaultConfig); err == nil && !st.IsDir() {
+		return defaultConfig, nil
+	}
+	return "", errors.New("no config file: -c was not given and there is no " + defaultConfig + " in the working directory")
+}
+
+const noConfigHint = "pass one with -c FILE, or create " + defaultConfig + " here; examples/tocsin.yaml shows every field, and `tocsin lab --write-config lab.yaml` writes a complete one"
+
+func newScanCmd(s *stdio) *cobra.Command {
+	var cf configFlags
 	var o outputFlags
-	o.register(fs, "low")
-	if code := parseFlags(fs, args); code >= 0 {
-		return code
+	var only []string
+	var sourceRoot string
+	cmd := &cobra.Command{
+		Use:     "scan [-c FILE] [flags]",
+		Short:   "Scan an API described by a config file",
+		Long:    scanLong,
+		Example: scanExample,
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			path, err := cf.resolve()
+			if err != nil {
+				return failed(s, err, noConfigHint)
+			}
+			if err := o.validate(); err != nil {
+				return failed(s, err)
+			}
+			cfg, err := config.Load(path)
+			if err != nil {
+				return failed(s, err)
+			}
+			locate, err := locator(cfg, path, sourceRoot)
+			if err != nil {
+				return failed(s, err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			r, err := scanConfig(ctx, s, cfg, scanRun{name: path, only: only, out: &o, verbose: cf.verbose, locate: locate})
+			if r == nil {
+				return failed(s, err)
+			}
+			if werr := o.emit(s, r); werr != nil {
+				return failed(s, werr)
+			}
+			if err != nil {
+				// An interrupted scan still has its report: it is incomplete, and what it proved stands.
+				fail(s.err, err)
+			}
+			return exitCode(o.exitCode(r))
+		},
 	}
-	if cfgPath == "" {
-		fail(s.err, errors.New("no config file"), "pass one with -c tocsin.yaml; examples/tocsin.yaml shows every field")
-		return ExitUsage
+	cf.register(cmd)
+	cmd.Flags().StringSliceVar(&only, "check", nil, "run only this check `ID` (repeatable, or comma-separated); it must be in the config's checks")
+	cmd.Flags().StringVar(&sourceRoot, "source-root", "", "the repository root `folder` that finding locations (SARIF) are relative to; default: the git work tree holding the config, else the working directory")
+	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(checkIDs()...))
+	_ = cmd.MarkFlagDirname("source-root")
+	o.register(cmd, "low")
+	return cmd
+}
+
+// exitCode ends a command with code, or successfully for 0.
+func exitCode(code int) error {
+	if code == ExitOK {
+		return nil
 	}
-	if err := o.validate(); err != nil {
-		fail(s.err, err)
-		return ExitUsage
+	return exitError(code)
+}
+
+func checkIDs() []string {
+	var ids []string
+	for _, c := range check.All() {
+		ids = append(ids, c.Meta().ID)
 	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		fail(s.err, err)
-		return ExitUsage
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	r, err := scanConfig(ctx, s, cfg, cfgPath, only, &o, "")
-	if r == nil {
-		fail(s.err, err)
-		return ExitUsage
-	}
-	if werr := o.emit(s, r); werr != nil {
-		fail(s.err, werr)
-		return ExitUsage
-	}
-	if err != nil {
-		// An interrupted scan still has its report: it is incomplete, and what it proved stands.
-		fail(s.err, err)
-	}
-	return o.exitCode(r)
+	return ids
+}
+
+// scanRun is what one scan needs beyond its config.
+type scanRun struct {
+	name    string   // the target's label in the report
+	only    []string // --check
+	out     *outputFlags
+	verbose bool
+	prefix  string // before each progress line: the demo scans two labs at once
+	locate  func(probe string) *finding.Location
 }
 
 // scanConfig builds the target from cfg and scans it. On interruption it returns the partial report
 // along with the error, so that what was found is not lost.
-func scanConfig(ctx context.Context, s *stdio, cfg *config.Config, name string, only []string, o *outputFlags, prefix string) (*report.Report, error) {
+func scanConfig(ctx context.Context, s *stdio, cfg *config.Config, run scanRun) (*report.Report, error) {
 	red := &redact.Redactor{}
 	t, err := target.Build(ctx, cfg, red)
 	if err != nil {
 		return nil, red.Error(err)
 	}
-	for _, id := range only {
+	for _, id := range run.only {
 		if check.ByID(id) == nil {
 			return nil, fmt.Errorf("--check: unknown check %q (hint: `tocsin checks` lists them)", id)
 		}
 	}
-	p := newProgress(s, o.quiet)
+	p := newProgress(s, run.out.quiet)
 	defer p.done()
-	r, err := scan.Run(ctx, t, scan.Options{Name: name, Version: version(), Only: only, Progress: p.printer(prefix), Alert: p.alert(prefix)})
+	if run.verbose {
+		t.Client.SetLog(requestLogger(p, run.prefix, red))
+	}
+	r, err := scan.Run(ctx, t, scan.Options{
+		Name: run.name, Version: version(), Only: run.only, Locate: run.locate,
+		Progress: p.printer(run.prefix), Alert: p.alert(run.prefix),
+	})
 	return r, red.Error(err)
+}
+
+// requestLogger writes each request on standard error for -v, secrets replaced by their labels.
+func requestLogger(p *progress, prefix string, red *redact.Redactor) func(client.Logged) {
+	return func(l client.Logged) {
+		if l.Batch > 0 {
+			p.line(fmt.Sprintf("%srequest: %d synchronised requests for the race engine (their answers are in the report)", prefix, l.Batch))
+			return
+		}
+		method := l.Method
+		if method == "" {
+			method = "GET"
+		}
+		what := fmt.Sprintf("%d", l.Status)
+		switch {
+		case l.Err != nil && l.Took == 0:
+			what = "not sent: " + l.Err.Error()
+		case l.Err != nil:
+			what = "failed: " + l.Err.Error()
+		}
+		line := fmt.Sprintf("%srequest: %s %s -> %s", prefix, method, l.URL, what)
+		if l.Took > 0 {
+			line += fmt.Sprintf(" (%.1f ms)", float64(l.Took.Microseconds())/1000)
+		}
+		p.line(red.String(line))
+	}
+}
+
+// locator places findings at their probe's key in the config file, as a path relative to the
+// repository root (docs/ci.md, "Where findings point"): --source-root when given, else the git
+// work tree holding the config, else the working directory.
+func locator(cfg *config.Config, path, sourceRoot string) (func(string) *finding.Location, error) {
+	file, err := relativeToRoot(path, sourceRoot)
+	if err != nil {
+		return nil, err
+	}
+	return func(probe string) *finding.Location {
+		k, ok := cfg.Key("probes." + probe)
+		if !ok {
+			return nil
+		}
+		return &finding.Location{File: file, Line: k.Line, Column: k.Column, EndColumn: k.EndColumn}
+	}, nil
+}
+
+func relativeToRoot(path, sourceRoot string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	root := sourceRoot
+	if root == "" {
+		root = gitWorkTree(filepath.Dir(abs))
+	}
+	if root == "" {
+		if root, err = os.Getwd(); err != nil {
+			return "", err
+		}
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return "", err
+	}
+	if sourceRoot != "" {
+		if st, err := os.Stat(root); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("--source-root %s: not a folder", sourceRoot)
+		}
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		// Outside the root: the path as given is the best a reader can do with it.
+		return filepath.ToSlash(path), nil
+	}
+	return filepath.ToSlash(rel), nil
+}
+
+// gitWorkTree returns the nearest folder at or above dir that holds a .git (a folder, or the file
+// of a linked work tree or submodule), or "".
+func gitWorkTree(dir string) string {
+	for {
+		if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
 }

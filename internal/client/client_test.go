@@ -464,3 +464,48 @@ func TestReadyWaitsForTheRateLimitWithoutSpending(t *testing.T) {
 		}
 	}
 }
+
+// SetLog sees every request: answered (with its status, never the query), and refused before sending.
+func TestSetLogSeesEveryRequest(t *testing.T) {
+	srv, _ := newServer(t, ok)
+	c := newClient(t, Options{Origins: []string{srv.URL}})
+	var mu sync.Mutex
+	var got []Logged
+	c.SetLog(func(l Logged) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, l)
+	})
+	if _, err := get(t, c, srv.URL+"/items?token=secret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(t, c, "http://127.0.0.2:1/elsewhere"); err == nil {
+		t.Fatal("a request off the allowed origins went through")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("logged %+v, want 2 entries", got)
+	}
+	if got[0].Status != 200 || got[0].URL != srv.URL+"/items" || got[0].Err != nil {
+		t.Errorf("answered request logged as %+v", got[0])
+	}
+	if !errors.Is(got[1].Err, ErrOrigin) || got[1].Status != 0 {
+		t.Errorf("refused request logged as %+v", got[1])
+	}
+}
+
+// Reach connects without sending a request, and refuses an origin the config does not name.
+func TestReachSendsNothing(t *testing.T) {
+	srv, hits := newServer(t, ok)
+	c := newClient(t, Options{Origins: []string{srv.URL}})
+	if _, err := c.Reach(context.Background(), srv.URL); err != nil {
+		t.Fatalf("Reach %s: %v", srv.URL, err)
+	}
+	if _, err := c.Reach(context.Background(), "http://127.0.0.2:1"); !errors.Is(err, ErrOrigin) {
+		t.Errorf("Reach off the allowed origins: %v, want ErrOrigin", err)
+	}
+	if n := hits.Load(); n != 0 || c.Sent() != 0 {
+		t.Errorf("Reach sent %d requests (client counted %d); want none", n, c.Sent())
+	}
+}

@@ -30,6 +30,35 @@ type guard struct {
 	limiter   *rate.Limiter
 	timeout   time.Duration
 	transport *http.Transport
+	log       atomic.Pointer[func(Logged)] // SetLog
+}
+
+// Logged is one request for a verbose log (tocsin -v): sent and answered, failed, or refused before
+// anything was sent. URL has no query, user info or fragment, which may hold secrets.
+type Logged struct {
+	Method, URL string
+	Status      int   // 0 when no response came
+	Err         error // why it failed or was refused
+	Took        time.Duration
+	// Batch, when not zero, is a batch of synchronised requests the race engine sends on its own
+	// connections (Reserve): Method and URL are empty.
+	Batch int
+}
+
+// SetLog has fn told about every request the client sends or refuses (each hop of a redirect), and
+// every batch reserved for the race engine. fn must be safe for concurrent use; nil turns it off.
+func (c *Client) SetLog(fn func(Logged)) {
+	if fn == nil {
+		c.guard.log.Store(nil)
+		return
+	}
+	c.guard.log.Store(&fn)
+}
+
+func (g *guard) logged(l Logged) {
+	if fn := g.log.Load(); fn != nil {
+		(*fn)(l)
+	}
 }
 
 func newGuard(origins map[string]bool, budget int64, perSecond float64, timeout time.Duration) *guard {
@@ -64,18 +93,21 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 			_ = req.Body.Close()
 		}
 	}
+	refuse := func(err error) (*http.Response, error) {
+		closeRequestBody()
+		g.logged(Logged{Method: req.Method, URL: safeURL(req.URL), Err: err})
+		return nil, err
+	}
 	origin, err := originOf(req.URL)
 	if err != nil || !g.origins[origin] {
-		closeRequestBody()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrOrigin, err)
+			return refuse(fmt.Errorf("%w: %v", ErrOrigin, err))
 		}
-		return nil, fmt.Errorf("%w: %s", ErrOrigin, origin)
+		return refuse(fmt.Errorf("%w: %s", ErrOrigin, origin))
 	}
 	metered := req.Context().Value(unmeteredKey{}) == nil
 	if metered && !g.take() {
-		closeRequestBody()
-		return nil, fmt.Errorf("%w (%d requests)", ErrBudget, g.budget)
+		return refuse(fmt.Errorf("%w (%d requests)", ErrBudget, g.budget))
 	}
 	parent := req.Context()
 	if err := g.limiter.Wait(parent); err != nil {
@@ -93,20 +125,24 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if st, ok := parent.Value(stampsKey{}).(*stamps); ok {
 		st.attempt()
 	}
+	start := time.Now()
 	resp, err := g.transport.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil
 		cancel()
 		if timedOut {
-			return nil, fmt.Errorf("no response within %s: %w", g.timeout, err)
+			err = fmt.Errorf("no response within %s: %w", g.timeout, err)
 		}
+		g.logged(Logged{Method: req.Method, URL: safeURL(req.URL), Err: err, Took: time.Since(start)})
 		return nil, err
 	}
 	if err := checkLocation(req, resp); err != nil {
 		resp.Body.Close()
 		cancel()
+		g.logged(Logged{Method: req.Method, URL: safeURL(req.URL), Err: err, Took: time.Since(start)})
 		return nil, err
 	}
+	g.logged(Logged{Method: req.Method, URL: safeURL(req.URL), Status: resp.StatusCode, Took: time.Since(start)})
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }

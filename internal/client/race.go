@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 )
@@ -48,6 +49,7 @@ func (c *Client) Reserve(ctx context.Context, n int) error {
 		}
 		left -= k
 	}
+	g.logged(Logged{Batch: n})
 	return nil
 }
 
@@ -59,3 +61,24 @@ func (c *Client) MaxResponseBytes() int64 { return c.maxBody }
 
 // MaxHeaderBytes is how many bytes of each response's status line and headers are read.
 func (c *Client) MaxHeaderBytes() int64 { return MaxHeaderBytes }
+
+// Reach dials an allowed origin's host and port and hangs up, sending nothing: it tells whether the
+// target is up without touching it (tocsin validate). It returns how long the connection took.
+func (c *Client) Reach(ctx context.Context, origin string) (time.Duration, error) {
+	key, err := parseOrigin(origin)
+	if err != nil {
+		return 0, err
+	}
+	if !c.guard.origins[key] {
+		return 0, fmt.Errorf("%w: %s", ErrOrigin, key)
+	}
+	u, _ := url.Parse(key)
+	d := net.Dialer{Timeout: c.guard.timeout}
+	start := time.Now()
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	return took, conn.Close()
+}

@@ -47,8 +47,20 @@ type Config struct {
 	Probes        []*Probe          // top-level probes in file order
 	Checks        []*Check          // checks in file order; a check not listed does not run
 
-	file  string         // name used in problems
-	lines map[string]int // field path -> line of its key; a path present here was written in the file
+	file  string             // name used in problems
+	lines map[string]int     // field path -> line of its key; a path present here was written in the file
+	keys  map[string]KeySpan // field path -> where its key is written (mapping keys only)
+}
+
+// KeySpan is where a field's key is written in the file: 1-based line and columns, EndColumn just
+// past the key.
+type KeySpan struct{ Line, Column, EndColumn int }
+
+// Key returns where the key of field (a path such as "probes.read-item") is written; ok is false
+// when the file does not contain it, or the config was built in code.
+func (c *Config) Key(field string) (span KeySpan, ok bool) {
+	span, ok = c.keys[field]
+	return span, ok
 }
 
 // Target names where the scan may go.

@@ -103,7 +103,7 @@ func TestExampleWithoutEnvNamesEachVariable(t *testing.T) {
 		t.Fatalf("want 5 problems, got %d:\n%v", len(ce.Problems), err)
 	}
 	first := ce.Problems[0]
-	if first.Line != 50 || first.Field != "identities.alice.token.oauth2.client_secret" ||
+	if first.Line != 51 || first.Field != "identities.alice.token.oauth2.client_secret" ||
 		first.Msg != "environment variable TOCSIN_LAB_CLIENT_SECRET is not set" {
 		t.Errorf("first problem %+v", first)
 	}
@@ -336,5 +336,29 @@ func TestOriginMessagesHideSecrets(t *testing.T) {
 		if strings.Contains(err.Error(), "S3cret") {
 			t.Errorf("%s: the message repeats the secret:\n%v", origin, err)
 		}
+	}
+}
+
+// Reports point at a probe's key in the file (code scanning shows the finding on that line).
+func TestKeySpan(t *testing.T) {
+	cfg, err := Parse("tocsin.yaml", readExample(t), exampleEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(readExample(t)), "\n")
+	got, ok := cfg.Key("probes.read-item")
+	if !ok || got.Line == 0 || got.Column != 3 || got.EndColumn != 3+len("read-item") ||
+		strings.TrimSpace(lines[got.Line-1]) != "read-item:" {
+		t.Errorf("probes.read-item at %+v (found %v), want column 3 to 12 of the line that names it", got, ok)
+	}
+	cfg, err = Parse("t.yaml", []byte("version: 1\ntarget: {origins: [\"http://127.0.0.1:9\"]}\nprobes:\n  \"quoted probe\": {path: /y}\n"), nil)
+	if cfg == nil {
+		t.Fatal(err)
+	}
+	if got, ok := cfg.Key(`probes.quoted probe`); !ok || got.EndColumn-got.Column != len(`"quoted probe"`) {
+		t.Errorf("quoted key at %+v (found %v), want its quotes included", got, ok)
+	}
+	if _, ok := cfg.Key("probes.nope"); ok {
+		t.Error("a probe not in the file has a position")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -41,6 +42,7 @@ type decoder struct {
 	problems  problems
 	lookupEnv func(string) (string, bool)
 	lines     map[string]int
+	keys      map[string]KeySpan
 	anchors   map[string][]anchorDef
 }
 
@@ -62,6 +64,7 @@ func newDecoder(name string, lookupEnv func(string) (string, bool)) *decoder {
 		problems:  problems{file: name},
 		lookupEnv: lookupEnv,
 		lines:     make(map[string]int),
+		keys:      make(map[string]KeySpan),
 		anchors:   make(map[string][]anchorDef),
 	}
 }
@@ -72,6 +75,7 @@ func (d *decoder) decodeFile(data []byte) *Config {
 	cfg := &Config{
 		file:       d.problems.file,
 		lines:      d.lines,
+		keys:       d.keys,
 		Identities: make(map[string]*Identity),
 		Vars:       make(map[string]string),
 	}
@@ -328,9 +332,20 @@ func (d *decoder) mapping(n ast.Node, path string, line int, allowed []string) [
 			continue
 		}
 		d.lines[field] = keyLine
+		d.keys[field] = keySpan(keyNode, keyLine)
 		out = append(out, entry{key: key, path: field, line: keyLine, value: kv.Value})
 	}
 	return out
+}
+
+// keySpan is where a key is written, quotes included.
+func keySpan(key ast.Node, line int) KeySpan {
+	tk := key.GetToken()
+	if tk == nil || tk.Position == nil {
+		return KeySpan{Line: line}
+	}
+	col := tk.Position.Column
+	return KeySpan{Line: line, Column: col, EndColumn: col + utf8.RuneCountInString(strings.TrimSpace(tk.Origin))}
 }
 
 func joinPath(path, key string) string {

@@ -65,6 +65,9 @@ type Finding struct {
 	Endpoint string `json:"endpoint"`
 	Probe    string `json:"probe,omitempty"`
 	Identity string `json:"identity,omitempty"`
+	// Location is where the user can act on the finding: the probe's entry in the config file, as a
+	// path relative to the repository root. Absent when the scan did not know the file.
+	Location *Location `json:"location,omitempty"`
 	// Summary states what was proven, with its figures, in one or two sentences.
 	Summary string `json:"summary"`
 	// SeverityReason says which clause of the severity rule applied.
@@ -82,6 +85,14 @@ type Finding struct {
 // SortEvidence puts the evidence in time order; events at the same moment keep their order.
 func (f *Finding) SortEvidence() {
 	slices.SortStableFunc(f.Evidence, func(a, b Event) int { return cmp.Compare(a.AtMS, b.AtMS) })
+}
+
+// Location is the key of a probe in a file: 1-based line and columns, EndColumn just past the key.
+type Location struct {
+	File      string `json:"file"`
+	Line      int    `json:"line"`
+	Column    int    `json:"column"`
+	EndColumn int    `json:"end_column"`
 }
 
 // StableID derives a finding ID that stays the same across runs for the same check, endpoint and

@@ -36,6 +36,7 @@ func goldenReports() []*Report {
 		Endpoint: "GET /items/{{item_id}}",
 		Probe:    "read-item",
 		Identity: "alice",
+		Location: &finding.Location{File: "api/tocsin.yaml", Line: 88, Column: 3, EndColumn: 12},
 		Summary: "A revoked token was still honoured by GET /items/{{item_id}} for between 1995.6 ms and 2000.1 ms " +
 			"after the revocation was acknowledged (3 passes; cache filled 0.6 ms before the revocation).",
 		SeverityReason: "honoured for 1 s or more, read-only probe",
@@ -72,6 +73,7 @@ func goldenReports() []*Report {
 		Endpoint: "DELETE /items/{{item_id}}",
 		Probe:    "delete-item",
 		Identity: "bob",
+		Location: &finding.Location{File: "api/tocsin.yaml", Line: 101, Column: 3, EndColumn: 14},
 		Summary:  "A privilege removed by a downgrade was still honoured by DELETE /items/{{item_id}} 60 s after the downgrade was acknowledged, when tocsin stopped waiting.",
 		Window: &finding.Window{Change: "downgrade", LastAcceptedMS: 59990.5, Never: true, MaxWaitMS: 60000, FillToChangeMS: 1.2,
 			Passes: []finding.Pass{{LastAcceptedMS: 59990.5, Never: true, Replays: 9, FillToChangeMS: 1.2}}},
@@ -96,7 +98,9 @@ func goldenReports() []*Report {
 		Severity: finding.High,
 		CWE:      "CWE-367",
 		Endpoint: "DELETE /items/{{item_id}}",
+		Probe:    "delete-item",
 		Identity: "alice",
+		Location: &finding.Location{File: "api/tocsin.yaml", Line: 101, Column: 3, EndColumn: 14},
 		Summary:  "DELETE /items/{{item_id}} committed 148.0 ms after the revocation was acknowledged, on a check made before it.",
 		Requests: 9,
 		Evidence: []finding.Event{

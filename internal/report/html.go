@@ -22,11 +22,16 @@ func WriteHTML(w io.Writer, reports []*Report) error {
 		// Finish already sorts, but a report read back from JSON may have been edited by hand.
 		slices.SortStableFunc(fs, func(a, b finding.Finding) int { return int(b.Severity) - int(a.Severity) })
 		for _, f := range fs {
-			hf := htmlFinding{Finding: f, Timeline: buildTimeline(f), URI: readableURI(endpointURI(r, f)), Zero: "the start of the experiment"}
+			f.Evidence = slices.Clone(f.Evidence) // sorted here, without touching the report
+			f.SortEvidence()
+			hf := htmlFinding{Finding: f, Timeline: buildTimeline(f), URI: readableURI(endpointURI(r, f)), Zero: "the start of the experiment", Proof: proofLine(f)}
 			for _, e := range f.Evidence {
 				if e.Kind == finding.EventChangeAcked {
 					hf.Zero = "the acknowledgement"
 				}
+			}
+			if len(f.Evidence) > 0 {
+				hf.Reproduce = reproduceScript(f, hf.Zero)
 			}
 			hr.Findings = append(hr.Findings, hf)
 		}
@@ -51,9 +56,38 @@ type htmlReport struct {
 
 type htmlFinding struct {
 	finding.Finding
-	Timeline *svgTimeline
-	URI      string
-	Zero     string // what evidence offsets count from
+	Timeline  *svgTimeline
+	URI       string
+	Zero      string // what evidence offsets count from
+	Proof     string // the window or the proof in one line, for the findings table
+	Reproduce string // the requests as a shell script
+}
+
+// proofLine says in one line what a finding measured: its window, the in-flight proof, or the first
+// sentence of its summary.
+func proofLine(f finding.Finding) string {
+	switch {
+	case f.Window != nil:
+		return windowLine(f.Window)
+	case f.Inflight != nil:
+		return inflightLine(f.Inflight)
+	}
+	first, _, _ := strings.Cut(f.Summary, ". ")
+	first, _, _ = strings.Cut(first, " (") // the figures in brackets are in the card
+	return strings.TrimSuffix(first, ".")
+}
+
+// windowLine is a staleness window in one line.
+func windowLine(w *finding.Window) string {
+	if w.Never {
+		return fmt.Sprintf("still honoured %s after the %s, when tocsin stopped waiting", fmtMS(w.LastAcceptedMS), w.Change)
+	}
+	return fmt.Sprintf("honoured until [%s, %s] after the %s", fmtMS(w.LastAcceptedMS), fmtMS(w.FirstRejectedMS), w.Change)
+}
+
+// inflightLine is an in-flight proof in one line.
+func inflightLine(in *finding.Inflight) string {
+	return fmt.Sprintf("committed at %s, after the revocation was acknowledged at %s (action sent at 0)", fmtMS(in.AnsweredMS), fmtMS(in.AckMS))
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -66,6 +100,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"join":  strings.Join,
 	"lines": func(s string) []string { return strings.Split(s, "\n") },
 	"add":   func(a, b float64) float64 { return a + b },
+	"home":  func() string { return HomeURL },
 	"sub":   func(a, b float64) float64 { return a - b },
 }).Parse(htmlSource))
 
@@ -115,7 +150,7 @@ th { color: var(--muted); font-weight: 600; }
 td.num, th.num { text-align: right; }
 .status { font-weight: 600; } .status-passed { color: #2e7d32; } .status-failed { color: #c62828; }
 .status-skipped { color: #8d6e63; } .status-error { color: #6a1b9a; } .status-inconclusive { color: #e65100; }
-.remediation p { margin: 4px 0; }
+.remediation { margin-top: 10px; } .remediation p { margin: 4px 0; }
 details { margin-top: 8px; } summary { cursor: pointer; color: var(--muted); }
 svg.timeline { width: 100%; height: auto; margin-top: 8px; background: #fbfbfd; border: 1px solid var(--line); border-radius: 6px; }
 svg.timeline text { font: 11px system-ui, sans-serif; fill: var(--fg); }
@@ -135,6 +170,29 @@ svg.timeline circle.accepted { fill: var(--accepted); } svg.timeline circle.reje
 svg.timeline circle.inconclusive { fill: #9e9e9e; }
 svg.timeline circle { stroke: #fff; stroke-width: 1; opacity: .85; }
 footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
+footer table { margin: 6px 0 10px; max-width: 560px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.card a, .card code, .card p { overflow-wrap: anywhere; }
+.scroll > svg.timeline { min-width: 720px; }
+.overview { flex-wrap: wrap; }
+.overview > div { min-width: 0; }
+dl.facts dd { min-width: 0; overflow-wrap: anywhere; }
+td.mono, td.excerpt { overflow-wrap: anywhere; word-break: break-word; }
+td.excerpt { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; color: var(--muted); }
+table.findings td:first-child { white-space: nowrap; }
+ol.timeline-notes { margin: 4px 0 0; padding-left: 22px; font-size: 13px; color: var(--muted); }
+details.reproduce pre { white-space: pre; overflow-x: auto; max-height: 32em; background: #f6f7f9; padding: 8px; border-radius: 4px; margin: 6px 0 0; }
+h4 { margin: 12px 0 4px; font-size: 15px; }
+@media (max-width: 640px) {
+  header.page { padding: 12px 16px; }
+  main { padding: 8px 10px 32px; }
+  .card { padding: 12px 14px; }
+  dl.facts { grid-template-columns: 1fr; }
+  dl.facts dd { margin-bottom: 6px; }
+  table.findings tr:first-child { display: none; }
+  table.findings tr { display: block; padding: 6px 0; border-bottom: 1px solid var(--line); }
+  table.findings td { display: block; border: none; padding: 1px 0; }
+}
 </style>
 </head>
 <body>
@@ -149,7 +207,7 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 <section class="report" id="{{.Anchor}}">
 <div class="card overview">
 {{- if .Graded}}
-<div class="grade grade-{{.Grade}}" title="score {{.Score}} of 100 (docs/score.md)"><b>{{.Grade}}</b><span>{{.Score}} / 100</span></div>
+<div class="grade grade-{{.Grade}}" title="score {{.Score}} of 100 (how it is decided: at the foot of the page)"><b>{{.Grade}}</b><span>{{.Score}} / 100</span></div>
 {{- else}}
 <div class="grade grade-none" title="no grade: {{.Headline}}"><b>?</b><span>{{if .Complete}}undecided{{else}}incomplete{{end}}</span></div>
 {{- end}}
@@ -190,6 +248,16 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 </ul></div>
 {{- end}}
 
+{{- with .Findings}}
+<div class="card"><h3>Findings</h3>
+<div class="scroll"><table class="findings">
+<tr><th>severity</th><th>check</th><th>endpoint</th><th>window or proof</th><th>details</th></tr>
+{{- range .}}
+<tr><td><span class="sev sev-{{.Severity}}">{{upper .Severity.String}}</span></td><td><code>{{.Check}}</code></td><td><code>{{.Endpoint}}</code></td><td>{{.Proof}}</td><td><a href="#{{.ID}}">{{.ID}}</a></td></tr>
+{{- end}}
+</table></div></div>
+{{- end}}
+
 {{- range .Findings}}{{$f := .}}
 <article class="card finding sev-border-{{.Severity}}" id="{{.ID}}">
 <h3><span class="sev sev-{{.Severity}}">{{upper .Severity.String}}</span> {{.Title}}</h3>
@@ -204,10 +272,11 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 {{- with .Inflight}}
 <dt>In flight</dt><dd>revocation acknowledged {{ms .AckMS}} after the action was sent; a read at {{ms .VerifyMS}} still found the resource; the action answered at {{ms .AnsweredMS}} (usual latency {{ms .ActionLatencyMS}}); attempts: {{.Attempts}}</dd>
 {{- end}}
-{{- if .SeverityReason}}<dt>Severity</dt><dd>{{.SeverityReason}}</dd>{{end}}
+<dt>Severity</dt><dd><span class="sev sev-{{.Severity}}">{{upper .Severity.String}}</span>{{if .SeverityReason}} {{.SeverityReason}}{{end}}</dd>
 <dt>Requests</dt><dd>{{.Requests}}</dd>
 </dl>
 {{- with .Timeline}}
+<div class="scroll">
 <svg class="timeline" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="evidence timeline, milliseconds from {{$f.Zero}}">
 {{- with .Shade}}<rect class="shade" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"/>{{end}}
 {{- $axis := .AxisY}}
@@ -216,10 +285,11 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 {{- range .Ticks}}<text class="tick" x="{{.X}}" y="{{.Y}}" text-anchor="{{.Anchor}}">{{.Text}}</text>{{end}}
 {{- end}}
 {{- range .Breaks}}
-<g class="break"><path class="brk" d="M{{sub .X 6}} {{add $axis 7}} L{{sub .X 2}} {{sub $axis 7}} M{{add .X 2}} {{add $axis 7}} L{{add .X 6}} {{sub $axis 7}}"/><text class="tick" x="{{.X}}" y="{{add $axis 14}}" text-anchor="middle">{{.Label}}</text></g>
+<g class="break"><path class="brk" d="M{{sub .X 6}} {{add $axis 7}} L{{sub .X 2}} {{sub $axis 7}} M{{add .X 2}} {{add $axis 7}} L{{add .X 6}} {{sub $axis 7}}"/><text class="tick" x="{{.X}}" y="{{.LabelY}}" text-anchor="middle">{{.Label}}</text></g>
 {{- end}}
 {{- range .Marks}}
-<g class="event"><title>{{.Title}}</title><line class="mark k-{{.Class}}" x1="{{.X}}" y1="{{add .LabelY 3}}" x2="{{.X}}" y2="{{add $axis 6}}"/><circle class="k-{{.Class}}" cx="{{.X}}" cy="{{$axis}}" r="3"/>{{if .Label}}<text class="k-{{.Class}}" x="{{.LabelX}}" y="{{.LabelY}}" text-anchor="{{.Anchor}}">{{.Label}}</text>{{end}}</g>
+{{- $m := .}}
+<g class="event"><title>{{.Title}}</title><line class="mark k-{{.Class}}" x1="{{.X}}" y1="{{.TopY}}" x2="{{.X}}" y2="{{add $axis 6}}"/><circle class="k-{{.Class}}" cx="{{.X}}" cy="{{$axis}}" r="3"/>{{if .Lines}}<text class="k-{{.Class}}" text-anchor="{{.Anchor}}">{{range .Lines}}<tspan x="{{$m.LabelX}}" y="{{.Y}}">{{.Text}}</tspan>{{end}}</text>{{end}}</g>
 {{- end}}
 {{- range .Replays}}
 <circle class="{{.Class}}" cx="{{.X}}" cy="{{.Y}}" r="5"><title>{{.Title}}</title></circle>
@@ -242,6 +312,14 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 {{- end}}
 </g>
 </svg>
+</div>
+{{- with .Notes}}
+<ol class="timeline-notes">{{range .}}<li>{{.}}</li>{{end}}</ol>
+{{- end}}
+{{- end}}
+{{- if .Reproduce}}
+<details class="reproduce" open><summary>Reproduce: the requests as curl commands, in order, with what the API answered</summary>
+<pre class="mono">{{.Reproduce}}</pre></details>
 {{- end}}
 <div class="remediation"><strong>Remediation</strong>
 {{- range lines .Remediation}}<p>{{.}}</p>{{end}}
@@ -251,13 +329,13 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 {{- end}}
 {{- if .Evidence}}
 <details><summary>Evidence ({{len .Evidence}} events, milliseconds from {{.Zero}})</summary>
-<table>
-<tr><th class="num">at</th><th>event</th><th>request</th><th>token</th><th class="num">status</th><th>outcome</th></tr>
+<div class="scroll"><table>
+<tr><th class="num">at</th><th>event</th><th>request</th><th>token</th><th class="num">status</th><th>outcome</th><th>response (start, redacted)</th></tr>
 {{- range .Evidence}}
 <tr><td class="num mono">{{f1 .AtMS}}</td><td>{{.Kind}}{{if .Detail}}: {{.Detail}}{{end}}</td>
-{{- with .HTTP}}<td class="mono">{{.Method}} {{.URL}}</td><td class="mono">{{.Token}}</td><td class="num">{{.Status}}</td><td>{{.Outcome}}</td>{{else}}<td></td><td></td><td></td><td></td>{{end}}</tr>
+{{- with .HTTP}}<td class="mono">{{.Method}} {{.URL}}</td><td class="mono">{{.Token}}</td><td class="num">{{.Status}}</td><td>{{.Outcome}}</td><td class="excerpt">{{.BodyExcerpt}}</td>{{else}}<td></td><td></td><td></td><td></td><td></td>{{end}}</tr>
 {{- end}}
-</table>
+</table></div>
 </details>
 {{- end}}
 </article>
@@ -265,16 +343,29 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 
 <div class="card">
 <h3>Checks</h3>
-<table>
+<div class="scroll"><table>
 <tr><th>status</th><th>check</th><th class="num">findings</th><th class="num">requests</th><th class="num">time</th><th>reason</th></tr>
 {{- range .Checks}}
 <tr><td class="status status-{{.Status}}">{{.Status}}</td><td><code>{{.ID}}</code><br><span class="muted">{{.Title}}</span></td><td class="num">{{.Findings}}</td><td class="num">{{.Requests}}</td><td class="num">{{secs .DurationMS}}</td><td>{{.Reason}}</td></tr>
 {{- end}}
-</table>
+</table></div>
 </div>
 </section>
 {{- end}}
-<footer>Generated by tocsin. Tokens, secrets and passwords never appear in this report: they are replaced by labels such as [token:1a2b3c4d]. Severity: docs/severity.md; score and grade: docs/score.md.</footer>
+<footer>
+<p>Generated by tocsin{{with home}} (<a href="{{.}}">{{.}}</a>){{end}}. Tokens, secrets and passwords never appear in this report: they are replaced by labels such as [token:1a2b3c4d].</p>
+<details><summary>How severity, score and grade are decided</summary>
+<p>A revoked token or removed scope still honoured after the identity provider acknowledged the change is rated by how long it lasted and whether the probe changes data:</p>
+<table>
+<tr><th>old state honoured</th><th>read-only probe</th><th>destructive probe</th></tr>
+<tr><td>still when tocsin stopped waiting (max_window)</td><td>high</td><td>critical</td></tr>
+<tr><td>1 s or more</td><td>medium</td><td>high</td></tr>
+<tr><td>under 1 s</td><td>low</td><td>medium</td></tr>
+</table>
+<p>A destructive action committed after its token's revocation was acknowledged is high. A one-shot action performed more times than its limit allows is high. Each finding's Severity row names the clause that applied.</p>
+<p>The score starts at 100 and loses, per finding, 65 for critical, 30 for high (90 at most in all), 15 for medium (45 at most) and 5 for low (20 at most). Grades: A 90-100, B 75-89, C 60-74, D 40-59, F 0-39. Only a complete scan with every check decided is graded: what was not tested is never a pass.</p>
+</details>
+</footer>
 </main>
 </body>
 </html>

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,13 +34,22 @@ type pageFacts struct {
 	Grades     []string `json:"grades"`
 	// Width is the laid-out width of the first timeline: zero means the SVG did not render.
 	Width float64 `json:"width"`
+	// Layout lists what a reader would see broken: an element wider than its card (outside a
+	// scroll box), a page that scrolls sideways, a timeline label cut by the drawing's edge or
+	// overlapping another.
+	Layout []string `json:"layout"`
 }
 
-// CheckHTMLInChromium renders page (the HTML of reports) in headless Chromium from a file:// URL and
-// fails the test on a console error or exception, on any request that leaves the file (the page must
-// be self-contained), on a finding whose ID is not in the DOM, or on a finding with evidence but no
-// timeline. It returns what the page held and, when screenshot is not empty, writes a PNG there.
-func CheckHTMLInChromium(t *testing.T, page []byte, reports []*Report, screenshot string) pageFacts {
+// Widths the report is checked at: a laptop and a phone.
+var checkWidths = []int64{1400, 390}
+
+// CheckHTMLInChromium renders page (the HTML of reports) in headless Chromium from a file:// URL, at
+// 1400 and 390 px wide, and fails the test on a console error or exception, on any request that
+// leaves the file (the page must be self-contained), on a finding whose ID is not in the DOM, on a
+// finding with evidence but no timeline, and on a layout problem (pageFacts.Layout). It returns
+// what the page held at 1400 px and, when screenshots is not empty, writes a PNG per width there
+// (NAME-1400.png, NAME-390.png for screenshots NAME.png).
+func CheckHTMLInChromium(t *testing.T, page []byte, reports []*Report, screenshots string) pageFacts {
 	t.Helper()
 	chromium := testenv.LookPath(t, "apt-get install chromium", "chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 	dir := t.TempDir()
@@ -60,7 +70,7 @@ func CheckHTMLInChromium(t *testing.T, page []byte, reports []*Report, screensho
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
-		chromedp.WindowSize(1100, 1400),
+		chromedp.WindowSize(1400, 1000),
 	)
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(alloc)
@@ -104,7 +114,48 @@ func CheckHTMLInChromium(t *testing.T, page []byte, reports []*Report, screensho
 	idsJSON, _ := json.Marshal(ids)
 	script := `(() => {
 		const ids = ` + string(idsJSON) + `;
+		// Closed details hold the evidence tables and the curl commands: they must fit too.
+		document.querySelectorAll("details").forEach(d => d.open = true);
 		const svg = document.querySelector("svg.timeline");
+		const layout = [];
+		const name = el => el.tagName.toLowerCase() + (el.className && el.className.baseVal === undefined && el.className ? "." + el.className.split(" ").join(".") : "") + ' "' + (el.textContent || "").trim().slice(0, 40) + '"';
+		const vw = document.documentElement.clientWidth;
+		if (document.documentElement.scrollWidth > vw + 1) {
+			layout.push("the page scrolls sideways: " + document.documentElement.scrollWidth + " px in a " + vw + " px window");
+		}
+		for (const card of document.querySelectorAll(".card")) {
+			const c = card.getBoundingClientRect();
+			for (const el of card.querySelectorAll("*")) {
+				// What sits in a scroll box is reached by scrolling it; the box itself must fit.
+				let scrolled = false;
+				for (let p = el.parentElement; p && p !== card; p = p.parentElement) {
+					const ox = getComputedStyle(p).overflowX;
+					if (ox === "auto" || ox === "scroll" || ox === "hidden") { scrolled = true; break; }
+				}
+				const r = el.getBoundingClientRect();
+				if (scrolled || (r.width === 0 && r.height === 0)) continue;
+				if (r.right > c.right + 0.5 || r.left < c.left - 0.5) {
+					layout.push(name(el) + " is wider than its card (" + Math.round(r.left) + "-" + Math.round(r.right) + " in " + Math.round(c.left) + "-" + Math.round(c.right) + ")");
+				}
+			}
+		}
+		for (const tl of document.querySelectorAll("svg.timeline")) {
+			const w = tl.viewBox.baseVal.width, h = tl.viewBox.baseVal.height;
+			const boxes = [];
+			for (const text of tl.querySelectorAll("text")) {
+				const b = text.getBBox();
+				if (b.width === 0) continue;
+				if (b.x < -0.5 || b.x + b.width > w + 0.5 || b.y < -0.5 || b.y + b.height > h + 0.5) {
+					layout.push('timeline label "' + text.textContent + '" is cut by the edge of the drawing');
+				}
+				for (const o of boxes) {
+					if (b.x < o.b.x + o.b.width - 1 && o.b.x < b.x + b.width - 1 && b.y < o.b.y + o.b.height - 1 && o.b.y < b.y + b.height - 1) {
+						layout.push('timeline labels overlap: "' + o.text + '" and "' + text.textContent + '"');
+					}
+				}
+				boxes.push({b: b, text: text.textContent});
+			}
+		}
 		return {
 			missing_ids: ids.filter(id => !document.getElementById(id)),
 			timelines: document.querySelectorAll("svg.timeline").length,
@@ -116,25 +167,35 @@ func CheckHTMLInChromium(t *testing.T, page []byte, reports []*Report, screensho
 			scripts: document.querySelectorAll("script").length,
 			grades: Array.from(document.querySelectorAll(".grade b")).map(b => b.textContent),
 			width: svg ? svg.getBoundingClientRect().width : 0,
+			layout: layout,
 		};
 	})()`
 
-	runCtx, cancelRun := context.WithTimeout(ctx, 60*time.Second)
+	runCtx, cancelRun := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelRun()
-	if err := chromedp.Do(runCtx, chromedp.Navigate(url)); err != nil {
-		t.Fatalf("load %s: %v", url, err)
-	}
-	facts, err := chromedp.Run(runCtx, chromedp.Evaluate[pageFacts](script))
-	if err != nil {
-		t.Fatalf("inspect the page: %v", err)
-	}
-	if screenshot != "" {
-		png, err := chromedp.Run(runCtx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
+	var facts pageFacts
+	for i, width := range checkWidths {
+		if err := chromedp.Do(runCtx, chromedp.EmulateViewport(width, 1000), chromedp.Navigate(url)); err != nil {
+			t.Fatalf("load %s at %d px: %v", url, width, err)
 		}
-		if err := os.WriteFile(screenshot, png, 0o644); err != nil {
-			t.Fatal(err)
+		got, err := chromedp.Run(runCtx, chromedp.Evaluate[pageFacts](script))
+		if err != nil {
+			t.Fatalf("inspect the page at %d px: %v", width, err)
+		}
+		for _, p := range got.Layout {
+			t.Errorf("at %d px: %s", width, p)
+		}
+		if i == 0 {
+			facts = got
+		}
+		if screenshots != "" {
+			png, err := chromedp.Run(runCtx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatalf("screenshot: %v", err)
+			}
+			if err := os.WriteFile(screenshotPath(screenshots, width), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
@@ -180,7 +241,7 @@ func TestHTMLInChromium(t *testing.T) {
 	}
 	shot := filepath.Join(t.TempDir(), "report.png")
 	if dir := os.Getenv("TOCSIN_SCREENSHOT_DIR"); dir != "" {
-		shot = filepath.Join(dir, "golden-report.png") // to look at it: TOCSIN_SCREENSHOT_DIR=/tmp go test ...
+		shot = filepath.Join(dir, "golden-report.png") // to look at them: TOCSIN_SCREENSHOT_DIR=/tmp go test ...
 	}
 	facts := CheckHTMLInChromium(t, buf.Bytes(), reports, shot)
 	// The golden reports: one closed window (a bracket, accepted and rejected replays), one that never
@@ -196,7 +257,14 @@ func TestHTMLInChromium(t *testing.T) {
 	if strings.Join(facts.Grades, ",") != "?,A" {
 		t.Errorf("grades %v, want ?,A", facts.Grades)
 	}
-	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
-		t.Errorf("screenshot %s missing or too small to hold the page: %v", shot, err)
+	for _, width := range checkWidths {
+		if st, err := os.Stat(screenshotPath(shot, width)); err != nil || st.Size() < 10000 {
+			t.Errorf("screenshot at %d px missing or too small to hold the page: %v", width, err)
+		}
 	}
+}
+
+// screenshotPath names the screenshot of a width: report.png gives report-1400.png.
+func screenshotPath(name string, width int64) string {
+	return strings.TrimSuffix(name, ".png") + "-" + strconv.FormatInt(width, 10) + ".png"
 }

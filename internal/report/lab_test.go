@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/lab"
 	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/report"
@@ -62,7 +63,14 @@ func runLabScan() labScan {
 	if err != nil {
 		return labScan{err: err}
 	}
-	r, err := scan.Run(ctx, tgt, scan.Options{Name: "lab (vulnerable)", Version: "test"})
+	locate := func(probe string) *finding.Location {
+		k, ok := cfg.Key("probes." + probe)
+		if !ok {
+			return nil
+		}
+		return &finding.Location{File: "lab.yaml", Line: k.Line, Column: k.Column, EndColumn: k.EndColumn}
+	}
+	r, err := scan.Run(ctx, tgt, scan.Options{Name: "lab (vulnerable)", Version: "test", Locate: locate})
 	if err != nil {
 		return labScan{err: err}
 	}
@@ -137,6 +145,23 @@ func TestRealReportMatchesSchemas(t *testing.T) {
 		}
 		report.ValidateSARIF(t, sarif.Bytes())
 	}
+	// What code scanning and CI test views would be handed, checked with the tools they trust.
+	defer func(u string) { report.HomeURL = u }(report.HomeURL)
+	report.HomeURL = "https://tocsin.example/"
+	for _, f := range r.Findings {
+		if f.Location == nil {
+			t.Errorf("finding %s (probe %q) has no location: code scanning would refuse it", f.ID, f.Probe)
+		}
+	}
+	var sarif, junit bytes.Buffer
+	if err := report.Write(&sarif, "sarif", report.Options{}, r); err != nil {
+		t.Fatal(err)
+	}
+	report.ValidateSARIFWithMultitool(t, sarif.Bytes())
+	if err := report.Write(&junit, "junit", report.Options{}, r, r); err != nil {
+		t.Fatal(err)
+	}
+	report.ValidateJUnitXSD(t, junit.Bytes())
 	// A report read back from its JSON writes the same JSON: nothing is lost, so what `tocsin report`
 	// converts is the whole report. (Other formats may differ in the last digits: JSON keeps evidence
 	// offsets to the microsecond.)

@@ -161,6 +161,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"check":    reflect.TypeFor[CheckResult](),
 		"summary":  reflect.TypeFor[Summary](),
 		"finding":  reflect.TypeFor[finding.Finding](),
+		"location": reflect.TypeFor[finding.Location](),
 		"window":   reflect.TypeFor[finding.Window](),
 		"inflight": reflect.TypeFor[finding.Inflight](),
 		"pass":     reflect.TypeFor[finding.Pass](),

@@ -1,8 +1,10 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -19,10 +21,12 @@ const (
 	svgWidth     = 920.0
 	svgMarginX   = 24.0
 	breakWidth   = 72.0
-	labelRowH    = 15.0
-	maxLabelRows = 5
-	// maxLabelRunes keeps a label to about a third of the drawing.
-	maxLabelRunes = 44
+	labelRowH    = 14.0
+	maxLabelRows = 8
+	// labelLineRunes is where a long label wraps onto another line, at a space.
+	labelLineRunes = 40
+	// charWidth is about how wide a character of the 11 px label font is.
+	charWidth = 6.2
 )
 
 // svgTimeline is what the template draws; every coordinate is computed here.
@@ -37,6 +41,9 @@ type svgTimeline struct {
 	Marks         []svgMark
 	Replays       []svgReplay
 	LegendY       float64
+	// Notes are the labels that found no room in the drawing: their marks are numbered and the
+	// notes listed under it, so that no label is cut.
+	Notes []string
 }
 
 type svgSegment struct {
@@ -45,8 +52,8 @@ type svgSegment struct {
 }
 
 type svgBreak struct {
-	X     float64
-	Label string
+	X, LabelY float64
+	Label     string
 }
 
 type svgRect struct{ X, Y, W, H float64 }
@@ -62,13 +69,20 @@ type svgBracket struct {
 	Label     svgText
 }
 
-// svgMark is a labelled event: a line from its label down to the axis.
+// svgMark is a labelled event: a line from its label down to the axis. Events of one kind in a row
+// with the same label but for a number (a race's copies) are one mark with a count.
 type svgMark struct {
-	X, LabelX, LabelY float64
-	Anchor            string
-	Label             string
-	Class             string // colour by kind; unknown kinds get "other"
-	Title             string // hover text
+	X, LabelX float64
+	TopY      float64 // where the mark's line starts, just under its label
+	Anchor    string
+	Lines     []svgLine // the label, wrapped; none when it is a note under the drawing
+	Class     string    // colour by kind; unknown kinds get "other"
+	Title     string    // hover text
+}
+
+type svgLine struct {
+	Y    float64
+	Text string
 }
 
 type svgReplay struct {
@@ -96,9 +110,12 @@ func buildTimeline(f finding.Finding) *svgTimeline {
 	if len(f.Evidence) == 0 {
 		return nil
 	}
+	// A report read back from JSON may be in any order; the drawing goes by time.
+	events := slices.Clone(f.Evidence)
+	slices.SortStableFunc(events, func(a, b finding.Event) int { return cmp.Compare(a.AtMS, b.AtMS) })
 	w := f.Window
 	times := []float64{0}
-	for _, e := range f.Evidence {
+	for _, e := range events {
 		times = append(times, e.AtMS)
 	}
 	if w != nil {
@@ -109,102 +126,73 @@ func buildTimeline(f finding.Finding) *svgTimeline {
 	}
 	scale := newSegmentedScale(times)
 
-	// Labels above the axis, placed in the first row where they do not overlap the previous label.
-	type placed struct{ start, end float64 }
-	var rows [maxLabelRows][]placed
-	var marks []svgMark
 	var replays []svgReplay
-	for _, e := range f.Evidence {
+	var marks []pendingMark
+	for _, e := range events {
 		x := scale.x(e.AtMS)
 		if e.Kind == finding.EventReplay {
-			outcome := "inconclusive"
-			title := fmt.Sprintf("replay at %s", fmtMS(e.AtMS))
-			if e.HTTP != nil {
-				if e.HTTP.Outcome != "" {
-					outcome = e.HTTP.Outcome
-				}
-				title = fmt.Sprintf("replay at %s: %s %d %s", fmtMS(e.AtMS), e.HTTP.Method, e.HTTP.Status, outcome)
-			}
-			replays = append(replays, svgReplay{X: x, Class: outcome, Title: title})
+			replays = append(replays, replayDot(e, x))
 			continue
 		}
-		kind, known := markKinds[e.Kind]
-		label := kind.label
-		switch {
-		case e.Kind == finding.EventChangeSent && w != nil:
-			label = w.Change + " sent"
-		case e.Kind == finding.EventChangeSent:
-			label = "change sent"
-		case e.Kind == finding.EventNote:
-			label, kind.class = e.Detail, "other"
-		case !known:
-			label, kind.class = e.Kind, "other"
-		}
+		label, class := markLabel(e, w)
 		title := strings.TrimSpace(fmt.Sprintf("%s at %s: %s", e.Kind, fmtMS(e.AtMS), e.Detail))
 		if e.HTTP != nil {
 			title += fmt.Sprintf(" (%s %s -> %d)", e.HTTP.Method, e.HTTP.URL, e.HTTP.Status)
 		}
-		// Notes can be long: the mark's hover text and the evidence table keep the whole of it.
-		if r := []rune(label); len(r) > maxLabelRunes {
-			label = string(r[:maxLabelRunes-1]) + "…"
+		shape := e.Kind + "\x00" + digits.ReplaceAllString(label, "#")
+		// A numbered series (race copy 1, 2, ...) is one mark however the axis spreads it; other
+		// repeats only when they would be drawn on top of each other.
+		if n := len(marks); n > 0 && marks[n-1].shape == shape && (digits.MatchString(label) || x-marks[n-1].lastX <= 4) {
+			last := &marks[n-1]
+			last.count++
+			last.lastAt, last.lastX = e.AtMS, x
+			continue
 		}
-		// About 6 px per character at the 11 px label size. A label that would run off the right edge
-		// goes to the left of its mark instead.
-		width := 6.2*float64(len([]rune(label))) + 8
-		start, labelX, anchor := x, x+3, "start"
-		if x+width > svgWidth-4 && x-width >= 0 {
-			start, labelX, anchor = x-width, x-3, "end"
-		}
-		// Many events at almost the same time (a race's copies) would pile their labels up: once every
-		// row is taken there, a mark keeps only its hover text.
-		row := -1
-		for r := range rows {
-			if n := len(rows[r]); n == 0 || rows[r][n-1].end < start {
-				row = r
-				break
-			}
-		}
-		m := svgMark{X: x, LabelX: labelX, Anchor: anchor, Class: kind.class, Title: title}
-		if row >= 0 {
-			rows[row] = append(rows[row], placed{start, start + width})
-			m.Label, m.LabelY = label, float64(row)
-		}
-		marks = append(marks, m)
-	}
-	used := 0
-	for r := range rows {
-		if len(rows[r]) > 0 {
-			used = r + 1
-		}
+		marks = append(marks, pendingMark{svgMark: svgMark{X: x, Class: class, Title: title}, label: label, shape: shape, count: 1, firstAt: e.AtMS, lastAt: e.AtMS, lastX: x})
 	}
 
 	t := &svgTimeline{Width: svgWidth}
-	t.AxisY = 14 + float64(used)*labelRowH + 10
+	rows := placeLabels(marks, &t.Notes)
+	t.AxisY = 14 + float64(rows)*labelRowH + 10
 	for i := range marks {
-		// Row 0 sits nearest the axis; an unlabelled mark's line stops just above the axis.
-		marks[i].LabelY = t.AxisY - 10 - marks[i].LabelY*labelRowH
-		if marks[i].Label == "" {
-			marks[i].LabelY = t.AxisY - 10
+		m := &marks[i]
+		m.TopY = t.AxisY - 10
+		for j := range m.Lines {
+			// Row 0 sits nearest the axis; a label's first line is its highest row.
+			m.Lines[j].Y = t.AxisY - 10 - float64(m.row+len(m.Lines)-1-j)*labelRowH
 		}
+		if len(m.Lines) > 0 {
+			m.TopY = m.Lines[len(m.Lines)-1].Y + 3
+		}
+		t.Marks = append(t.Marks, m.svgMark)
 	}
-	replayY := t.AxisY + 30
+	breakY := t.AxisY + 28
+	replayY := t.AxisY + 48
 	for i := range replays {
 		replays[i].Y = replayY
 	}
-	t.Marks, t.Replays = marks, replays
+	t.Replays = replays
 
 	for i, s := range scale.segments {
 		seg := svgSegment{X1: s.x1, X2: s.x2}
-		seg.Ticks = append(seg.Ticks, svgText{X: scale.x(s.lo), Y: t.AxisY + 14, Text: fmtMS(s.lo), Anchor: "start"})
-		if s.hi == s.lo {
-			seg.Ticks[0].Anchor = "middle"
-		} else {
-			seg.Ticks = append(seg.Ticks, svgText{X: scale.x(s.hi), Y: t.AxisY + 14, Text: fmtMS(s.hi), Anchor: "end"})
+		lo, hi := fmtMS(s.lo), fmtMS(s.hi)
+		switch {
+		case s.hi == s.lo:
+			seg.Ticks = []svgText{{X: scale.x(s.lo), Y: t.AxisY + 14, Text: lo, Anchor: "middle"}}
+		case textWidth(lo)+textWidth(hi)+8 > s.x2-s.x1:
+			// Too narrow for a tick at each end: one label for the span, under its middle.
+			seg.Ticks = []svgText{{X: (s.x1 + s.x2) / 2, Y: t.AxisY + 14, Text: strings.TrimSuffix(lo, " ms") + " to " + hi, Anchor: "middle"}}
+		default:
+			seg.Ticks = []svgText{
+				{X: scale.x(s.lo), Y: t.AxisY + 14, Text: lo, Anchor: "start"},
+				{X: scale.x(s.hi), Y: t.AxisY + 14, Text: hi, Anchor: "end"},
+			}
 		}
 		t.Segments = append(t.Segments, seg)
 		if i > 0 {
+			// Under the ticks, so that a cut never covers the time beside it.
 			prev := scale.segments[i-1]
-			t.Breaks = append(t.Breaks, svgBreak{X: (prev.x2 + s.x1) / 2, Label: "+" + fmtMS(s.lo-prev.hi)})
+			t.Breaks = append(t.Breaks, svgBreak{X: (prev.x2 + s.x1) / 2, LabelY: breakY, Label: "+" + fmtMS(s.lo-prev.hi)})
 		}
 	}
 
@@ -224,11 +212,163 @@ func buildTimeline(f finding.Finding) *svgTimeline {
 	}
 	t.LegendY = bracketY + 36
 	if len(replays) == 0 && w == nil {
-		t.LegendY = t.AxisY + 36 // no replay lane, no bracket: nothing to leave room for
+		t.LegendY = breakY + 24 // no replay lane, no bracket: nothing to leave room for
 	}
 	t.Height = t.LegendY + 12
 	return t
 }
+
+// pendingMark is a mark while the labels are laid out.
+type pendingMark struct {
+	svgMark
+	label           string
+	shape           string // kind and label with numbers masked: marks of one shape in a row merge
+	count           int
+	firstAt, lastAt float64
+	lastX           float64
+	row             int
+	note            string // the label, when it found no room in the drawing
+}
+
+var digits = regexp.MustCompile(`\d+`)
+
+// markLabel names an event on the drawing, and the colour class of its kind.
+func markLabel(e finding.Event, w *finding.Window) (label, class string) {
+	kind, known := markKinds[e.Kind]
+	label, class = kind.label, kind.class
+	switch {
+	case e.Kind == finding.EventChangeSent && w != nil:
+		label = w.Change + " sent"
+	case e.Kind == finding.EventChangeSent:
+		label = "change sent"
+	case e.Kind == finding.EventNote || e.Kind == finding.EventControl:
+		label, class = e.Detail, "other"
+	case !known:
+		label, class = e.Kind, "other"
+	}
+	return label, class
+}
+
+func replayDot(e finding.Event, x float64) svgReplay {
+	outcome := "inconclusive"
+	title := fmt.Sprintf("replay at %s", fmtMS(e.AtMS))
+	if e.HTTP != nil {
+		if e.HTTP.Outcome != "" {
+			outcome = e.HTTP.Outcome
+		}
+		title = fmt.Sprintf("replay at %s: %s %d %s", fmtMS(e.AtMS), e.HTTP.Method, e.HTTP.Status, outcome)
+	}
+	return svgReplay{X: x, Class: outcome, Title: title}
+}
+
+// placeLabels gives each mark's label a row above the axis where it overlaps no other label and no
+// other mark's line, wrapping long labels over several rows. A label that finds no room becomes a
+// numbered note under the drawing. It returns how many rows are used.
+func placeLabels(marks []pendingMark, notes *[]string) int {
+	type placed struct {
+		lo, hi   int // rows
+		from, to float64
+		x        float64
+	}
+	var done []placed
+	free := func(lo, hi int, from, to, x float64) bool {
+		for _, p := range done {
+			rowsMeet := lo <= p.hi && p.lo <= hi
+			if rowsMeet && from < p.to+6 && p.from < to+6 {
+				return false // the labels overlap
+			}
+			// A mark's line runs down past the labels below it: it must miss their text, which
+			// starts 3 px beside a mark (so marks a pixel or two apart can stack their labels).
+			if p.lo > hi && from-1 < p.x && p.x < to+1 {
+				return false // a higher label's line would cross this one
+			}
+			if lo > p.hi && p.from-1 < x && x < p.to+1 {
+				return false // this label's line would cross a lower one
+			}
+		}
+		return true
+	}
+	place := func(m *pendingMark, text string) bool {
+		lines := wrapLabel(text)
+		width := 0.0
+		for _, l := range lines {
+			width = math.Max(width, textWidth(l))
+		}
+		// Right of the mark, else left of it; kept inside the drawing.
+		right := math.Min(m.X+3, svgWidth-4-width)
+		left := math.Max(m.X-3-width, 2)
+		// Every row to the right first: a label to the left would cover marks not placed yet.
+		for _, from := range []float64{right, left} {
+			for row := 0; row+len(lines) <= maxLabelRows; row++ {
+				if !free(row, row+len(lines)-1, from, from+width, m.X) {
+					continue
+				}
+				done = append(done, placed{lo: row, hi: row + len(lines) - 1, from: from, to: from + width, x: m.X})
+				m.row, m.Anchor, m.LabelX = row, "start", from
+				m.Lines = make([]svgLine, len(lines))
+				for i, l := range lines {
+					m.Lines[i].Text = l
+				}
+				return true
+			}
+		}
+		return false
+	}
+	// Right to left: a mark's label then sits above those of the marks to its right, and its line
+	// runs down to the left of their text, so that marks close together stack like stairs.
+	for i := len(marks) - 1; i >= 0; i-- {
+		m := &marks[i]
+		label := m.label
+		if m.count > 1 {
+			label = strings.TrimSpace(digits.ReplaceAllString(m.label, "")) + fmt.Sprintf(" (×%d)", m.count)
+			label = strings.ReplaceAll(label, " :", ":")
+			m.Title = fmt.Sprintf("%d events from %s to %s: %s", m.count, fmtMS(m.firstAt), fmtMS(m.lastAt), m.Title)
+		}
+		if place(m, label) {
+			continue
+		}
+		m.note = label
+	}
+	// Labels with no room are listed under the drawing, numbered in time order.
+	for i := range marks {
+		m := &marks[i]
+		if m.note == "" {
+			continue
+		}
+		*notes = append(*notes, fmt.Sprintf("at %s: %s", fmtMS(m.firstAt), m.note))
+		if !place(m, fmt.Sprintf("(%d)", len(*notes))) {
+			m.Lines = nil // crowded beyond any row: the note and the hover text still say it
+		}
+	}
+	rows := 0
+	for _, p := range done {
+		rows = max(rows, p.hi+1)
+	}
+	return rows
+}
+
+// wrapLabel folds a label at spaces into lines of about labelLineRunes characters.
+func wrapLabel(label string) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(label) {
+		if line != "" && len([]rune(line))+1+len([]rune(word)) > labelLineRunes {
+			lines = append(lines, line)
+			line = word
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" || len(lines) == 0 {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+func textWidth(s string) float64 { return charWidth*float64(len([]rune(s))) + 8 }
 
 // segmentedScale maps milliseconds to x, cutting the axis at long gaps.
 type segmentedScale struct{ segments []scaleSegment }

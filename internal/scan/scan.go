@@ -24,6 +24,9 @@ type Options struct {
 	Progress func(msg string)
 	// Alert receives what must be shown even when progress is silenced: an identity left changed.
 	Alert func(msg string)
+	// Locate, when set, says where a probe is written in the config, so that each finding points
+	// at the line the user can change (code scanning shows it there).
+	Locate func(probe string) *finding.Location
 }
 
 // Run runs every check the target configures, in config order.
@@ -75,6 +78,9 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 		res.Findings = len(findings)
 		for i := range findings {
 			findings[i].SortEvidence()
+			if f := &findings[i]; f.Location == nil && f.Probe != "" && opts.Locate != nil {
+				f.Location = opts.Locate(f.Probe)
+			}
 		}
 		r.Findings = append(r.Findings, findings...)
 		for _, x := range ledger.Experiments(id) {

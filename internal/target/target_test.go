@@ -148,7 +148,7 @@ func TestBuildRejectsInvalidConfig(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"tocsin.yaml:34: limits.rate: must be positive",
+		"tocsin.yaml:35: limits.rate: must be positive",
 		`checks.toctou/revoked-token-accepted.identity: identity "alice" has no revoke`,
 		"hint: add revoke (rfc7009, http or command) to identities.alice",
 	} {

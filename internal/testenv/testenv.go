@@ -6,6 +6,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -36,4 +37,17 @@ func LookPath(tb testing.TB, hint, name string, fallbacks ...string) string {
 	}
 	Missing(tb, name, hint)
 	return ""
+}
+
+// NPMDir is where `make test` installs the npm packages some tests run (scripts/test-deps.sh):
+// $TOCSIN_NPM_DIR, else ~/.cache/tocsin-npm. Nothing is installed into the repository.
+func NPMDir() string {
+	if d := os.Getenv("TOCSIN_NPM_DIR"); d != "" {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".cache", "tocsin-npm")
 }
