@@ -106,7 +106,9 @@ type inflightRun struct {
 	probe       *probe.Probe
 	ch          *chains
 	primeVerify bool // raced attempts prime the verify read (see maxPrimedVerifyWait)
-	controlled  bool // the action was shown to be refused without a valid token
+	// verifyLatency is the verify read's median round trip when nothing races it.
+	verifyLatency time.Duration
+	controlled    bool // the action was shown to be refused without a valid token
 }
 
 // attemptResult is one raced attempt, with absolute times.
@@ -126,7 +128,7 @@ type attemptResult struct {
 func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 	// Measure the action when nothing races it, and check that setup, action and verify mean what
 	// the oracle needs: the action succeeds with a fresh token and the verify read then finds nothing.
-	var latencies []time.Duration
+	var latencies, verifyLatencies []time.Duration
 	for range latencyRuns {
 		a, err := r.attempt(ctx, latencyRun, 0)
 		if err != nil {
@@ -139,9 +141,12 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 			return nil, fmt.Errorf("probe %q: verify %s still answers %d after the action succeeded (hint: verify must read the resource the action removes; its accept statuses mean \"still there\", its reject statuses \"gone\")", r.probe.Name, r.readEndpoint(), a.final.Response.Status)
 		}
 		latencies = append(latencies, a.action.Response.Received.Sub(a.actionStart))
+		verifyLatencies = append(verifyLatencies, a.final.Response.Received.Sub(a.final.Response.Sent))
 	}
 	slices.Sort(latencies)
 	latency := latencies[len(latencies)/2]
+	slices.Sort(verifyLatencies)
+	r.verifyLatency = verifyLatencies[len(verifyLatencies)/2]
 
 	// Control: revoke first, then act. A refusal shows the API does check revocation, so a proof
 	// below is about the moment of the check, not about a cache. It also times the revocation.
@@ -154,7 +159,7 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 	r.primeVerify = latency+revokeRTT <= maxPrimedVerifyWait
 
 	var tried []float64
-	attempts := 0
+	attempts, waited := 0, 0
 	for _, offset := range revokeOffsets(latency, revokeRTT) {
 		tried = append(tried, finding.Round(ms(offset)))
 		for range attemptsPerOffset {
@@ -167,9 +172,39 @@ func (r *inflightRun) run(ctx context.Context) (*finding.Finding, error) {
 			if a.proof {
 				return r.finding(a, latency, tried, attempts, refusedAfter), nil
 			}
+			if r.verifyWaited(a) {
+				waited++
+			}
 		}
 	}
+	// A read that answered "gone" only after waiting behind the action shows the state when it was
+	// served, not at the acknowledgement: such attempts decide nothing, and when they are most of
+	// the sweep the check cannot pass.
+	if 2*waited >= attempts {
+		return nil, inconclusive("verify reads waited behind the action %d of %d times (a read usually takes %s; these were served only as the action finished), so their \"gone\" says nothing about the moment of the revocation (hint: verify with a read that does not write: verifier: anonymous on a public read, another endpoint, or an identity whose requests the API does not record)",
+			waited, attempts, fmtMS(ms(r.verifyLatency)))
+	}
 	return nil, nil
+}
+
+// verifyWaited reports whether an attempt's verify read, sent clearly before the action answered,
+// answered "gone" only after waiting: it took much longer than a read takes when nothing races it,
+// or it came back with the action's own answer. Such a read shows the state when it was finally
+// served (after the action committed), not at the acknowledgement.
+func (r *inflightRun) verifyWaited(a *attemptResult) bool {
+	v := a.verify
+	// tol absorbs the scheduling between two goroutines' clock reads: where the revocation waited
+	// for the action (a correct API), the action's answer and the acknowledgement arrive together,
+	// and the read goes out in the same instant.
+	tol := max(time.Millisecond, r.verifyLatency)
+	actionAnswered := a.action.Response.Received
+	if v == nil || v.Outcome != probe.Rejected || !v.Response.Sent.Before(actionAnswered.Add(-tol)) {
+		return false
+	}
+	took := v.Response.Received.Sub(v.Response.Sent)
+	slow := took > max(3*r.verifyLatency, r.verifyLatency+2*time.Millisecond)
+	withAction := !v.Response.Received.Before(actionAnswered.Add(-tol))
+	return slow || withAction
 }
 
 // revokeOffsets returns when to send the revocation, relative to the action's release, most

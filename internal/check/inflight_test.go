@@ -2,6 +2,7 @@ package check_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,4 +151,86 @@ func TestRevokeOffsets(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("offsets %v, want %v", got, want)
 	}
+}
+
+// An application on a single-writer database makes every token-bearing request write: a verify read
+// with a token waits behind the delete and answers "gone" as the delete commits. That is no evidence
+// of the state at the acknowledgement: the check must say so, never pass. An anonymous read of a
+// public resource does not wait, and proves the flaw; the fixed flavour passes with either reader.
+func TestInflightVerifyReadsThatWait(t *testing.T) {
+	opts := func(flavor string) lab.Options {
+		return lab.Options{Flavor: flavor, IntrospectionTTL: -1, PermissionTTL: -1, ActionGap: 60 * time.Millisecond, SingleWriter: true}
+	}
+	for _, tc := range []struct {
+		name    string
+		flavor  string
+		tweak   func(*config.Config)
+		verdict check.Verdict
+		reason  string
+	}{
+		{"vulnerable, token verifier", lab.Vulnerable, func(*config.Config) {}, check.Inconclusive, "verify reads waited behind the action"},
+		{"vulnerable, anonymous public read", lab.Vulnerable, anonymousVerifier, check.Found, ""},
+		{"fixed, token verifier", lab.Fixed, func(*config.Config) {}, check.Passed, ""},
+		{"fixed, anonymous public read", lab.Fixed, anonymousVerifier, check.Passed, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, tgt := labTarget(t, opts(tc.flavor), tc.tweak)
+			fs, xs, err := runRecorded(t, check.InflightRevocation{}, tgt)
+			if err != nil || len(xs) != 1 {
+				t.Fatalf("experiments %+v, err %v", xs, err)
+			}
+			if xs[0].Verdict != tc.verdict || !strings.Contains(xs[0].Reason, tc.reason) {
+				t.Fatalf("verdict %s (%s), want %s (%q)", xs[0].Verdict, xs[0].Reason, tc.verdict, tc.reason)
+			}
+			if want := map[check.Verdict]int{check.Found: 1}[tc.verdict]; len(fs) != want {
+				t.Fatalf("%d findings, want %d: %+v", len(fs), want, fs)
+			}
+		})
+	}
+}
+
+// BenchmarkInflightSingleWriter reports, on the lab as a single-writer database, how each verifier
+// kind decides: the proof rate (issue 18: 20 scans per kind, -benchtime 20x), how often the check
+// is inconclusive because the reads waited, and false positives on the fixed flavour (0 wanted;
+// -benchtime 100x for the issue's 100 scans).
+func BenchmarkInflightSingleWriter(b *testing.B) {
+	for _, flavor := range []string{lab.Vulnerable, lab.Fixed} {
+		for _, v := range []struct {
+			name  string
+			tweak func(*config.Config)
+		}{{"token", func(*config.Config) {}}, {"anonymous", anonymousVerifier}} {
+			b.Run(flavor+"/verifier="+v.name, func(b *testing.B) {
+				_, tgt := labTarget(b, lab.Options{Flavor: flavor, IntrospectionTTL: -1, PermissionTTL: -1, ActionGap: 30 * time.Millisecond, SingleWriter: true}, v.tweak, func(c *config.Config) {
+					c.Limits.RequestBudget = 1_000_000
+				})
+				counts := map[check.Verdict]float64{}
+				for b.Loop() {
+					_, xs, err := runRecorded(b, check.InflightRevocation{}, tgt)
+					if err != nil || len(xs) != 1 {
+						b.Fatalf("experiments %+v, err %v", xs, err)
+					}
+					counts[xs[0].Verdict]++
+				}
+				n := float64(b.N)
+				b.ReportMetric(100*counts[check.Found]/n, "%proven")
+				b.ReportMetric(100*counts[check.Inconclusive]/n, "%inconclusive")
+				b.ReportMetric(100*counts[check.Passed]/n, "%passed")
+				b.ReportMetric(0, "ns/op")
+				if flavor == lab.Fixed && counts[check.Found] > 0 {
+					b.Errorf("%v findings on the fixed lab", counts[check.Found])
+				}
+			})
+		}
+	}
+}
+
+// anonymousVerifier makes the in-flight check read the resource back with no token, through the
+// lab's public catalogue.
+func anonymousVerifier(c *config.Config) {
+	for _, ch := range c.Checks {
+		if ch.ID == config.CheckInflightRevocation {
+			ch.Verifier = config.Anonymous
+		}
+	}
+	c.Probe("delete-item").Verify[0].Path = "/public/items/{{item_id}}"
 }

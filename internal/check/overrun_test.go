@@ -12,10 +12,14 @@ import (
 func TestLimitOverrunVulnerable(t *testing.T) {
 	_, tgt := labTarget(t, lab.Options{Flavor: "vulnerable"})
 	fs := runCheck(t, check.LimitOverrun{}, tgt)
-	if len(fs) != 2 {
-		t.Fatalf("got %d findings, want exactly 2 (the coupon and the bonus): %+v", len(fs), fs)
+	if len(fs) != 3 {
+		t.Fatalf("got %d findings, want exactly 3 (the coupon, the referral order and the bonus): %+v", len(fs), fs)
 	}
-	f := fs[0]
+	byProbe := map[string]finding.Finding{}
+	for _, f := range fs {
+		byProbe[f.Probe] = f
+	}
+	f := byProbe["redeem-coupon"]
 	if f.Check != "race/limit-overrun" || f.Severity != finding.High || f.Probe != "redeem-coupon" || f.Identity != "alice" {
 		t.Errorf("unexpected finding %+v", f)
 	}
@@ -44,10 +48,16 @@ func TestLimitOverrunVulnerable(t *testing.T) {
 	}
 	// The bonus is one per account: only an account minted for the race can show the overrun, since
 	// the baseline spends the bonus of its own.
-	b := fs[1]
+	b := byProbe["claim-bonus"]
 	if b.Probe != "claim-bonus" || b.Identity != "newcomer" || !strings.Contains(b.Summary, "as one account minted for the race") ||
 		!strings.Contains(b.Summary, "where 1 of 20 succeeded one after another") {
 		t.Errorf("bonus finding %+v", b)
+	}
+	// The referral order: a coupon that took two accounts and three steps to get (bob's referral
+	// code, alice applying it, the coupon found in her list by a selector), raced with copies: 10.
+	o := byProbe["order-with-referral"]
+	if o.Identity != "alice" || !strings.Contains(o.Summary, "out of 10 synchronised requests") || !strings.Contains(o.Summary, "where 1 of 10 succeeded one after another") {
+		t.Errorf("referral order finding %+v", o)
 	}
 }
 

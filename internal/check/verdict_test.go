@@ -190,6 +190,7 @@ func couponAPI(t *testing.T, mode string) string {
 	usedCoupon := map[string]bool{}
 	usedAccount := map[string]bool{}
 	var released atomic.Bool
+	pool := make(chan struct{}, 4) // mode "pool": four database connections, like a small pgbouncer pool
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /coupons", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -206,6 +207,16 @@ func couponAPI(t *testing.T, mode string) string {
 			return
 		}
 		id := r.PathValue("id")
+		if mode == "pool" {
+			select {
+			case pool <- struct{}{}:
+				defer func() { <-pool }()
+				time.Sleep(50 * time.Millisecond) // the query holds its connection
+			case <-time.After(100 * time.Millisecond):
+				http.Error(w, "timed out waiting for a database connection", http.StatusInternalServerError)
+				return
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -239,8 +250,12 @@ func couponAPI(t *testing.T, mode string) string {
 	return "http://" + ln.Addr().String()
 }
 
-func couponTarget(t *testing.T, origin string) *target.Target {
+func couponTarget(t *testing.T, origin string, copies ...int) *target.Target {
 	t.Helper()
+	n := 20
+	if len(copies) > 0 {
+		n = copies[0]
+	}
 	yaml := fmt.Sprintf(`version: 1
 target: {origins: ["%s"]}
 limits: {timeout: 1s}
@@ -253,10 +268,11 @@ probes:
     destructive: true
     accept: [200]
     reject: [401, 403, 409]
+    copies: %d
     setup: {method: POST, path: /coupons, accept: [201], extract: {coupon_id: id}}
 checks:
   race/limit-overrun: {identity: alice, probes: [redeem]}
-`, origin)
+`, origin, n)
 	cfg, err := config.Parse("coupons.yaml", []byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -285,6 +301,18 @@ func TestRaceControls(t *testing.T) {
 			}
 		})
 	}
+	// A target whose connection pool is smaller than the batch fails the copies it cannot serve:
+	// overloaded, not a pass, even though it honoured the coupon once.
+	t.Run("pool smaller than the batch", func(t *testing.T) {
+		tgt := couponTarget(t, couponAPI(t, "pool"), 10)
+		fs, xs, err := runRecorded(t, check.LimitOverrun{}, tgt)
+		if err != nil || len(fs) != 0 {
+			t.Fatalf("findings %+v, err %v; want none", fs, err)
+		}
+		if len(xs) != 1 || xs[0].Verdict != check.Inconclusive || !strings.Contains(xs[0].Reason, "looks overloaded") || !strings.Contains(xs[0].Reason, "of 10 synchronised copies") {
+			t.Fatalf("experiments %+v; want inconclusive, overloaded", xs)
+		}
+	})
 	// The control must be able to pass: one use per coupon, answered promptly, is a pass.
 	tgt := couponTarget(t, couponAPI(t, "per-coupon"))
 	fs, xs, err := runRecorded(t, check.LimitOverrun{}, tgt)

@@ -25,6 +25,7 @@ Exit status: 0 unless --fail-on is given and a finding is at or above it; 2 on a
 
 type labFlags struct {
 	ttl, permissionTTL, gap time.Duration
+	singleWriter            bool
 }
 
 func (l *labFlags) register(cmd *cobra.Command) {
@@ -32,10 +33,11 @@ func (l *labFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&l.ttl, "ttl", 2*time.Second, "vulnerable lab: introspection cache TTL (negative turns the cache off)")
 	fs.DurationVar(&l.permissionTTL, "permission-ttl", 2*time.Second, "vulnerable lab: per-subject permission cache TTL (negative turns it off)")
 	fs.DurationVar(&l.gap, "gap", 150*time.Millisecond, "check-to-use gap before destructive actions, both flavours")
+	fs.BoolVar(&l.singleWriter, "single-writer", false, "both flavours: behave like an application on a single-writer database: every token-bearing request writes a last-used stamp, and a DELETE holds the write lock from load to commit (GET /public/items/{id} reads without a token or a write)")
 }
 
 func (l *labFlags) options(flavor string) lab.Options {
-	return lab.Options{Flavor: flavor, IntrospectionTTL: l.ttl, PermissionTTL: l.permissionTTL, ActionGap: l.gap}
+	return lab.Options{Flavor: flavor, IntrospectionTTL: l.ttl, PermissionTTL: l.permissionTTL, ActionGap: l.gap, SingleWriter: l.singleWriter}
 }
 
 func newDemoCmd(s *stdio) *cobra.Command {

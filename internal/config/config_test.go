@@ -74,7 +74,7 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	for _, p := range cfg.Probes {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "claim-bonus"}) {
+	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "order-with-referral", "claim-bonus"}) {
 		t.Errorf("probe order %v", names)
 	}
 	del := cfg.Probe("delete-item")

@@ -23,6 +23,9 @@ type api struct {
 	authz authorizer
 	gap   time.Duration
 	onGap func(ctx context.Context)
+	// singleWriter: token-bearing requests write a last-used stamp under the database's write lock,
+	// which a DELETE holds from load to commit (Options.SingleWriter).
+	singleWriter bool
 
 	// The resources live apart from the handlers so that replicas of a lab (StartReplica) share
 	// them, as replicas of a real service share their database.
@@ -30,10 +33,15 @@ type api struct {
 }
 
 type resources struct {
-	mu      sync.Mutex
-	items   map[string]item
-	coupons *coupons
-	bonuses *bonuses
+	// db stands for a single-writer database's write lock (Options.SingleWriter); lastUsed is
+	// what token-bearing requests write under it.
+	db        sync.Mutex
+	lastUsed  map[string]time.Time
+	mu        sync.Mutex
+	items     map[string]item
+	coupons   *coupons
+	bonuses   *bonuses
+	referrals *referrals
 }
 
 type item struct {
@@ -47,17 +55,21 @@ const maxItemName = 200
 func newAPI(authz authorizer, gap time.Duration, onGap func(context.Context)) *api {
 	_, isFixed := authz.(*fixed)
 	res := &resources{
-		items:   map[string]item{},
-		coupons: &coupons{atomic: isFixed, used: map[string]bool{}, owners: map[string]string{}},
-		bonuses: &bonuses{atomic: isFixed, paid: map[string]bool{}},
+		items:     map[string]item{},
+		lastUsed:  map[string]time.Time{},
+		coupons:   &coupons{atomic: isFixed, used: map[string]bool{}, owners: map[string]string{}},
+		bonuses:   &bonuses{atomic: isFixed, paid: map[string]bool{}},
+		referrals: newReferrals(isFixed),
 	}
 	return &api{authz: authz, gap: gap, onGap: onGap, resources: res}
 }
 
 func (a *api) routes(mux *http.ServeMux) {
 	handle := func(pattern, scope string, h func(http.ResponseWriter, *http.Request, string)) {
-		mux.Handle(pattern, a.authz.authenticate(a.authz.require(scope, h)))
+		mux.Handle(pattern, a.stampLastUsed(a.authz.authenticate(a.authz.require(scope, h))))
 	}
+	// Anyone may ask whether an item exists (a public catalogue): no token, and no write.
+	mux.HandleFunc("GET /public/items/{id}", a.publicItem)
 	handle("POST /items", "items:write", a.createItem)
 	handle("GET /items/{id}", "items:read", a.getItem)
 	handle("DELETE /items/{id}", "items:delete", a.deleteItem)
@@ -72,6 +84,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	}
 	a.couponRoutes(handle)                                      // coupon.go
 	handle("POST /bonus/claim", "items:write", a.bonuses.claim) // accounts.go
+	a.referralRoutes(handle)                                    // referrals.go
 }
 
 // count returns how many items and coupons each owner has: tests check that a scan leaves the
@@ -88,6 +101,7 @@ func (res *resources) count() map[string]int {
 		out[owner]++
 	}
 	res.coupons.mu.Unlock()
+	res.referrals.count(out)
 	return out
 }
 
@@ -125,6 +139,11 @@ func (a *api) getItem(w http.ResponseWriter, r *http.Request, _ string) {
 // that pause and still lose depends on the flavour's require.
 func (a *api) deleteItem(w http.ResponseWriter, r *http.Request, _ string) {
 	id := r.PathValue("id")
+	if a.singleWriter {
+		// Load, pause and delete in one write transaction, as a single-writer database runs it.
+		a.db.Lock()
+		defer a.db.Unlock()
+	}
 	if _, ok := a.load(id); !ok {
 		writeError(w, http.StatusNotFound, "not_found", "no such item")
 		return
@@ -146,6 +165,33 @@ func (a *api) deleteItem(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// stampLastUsed writes a token's last-used time before the request is handled, as many
+// applications do, under the single-writer database's lock: a token-bearing request waits while a
+// DELETE holds it.
+func (a *api) stampLastUsed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token, ok := bearerToken(r); ok && a.singleWriter {
+			a.db.Lock()
+			if len(a.lastUsed) >= maxCacheEntries {
+				clear(a.lastUsed)
+			}
+			a.lastUsed[token] = time.Now()
+			a.db.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// publicItem says whether an item exists, to anyone.
+func (a *api) publicItem(w http.ResponseWriter, r *http.Request) {
+	it, ok := a.load(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", "no such item")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": it.ID})
 }
 
 func (a *api) summary(w http.ResponseWriter, _ *http.Request, _ string) {

@@ -74,7 +74,7 @@ identities:
         client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
         username: bob
         password: bob-password
-        scopes: [items:read]
+        scopes: [items:read, items:write]
 
   newcomer:
     # A new account for every experiment: a welcome bonus is one per account, so the race needs an
@@ -162,6 +162,39 @@ probes:
       path: /coupons/{{coupon_id}}
       accept: [204]
 
+  order-with-referral:                 # a discount coupon that takes two accounts and two requests to get
+    method: POST
+    path: /orders
+    headers: {Content-Type: application/json}
+    body: '{"coupon_id": "{{coupon_id}}"}'
+    destructive: true
+    copies: 10                         # the API serves about this many orders at once
+    accept: [201]
+    reject: [400, 401, 403]            # 400: the coupon was already used
+    setup:
+      - as: bob                        # bob creates a referral code...
+        method: POST
+        path: /referrals
+        accept: [201]
+        extract: {referral_code: referral_code}
+      - method: POST                   # ...alice applies it (the answer does not name the coupon)...
+        path: /apply-referral
+        headers: {Content-Type: application/json}
+        body: '{"referral_code": "{{referral_code}}"}'
+        accept: [200]
+      - method: GET                    # ...and finds the coupon it gave her in her list
+        path: /discount-coupons
+        accept: [200]
+        extract: {coupon_id: 'coupons.#(referral_code=="{{referral_code}}").id'}
+    teardown:
+      - method: DELETE                 # the coupon and the orders placed with it
+        path: /discount-coupons/{{coupon_id}}
+        accept: [204]
+      - as: bob
+        method: DELETE
+        path: /referrals/{{referral_code}}
+        accept: [204]
+
   claim-bonus:
     as: newcomer
     method: POST
@@ -183,7 +216,7 @@ checks:
     probes: [delete-item]
   race/limit-overrun:
     identity: alice
-    probes: [redeem-coupon, claim-bonus]
+    probes: [redeem-coupon, order-with-referral, claim-bonus]
 `))
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}

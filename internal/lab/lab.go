@@ -36,7 +36,12 @@ type Options struct {
 	PermissionTTL    time.Duration // vulnerable: how long a subject's scopes are cached; default 2s, negative = no cache
 	ActionGap        time.Duration // both: pause between loading an item and deleting it; default 150ms, negative = none
 	TokenLifetime    time.Duration // default 15m
-	Logger           *slog.Logger  // nil discards
+	// SingleWriter makes the API behave like an application on a single-writer database (sqlite):
+	// every request that carries a bearer token writes a last-used stamp, and a DELETE holds the
+	// write lock from its load to its commit, so a token-bearing read waits behind a delete while an
+	// anonymous read (GET /public/items/{id}) does not. Both flavours.
+	SingleWriter bool
+	Logger       *slog.Logger // nil discards
 
 	// Guard, in the fixed flavour, is the guard the API and the identity provider share; nil makes a
 	// memory one. Pass a guard on PostgreSQL (guard.NewPostgres) to run replicas (StartReplica).
@@ -130,6 +135,7 @@ func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
 		authz = &fixed{idp: l.idp, guard: l.guard}
 	}
 	l.api = newAPI(authz, opts.ActionGap, opts.onGap)
+	l.api.singleWriter = opts.SingleWriter
 	l.serve(ln)
 	return l, nil
 }
@@ -151,7 +157,7 @@ func (l *Lab) StartReplica(ctx context.Context, addr string, g *guard.Guard) (*L
 		return nil, fmt.Errorf("lab: listen on %s: %w", addr, err)
 	}
 	r := &Lab{opts: l.opts, url: "http://" + ln.Addr().String(), served: make(chan error, 1), idp: l.idp, guard: g}
-	r.api = &api{authz: &fixed{idp: l.idp, guard: g}, gap: l.api.gap, onGap: l.api.onGap, resources: l.api.resources}
+	r.api = &api{authz: &fixed{idp: l.idp, guard: g}, gap: l.api.gap, onGap: l.api.onGap, resources: l.api.resources, singleWriter: l.api.singleWriter}
 	r.serve(ln)
 	return r, nil
 }
