@@ -19,10 +19,14 @@ const (
 	CheckScopeDowngrade       = "toctou/scope-downgrade-ignored"
 	CheckInflightRevocation   = "toctou/inflight-revocation"
 	CheckLimitOverrun         = "race/limit-overrun"
+	CheckBOLA                 = "authz/bola"
+	CheckBFLA                 = "authz/bfla"
+	CheckMassAssignment       = "authz/mass-assignment"
 )
 
 // KnownChecks lists the check IDs a config may name under checks. Validate rejects any other.
-var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, CheckInflightRevocation, CheckLimitOverrun}
+var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, CheckInflightRevocation, CheckLimitOverrun,
+	CheckBOLA, CheckBFLA, CheckMassAssignment}
 
 // Defaults for limits left out of the file.
 const (
@@ -154,6 +158,20 @@ type Probe struct {
 	As string
 	// Copies is how many synchronised copies race/limit-overrun sends (0: the default, 20).
 	Copies int
+	// Shared says the object the probe acts on is meant to be seen by every identity (a public
+	// catalogue, a team document): authz/bola makes no claim about it.
+	Shared bool
+	// Privileged says the operation needs a privilege that not every identity has: authz/bfla sends
+	// it as an identity without it.
+	Privileged bool
+	// List is a request that lists the objects of this kind the identity sending it may see (GET
+	// /notes). authz/bola sends it as the identity under test and leaves out an object that
+	// identity lists; without a setup, its extract finds the owner's object in the owner's list.
+	List *Probe
+	// Assign are properties authz/mass-assignment adds to the request body besides its defaults
+	// (role, is_admin, admin, scopes, balance, owner): name -> value, JSON when the value parses as
+	// JSON, else a string.
+	Assign map[string]string
 	// Chains of steps: Setup runs first (as the identity under test by default) and creates the
 	// resource; Verify reads it back (as the check's verifier); Teardown removes it after the
 	// check (as the identity under test, with a fresh token). Steps never have chains of their own.
@@ -180,7 +198,11 @@ type Check struct {
 	ID       string
 	Identity string
 	Verifier string // optional second identity that stays valid, or "anonymous"
-	Probes   []string
+	// Owner is, for the authz checks, the identity entitled to what Identity tries: the owner of
+	// the objects (authz/bola) or the holder of the privilege (authz/bfla). Setup, verify and
+	// teardown run as it by default; the probe runs as Identity.
+	Owner  string
+	Probes []string
 }
 
 // Identity returns the named identity, or nil.
@@ -344,14 +366,14 @@ func (c *Config) ApplyDefaults() {
 	}
 }
 
-// WithSteps returns p and every step of its chains (setup, verify, teardown), skipping nils. Steps
-// have no chains of their own.
+// WithSteps returns p and every step of its chains (setup, verify, teardown) and its list request,
+// skipping nils. Steps have no chains of their own.
 func (p *Probe) WithSteps() []*Probe {
 	if p == nil {
 		return nil
 	}
 	out := []*Probe{p}
-	for _, chain := range [][]*Probe{p.Setup, p.Verify, p.Teardown} {
+	for _, chain := range [][]*Probe{p.Setup, p.Verify, p.Teardown, {p.List}} {
 		for _, q := range chain {
 			if q != nil {
 				out = append(out, q)

@@ -31,11 +31,12 @@ var (
 	changeFields   = []string{"http", "command"} // downgrade and restore
 	rfc7009Fields  = []string{"url", "client_id", "client_secret", "auth_style", "token_type_hint"}
 	httpHookFields = []string{"method", "url", "headers", "body", "expect"}
-	probeFields    = []string{"method", "path", "headers", "body", "accept", "reject", "destructive", "extract", "as", "copies", "setup", "verify", "teardown"}
+	probeFields    = []string{"method", "path", "headers", "body", "accept", "reject", "destructive", "extract", "as", "copies", "shared", "privileged", "list", "assign", "setup", "verify", "teardown"}
 	// A step lists the chain keys only to say that chains do not nest.
 	stepFields  = []string{"method", "path", "headers", "body", "accept", "reject", "extract", "as", "setup", "verify", "teardown"}
 	loginFields = []string{"method", "path", "headers", "body", "accept", "reject", "extract"}
-	checkFields = []string{"identity", "verifier", "probes"}
+	listFields  = loginFields // a list request runs as the identity the check asks about: no as
+	checkFields = []string{"identity", "verifier", "owner", "probes"}
 )
 
 type decoder struct {

@@ -207,6 +207,14 @@ func (d *decoder) decodeProbe(e entry, name string, fields []string) *Probe {
 			if v, ok := d.integer(f); ok {
 				p.Copies = int(v)
 			}
+		case "shared":
+			p.Shared = d.boolean(f)
+		case "privileged":
+			p.Privileged = d.boolean(f)
+		case "list":
+			p.List = d.decodeProbe(f, name+".list", listFields)
+		case "assign":
+			p.Assign = d.strMap(f)
 		case "setup", "verify", "teardown":
 			if !slices.Contains(fields, "destructive") { // a step: chains do not nest
 				d.add(f.line, f.path, "a step cannot have its own "+f.key, "steps are plain requests; make it a step of the top-level probe's "+f.key)
@@ -252,6 +260,8 @@ func (d *decoder) decodeCheck(e entry) *Check {
 			c.Identity = d.str(f)
 		case "verifier":
 			c.Verifier = d.str(f)
+		case "owner":
+			c.Owner = d.str(f)
 		case "probes":
 			c.Probes = d.strList(f, "[read-item]")
 		}

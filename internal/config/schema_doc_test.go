@@ -64,6 +64,7 @@ func TestSchemaListsTheDecodersFields(t *testing.T) {
 		{"definitions/probe", doc.Definitions["probe"], probeFields},
 		{"definitions/probeStep (a step has no chains of its own)", doc.Definitions["probeStep"], step},
 		{"definitions/loginStep", doc.Definitions["loginStep"], loginFields},
+		{"definitions/listRequest", doc.Definitions["listRequest"], listFields},
 		{"definitions/check", doc.Definitions["check"], checkFields},
 	} {
 		if got, want := keys(tc.schema), sorted(tc.fields); !slices.Equal(got, want) {

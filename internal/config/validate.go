@@ -535,9 +535,10 @@ const (
 	verifyStep
 	teardownStep
 	loginStep
+	listStep
 )
 
-var roleNames = map[probeRole]string{setupStep: "setup", verifyStep: "verify", teardownStep: "teardown", loginStep: "login"}
+var roleNames = map[probeRole]string{setupStep: "setup", verifyStep: "verify", teardownStep: "teardown", loginStep: "login", listStep: "list"}
 
 func (v *validator) probes() {
 	seen := make(map[string]bool)
@@ -557,7 +558,18 @@ func (v *validator) probes() {
 		base := append([]string{"token"}, probe.UniqueNames...)
 		base = append(base, slices.Sorted(maps.Keys(v.c.Vars))...)
 		withSetup := v.chain(field, "setup", p.Setup, setupStep, base)
+		if p.List != nil {
+			// The list sees what the setup made (a selector may pick it out); its extract, when
+			// there is no setup, names the owner's object the probe acts on.
+			v.probe(field+".list", p.List, listStep, withSetup)
+			withSetup = append(withSetup, slices.Sorted(maps.Keys(p.List.Extract))...)
+		}
 		v.probe(field, p, mainProbe, withSetup)
+		for _, name := range slices.Sorted(maps.Keys(p.Assign)) {
+			if name == "" || strings.ContainsAny(name, " \t\r\n\"") {
+				v.add(field+".assign."+name, fmt.Sprintf("%q is not a property name", truncate(name, 40)), "name a top-level property of the JSON body, e.g. role")
+			}
+		}
 		afterProbe := append(slices.Clone(withSetup), slices.Sorted(maps.Keys(p.Extract))...)
 		v.chain(field, "verify", p.Verify, verifyStep, afterProbe)
 		v.chain(field, "teardown", p.Teardown, teardownStep, afterProbe)
@@ -638,6 +650,9 @@ func (v *validator) probe(field string, p *Probe, role probeRole, known []string
 	default:
 		if role == verifyStep && p.Method != "" && p.Method != "GET" && p.Method != "HEAD" {
 			v.add(field+".method", "verify must read, not "+p.Method, "use GET (or HEAD) to read the resource back")
+		}
+		if role == listStep && p.Method != "" && p.Method != "GET" {
+			v.add(field+".method", "a list must read, not "+p.Method, "use GET, e.g. GET /notes, the request that lists what the identity sending it may see")
 		}
 		for kind, chain := range map[string][]*Probe{"setup": p.Setup, "verify": p.Verify, "teardown": p.Teardown} {
 			if len(chain) > 0 {
@@ -736,6 +751,7 @@ func (v *validator) checks() {
 		case id == nil:
 			v.add(field+".identity", fmt.Sprintf("no identity named %q", ch.Identity), suggestName(ch.Identity, identityNames, "identities"))
 		}
+		v.checkOwner(field, ch, identityNames)
 		if ch.Verifier != "" && ch.Verifier != Anonymous {
 			switch {
 			case v.c.Identities[ch.Verifier] == nil:
@@ -756,6 +772,37 @@ func (v *validator) checks() {
 	}
 }
 
+// authzChecks are the checks between two identities; they name the second one as owner.
+var authzChecks = []string{CheckBOLA, CheckBFLA}
+
+// checkOwner reports an owner where no check reads it, and a missing or wrong one where one does.
+func (v *validator) checkOwner(field string, ch *Check, identityNames []string) {
+	needs := slices.Contains(authzChecks, ch.ID)
+	switch {
+	case ch.Owner == "" && needs:
+		v.add(field, "missing owner", fmt.Sprintf("name the identity entitled to what %s tries as %s: the owner of the objects (authz/bola) or the privileged identity (authz/bfla), e.g. owner: alice", ch.ID, orName(ch.Identity)))
+	case ch.Owner == "":
+	case !needs && ch.ID != CheckMassAssignment:
+		v.add(field+".owner", ch.ID+" has no owner", "owner is for the authz checks; remove it")
+	case ch.Owner == Anonymous:
+		v.add(field+".owner", "the owner cannot be anonymous", "name an identity that owns objects or holds the privilege")
+	case v.c.Identities[ch.Owner] == nil:
+		v.add(field+".owner", fmt.Sprintf("no identity named %q", ch.Owner), suggestName(ch.Owner, identityNames, "identities"))
+	case ch.Owner == ch.Identity:
+		v.add(field+".owner", "the owner is the identity under test", "name a second identity: the check tries as identity what only owner may do")
+	}
+	if needs && ch.Verifier != "" {
+		v.add(field+".verifier", ch.ID+" reads back as the owner", "remove verifier; owner reads the object back")
+	}
+}
+
+func orName(name string) string {
+	if name == "" {
+		return "the identity under test"
+	}
+	return name
+}
+
 // checkNeeds reports what a known check needs of its identities, verifier and probes. A probe's
 // `as:` names the identity under test for that probe instead of the check's.
 func (v *validator) checkNeeds(field string, ch *Check, id *Identity) {
@@ -766,6 +813,61 @@ func (v *validator) checkNeeds(field string, ch *Check, id *Identity) {
 		}
 	}
 	v.probeNeeds(field, ch)
+	v.authzNeeds(field, ch)
+}
+
+// authzNeeds reports what the authz checks need of their identities and probes. Each experiment
+// keeps one token per identity and removes what it created as that identity, so neither may be an
+// identity minted per experiment, whose every token is another account (authz/mass-assignment
+// excepted: it acts only as the identity under test, on that identity's account).
+func (v *validator) authzNeeds(field string, ch *Check) {
+	if !slices.Contains(authzChecks, ch.ID) && ch.ID != CheckMassAssignment {
+		return
+	}
+	if slices.Contains(authzChecks, ch.ID) {
+		for _, who := range []struct{ field, name string }{{"identity", ch.Identity}, {"owner", ch.Owner}} {
+			if v.freshIdentity(who.name) {
+				v.add(field+"."+who.field, fmt.Sprintf("identity %q is minted per experiment, so each of its tokens is another account", who.name),
+					fmt.Sprintf("%s compares what two identities may do with their own objects: name identities that stay the same account (fresh: per-scan)", ch.ID))
+			}
+		}
+	}
+	for j, name := range ch.Probes {
+		p := v.c.Probe(name)
+		if p == nil {
+			continue
+		}
+		f := fmt.Sprintf("%s.probes[%d]", field, j)
+		hint := "under probes." + name
+		switch ch.ID {
+		case CheckBOLA:
+			if p.Shared {
+				continue // nothing is sent: the config says every identity may see it
+			}
+			if len(p.Setup) == 0 && (p.List == nil || len(p.List.Extract) == 0) {
+				v.add(f, fmt.Sprintf("probe %q names no object of the owner's for %s", name, ch.ID),
+					"add a setup that creates the object (it runs as the owner), or a list with an extract that picks the owner's object out of the owner's list, "+hint)
+			}
+			if p.Destructive && (len(p.Setup) == 0 || len(p.Verify) == 0) {
+				v.add(f, fmt.Sprintf("probe %q changes an object: %s needs a setup that creates it and a verify that reads it back", name, ch.ID),
+					"a write is proven by the owner reading the object back changed or gone: add setup and verify "+hint)
+			}
+		case CheckBFLA:
+			if !p.Privileged {
+				v.add(f, fmt.Sprintf("probe %q is not marked privileged", name),
+					"authz/bfla sends operations that need a privilege the identity under test lacks: set privileged: true "+hint)
+			}
+			if p.Destructive && len(p.Verify) == 0 {
+				v.add(f, fmt.Sprintf("probe %q changes something: %s needs a verify that reads it back", name, ch.ID),
+					"a privileged write is proven by the owner reading its effect back: add verify "+hint)
+			}
+		case CheckMassAssignment:
+			if !p.Destructive || p.Body == "" || len(p.Verify) == 0 {
+				v.add(f, fmt.Sprintf("probe %q needs a JSON body, destructive: true and a verify for %s", name, ch.ID),
+					"name a create or update request (POST, PUT or PATCH with a JSON object body) and a verify that reads the object or the identity back, "+hint)
+			}
+		}
+	}
 }
 
 func (v *validator) identityNeeds(field string, ch *Check, name string, id *Identity) {

@@ -52,6 +52,12 @@ type Probe struct {
 	As string
 	// Copies is how many synchronised copies a race sends (0: the check's default).
 	Copies int
+	// Shared, Privileged, List and Assign describe the probe for the authz checks (see
+	// config.Probe): the object is seen by every identity; the operation needs a privilege; how an
+	// identity lists the objects it may see; extra properties to assign.
+	Shared, Privileged bool
+	List               *Probe
+	Assign             map[string]string
 	// The chains around the probe, each a list of steps run in order, each step's extracts feeding
 	// the later steps and the probe: Setup creates the resource (as the identity under test by
 	// default), Verify reads it back (as the check's verifier), Teardown removes it (as a still-valid

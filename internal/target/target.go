@@ -39,9 +39,12 @@ type Target struct {
 
 // Plan is one check's configuration.
 type Plan struct {
-	Identity string   // the identity under test
-	Verifier string   // a second, still-valid identity, "anonymous", or "" when the check needs none
-	Probes   []string // probe names
+	Identity string // the identity under test
+	Verifier string // a second, still-valid identity, "anonymous", or "" when the check needs none
+	// Owner is, for the authz checks, the identity that owns the objects or holds the privilege
+	// that Identity tries; "" for the others.
+	Owner  string
+	Probes []string // probe names
 }
 
 // Default statuses of a probe that does not list its own.
@@ -103,7 +106,7 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 		t.Probes[p.Name] = buildProbe(p, base)
 	}
 	for _, ch := range cfg.Checks {
-		t.Checks[ch.ID] = Plan{Identity: ch.Identity, Verifier: ch.Verifier, Probes: slices.Clone(ch.Probes)}
+		t.Checks[ch.ID] = Plan{Identity: ch.Identity, Verifier: ch.Verifier, Owner: ch.Owner, Probes: slices.Clone(ch.Probes)}
 		t.CheckOrder = append(t.CheckOrder, ch.ID)
 	}
 	return t, nil
@@ -192,6 +195,10 @@ func buildProbe(p *config.Probe, base string) *probe.Probe {
 		Extract:     maps.Clone(p.Extract),
 		As:          p.As,
 		Copies:      p.Copies,
+		Shared:      p.Shared,
+		Privileged:  p.Privileged,
+		List:        buildProbe(p.List, base),
+		Assign:      maps.Clone(p.Assign),
 		Setup:       buildSteps(p.Setup, base),
 		Verify:      buildSteps(p.Verify, base),
 		Teardown:    buildSteps(p.Teardown, base),
