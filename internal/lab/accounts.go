@@ -3,8 +3,10 @@ package lab
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -180,7 +182,17 @@ func (p *idp) handleDeleteAccount(w http.ResponseWriter, r *http.Request) {
 		p.registered--
 	}
 	p.mu.Unlock()
+	if p.accountDeleted != nil {
+		p.accountDeleted(in.Subject)
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// accountNames lists every account that can log in, sorted.
+func (p *idp) accountNames() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Sorted(maps.Keys(p.passwords))
 }
 
 // Registered counts the accounts registered and not deleted.

@@ -42,6 +42,8 @@ type resources struct {
 	coupons   *coupons
 	bonuses   *bonuses
 	referrals *referrals
+	// notes, profiles and admin routes: authz.go
+	accountsAPI *accountsAPI
 }
 
 type item struct {
@@ -60,6 +62,8 @@ func newAPI(authz authorizer, gap time.Duration, onGap func(context.Context)) *a
 		coupons:   &coupons{atomic: isFixed, used: map[string]bool{}, owners: map[string]string{}},
 		bonuses:   &bonuses{atomic: isFixed, paid: map[string]bool{}},
 		referrals: newReferrals(isFixed),
+		// The fixed flavour asks guard's grant whose request it is (guard.GrantFrom).
+		accountsAPI: newAccountsAPI(isFixed),
 	}
 	return &api{authz: authz, gap: gap, onGap: onGap, resources: res}
 }
@@ -85,6 +89,7 @@ func (a *api) routes(mux *http.ServeMux) {
 	a.couponRoutes(handle)                                      // coupon.go
 	handle("POST /bonus/claim", "items:write", a.bonuses.claim) // accounts.go
 	a.referralRoutes(handle)                                    // referrals.go
+	a.authzRoutes(handle)                                       // authz.go
 }
 
 // count returns how many items and coupons each owner has: tests check that a scan leaves the
@@ -102,6 +107,7 @@ func (res *resources) count() map[string]int {
 	}
 	res.coupons.mu.Unlock()
 	res.referrals.count(out)
+	res.accountsAPI.count(out)
 	return out
 }
 

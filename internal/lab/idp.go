@@ -38,6 +38,9 @@ type idp struct {
 	lifetime     time.Duration
 	logger       *slog.Logger
 	guard        *guard.Guard // fixed flavour: told of every issue, revocation and scope change
+	// accountDeleted, when set, is told of each account DELETE /account removed, so that the API
+	// drops what it held for it.
+	accountDeleted func(username string)
 
 	mu         sync.Mutex
 	passwords  map[string]string       // username -> password; POST /register adds to it

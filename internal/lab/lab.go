@@ -136,6 +136,8 @@ func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
 	}
 	l.api = newAPI(authz, opts.ActionGap, opts.onGap)
 	l.api.singleWriter = opts.SingleWriter
+	l.api.accountsAPI.accounts = l.idp.accountNames
+	l.idp.accountDeleted = l.api.accountsAPI.forget
 	l.serve(ln)
 	return l, nil
 }
