@@ -109,6 +109,14 @@ func (c *chains) verifyRead(ctx context.Context, vars probe.Vars) (*probe.Probe,
 	return read, v, nil
 }
 
+// adopt records a resource the probe itself created (a create request), named by vars, so that
+// teardown removes it like what a setup created.
+func (c *chains) adopt(vars probe.Vars) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.created = append(c.created, &resource{vars: maps.Clone(vars)})
+}
+
 // markGone records that the resource named by vars was seen removed: teardown leaves it alone.
 func (c *chains) markGone(vars probe.Vars) {
 	c.mu.Lock()

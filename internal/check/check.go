@@ -81,6 +81,9 @@ func All() []Check {
 		ScopeDowngradeIgnored{},
 		LimitOverrun{},
 		InflightRevocation{},
+		BOLA{},
+		BFLA{},
+		MassAssignment{},
 	}
 }
 

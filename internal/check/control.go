@@ -44,7 +44,7 @@ func authControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars,
 		x := exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
 		tl.add(r.Response.Sent, finding.EventControl, "control: "+c.what, x, r.Response.Sent, r.Response.Received)
 		if r.Outcome == probe.Accepted {
-			return inconclusive("%s was accepted with %s (status %d): the API does not require authentication here, so a token's state cannot matter (missing authentication, not a stale decision; hint: point this check at a probe the API refuses without a valid token, and fix the endpoint's authentication)",
+			return inconclusive("%s was accepted with %s (status %d): the API does not require authentication here, so neither a token's state nor whose token it is can matter (missing authentication, not a stale decision or a flaw between identities; hint: point this check at a probe the API refuses without a valid token, and fix the endpoint's authentication)",
 				p.Endpoint(), c.what, r.Response.Status)
 		}
 	}

@@ -2,6 +2,8 @@ package check
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/tocsin/tocsin/internal/finding"
 )
@@ -31,4 +33,37 @@ func stalenessSeverity(w *finding.Window, destructive bool) (finding.Severity, s
 	default:
 		return finding.Low + bump, "honoured for under 1 s, " + what
 	}
+}
+
+// authzSeverity is the severity rule for authorization findings between identities, documented
+// in docs/severity.md. It weighs what was done: reading another's data is high; changing or
+// deleting it, or calling a privileged operation that writes, is critical (it cannot be taken
+// back, and a scan proved it on the first try). A mass assignment is rated by what it set:
+// privilege (role, admin flags, scopes: the identity raised itself) is critical, ownership or
+// money (owner, balance) high, any other property the API should own medium.
+//
+//	authz/bola, authz/bfla    read or call   high
+//	                          write          critical
+//	authz/mass-assignment     privilege      critical
+//	                          ownership      high
+//	                          other          medium
+func authzSeverity(checkID, op string, properties []string) (finding.Severity, string) {
+	if checkID == massAssignmentID {
+		switch {
+		case slices.ContainsFunc(properties, isPrivilegeProperty):
+			return finding.Critical, "the identity set a privilege on itself (" + strings.Join(properties, ", ") + ")"
+		case slices.ContainsFunc(properties, isOwnershipProperty):
+			return finding.High, "the identity set ownership or value it may not (" + strings.Join(properties, ", ") + ")"
+		}
+		return finding.Medium, "the identity set properties the API should own (" + strings.Join(properties, ", ") + ")"
+	}
+	who := "another identity's object"
+	if checkID == bflaID {
+		who = "an operation that needs a privilege the identity lacks"
+	}
+	switch op {
+	case "read", "call":
+		return finding.High, op + " of " + who
+	}
+	return finding.Critical, op + " of " + who + ", proven by reading it back"
 }

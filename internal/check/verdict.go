@@ -112,15 +112,29 @@ func inconclusive(format string, args ...any) error {
 	return &InconclusiveError{Reason: fmt.Sprintf(format, args...)}
 }
 
+// nothingToClaim ends an experiment as passed, with the reason it had no claim to make: what the
+// identity under test reached is meant for it (the config marks the object shared, the identity
+// lists it). It is a pass, not a skip: the flaw cannot be there.
+type nothingToClaim struct{ Reason string }
+
+func (e *nothingToClaim) Error() string { return "passed: " + e.Reason }
+
+func passedBecause(format string, args ...any) error {
+	return &nothingToClaim{Reason: fmt.Sprintf(format, args...)}
+}
+
 // classify turns how an experiment ended into its verdict and reason.
 func classify(f *finding.Finding, err error) (Verdict, string) {
 	var inc *InconclusiveError
 	var sk *SkipError
+	var none *nothingToClaim
 	switch {
 	case err == nil && f != nil:
 		return Found, ""
 	case err == nil:
 		return Passed, ""
+	case errors.As(err, &none):
+		return Passed, none.Reason
 	case errors.As(err, &inc):
 		return Inconclusive, inc.Reason
 	case errors.As(err, &sk):

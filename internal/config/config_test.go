@@ -74,8 +74,24 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	for _, p := range cfg.Probes {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "order-with-referral", "claim-bonus"}) {
+	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "order-with-referral", "claim-bonus",
+		"read-note", "read-team-note", "update-note", "delete-note", "list-accounts", "moderate-note", "update-profile"}) {
 		t.Errorf("probe order %v", names)
+	}
+	// The authz probes: anchors shared between them, and the fields the authz checks read.
+	un := cfg.Probe("update-note")
+	if len(un.Setup) != 1 || un.Setup[0].Extract["note_id"] != "id" || un.List == nil || un.List.Path != "/notes" || un.List.Method != "GET" ||
+		len(un.Verify) != 1 || !slices.Equal(un.Verify[0].Reject, []int{404}) || !cfg.Probe("read-item").Shared {
+		t.Errorf("update-note %+v", un)
+	}
+	if la := cfg.Probe("list-accounts"); !la.Privileged || la.Shared {
+		t.Errorf("list-accounts %+v", la)
+	}
+	if up := cfg.Probe("update-profile"); up.As != "newcomer" || up.Assign["tier"] != `"platinum"` {
+		t.Errorf("update-profile %+v", up)
+	}
+	if bola := cfg.Checks[4]; bola.ID != CheckBOLA || bola.Identity != "bob" || bola.Owner != "alice" {
+		t.Errorf("authz/bola %+v", bola)
 	}
 	del := cfg.Probe("delete-item")
 	if !del.Destructive || del.Method != "DELETE" || len(del.Setup) != 1 || del.Setup[0].Extract["item_id"] != "id" ||

@@ -75,6 +75,8 @@ type Finding struct {
 	Window         *Window `json:"window,omitempty"`
 	// Inflight holds the figures of an in-flight revocation proof.
 	Inflight *Inflight `json:"inflight,omitempty"`
+	// Authz holds the proof of an authorization finding between identities (authz/*).
+	Authz *Authz `json:"authz,omitempty"`
 	// Requests is how many HTTP requests the check spent proving this finding.
 	Requests    int      `json:"requests"`
 	Evidence    []Event  `json:"evidence,omitempty"`
@@ -159,6 +161,44 @@ type Inflight struct {
 	RefusedAfterRevocation bool `json:"refused_after_revocation"`
 }
 
+// Authz is the proof of an authorization finding: what the identity under test (Finding.Identity)
+// did that only Owner may do, and what showed that it took.
+type Authz struct {
+	// Owner is the identity entitled to it: the owner of the object (authz/bola) or the privileged
+	// identity (authz/bfla); empty for a property the identity set on itself (authz/mass-assignment).
+	Owner string `json:"owner,omitempty"`
+	// Operation is what was done: read, update, delete, create or call.
+	Operation string `json:"operation"`
+	// Fields, for a read, are the fields of the owner's own view that the identity's answer
+	// reproduced (JSON paths); for a mass assignment, the properties that took, as name=value read
+	// back.
+	Fields []string `json:"fields,omitempty"`
+	// Effect, for a write, is what reading back showed: "gone", or "changed: " and the fields.
+	Effect string `json:"effect,omitempty"`
+}
+
+// Line says in one line what an authorization finding proved.
+func (a *Authz) Line(identity string) string {
+	var b strings.Builder
+	switch {
+	case a.Owner != "":
+		fmt.Fprintf(&b, "%s could %s what only %s may", identity, a.Operation, a.Owner)
+	default:
+		fmt.Fprintf(&b, "%s set properties it may not (%s)", identity, a.Operation)
+	}
+	if a.Effect != "" {
+		fmt.Fprintf(&b, "; read back: %s", a.Effect)
+	}
+	if len(a.Fields) > 0 {
+		what := "its answer reproduced"
+		if a.Owner == "" {
+			what = "taken"
+		}
+		fmt.Fprintf(&b, "; %s: %s", what, strings.Join(a.Fields, ", "))
+	}
+	return b.String()
+}
+
 // Event is one entry of an evidence timeline.
 type Event struct {
 	// AtMS is the offset from the start of the experiment this timeline belongs to.
@@ -183,6 +223,7 @@ const (
 	EventVerify      = "verify"
 	EventNote        = "note"
 	EventControl     = "control" // a request that rules out another explanation (no token, the change undone)
+	EventAccess      = "access"  // the identity under test asks for what only another identity may have
 )
 
 // Exchange is one HTTP request and its response, with secrets already redacted.

@@ -111,6 +111,7 @@ probes:
   read-item:
     method: GET
     path: /items/{{item_id}}
+    shared: true
     setup:
       method: POST
       path: /items
@@ -203,6 +204,87 @@ probes:
     accept: [200]
     reject: [401, 403, 409]
 
+  read-note:
+    method: GET
+    path: /notes/{{note_id}}
+    setup: &new-note
+      method: POST
+      path: /notes
+      headers: {Content-Type: application/json}
+      body: '{"title": "tocsin-{{uuid}}", "body": "private to its owner"}'
+      accept: [201]
+      extract: {note_id: id}
+    list: &notes-list
+      method: GET
+      path: /notes
+    teardown: &delete-note
+      method: DELETE
+      path: /notes/{{note_id}}
+      accept: [204]
+
+  read-team-note:
+    method: GET
+    path: /notes/{{note_id}}
+    setup:
+      method: POST
+      path: /notes
+      headers: {Content-Type: application/json}
+      body: '{"title": "tocsin-team-{{uuid}}", "body": "for everyone", "shared": true}'
+      accept: [201]
+      extract: {note_id: id}
+    list: *notes-list
+    teardown: *delete-note
+
+  update-note:
+    method: PUT
+    path: /notes/{{note_id}}
+    headers: {Content-Type: application/json}
+    body: '{"title": "tocsin-changed-{{uuid}}"}'
+    destructive: true
+    setup: *new-note
+    list: *notes-list
+    verify: &read-note
+      method: GET
+      path: /notes/{{note_id}}
+      accept: [200]
+      reject: [404]
+    teardown: *delete-note
+
+  delete-note:
+    method: DELETE
+    path: /notes/{{note_id}}
+    destructive: true
+    setup: *new-note
+    list: *notes-list
+    verify: *read-note
+    teardown: *delete-note
+
+  list-accounts:
+    method: GET
+    path: /admin/accounts
+    privileged: true
+
+  moderate-note:
+    method: DELETE
+    path: /admin/notes/{{note_id}}
+    privileged: true
+    destructive: true
+    setup: *new-note
+    verify: *read-note
+    teardown: *delete-note
+
+  update-profile:
+    as: newcomer
+    method: PATCH
+    path: /account
+    headers: {Content-Type: application/json}
+    body: '{"display_name": "tocsin-{{seq}}"}'
+    destructive: true
+    assign: {tier: '"platinum"'}
+    verify:
+      method: GET
+      path: /account
+
 checks:
   toctou/revoked-token-accepted:
     identity: alice
@@ -217,6 +299,17 @@ checks:
   race/limit-overrun:
     identity: alice
     probes: [redeem-coupon, order-with-referral, claim-bonus]
+  authz/bola:
+    identity: bob
+    owner: alice
+    probes: [read-note, update-note, delete-note, read-team-note, read-item]
+  authz/bfla:
+    identity: bob
+    owner: alice
+    probes: [list-accounts, moderate-note]
+  authz/mass-assignment:
+    identity: newcomer
+    probes: [update-profile]
 `))
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}

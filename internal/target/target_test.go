@@ -64,7 +64,8 @@ func TestBuildExample(t *testing.T) {
 	if !del.Destructive || len(del.Verify) != 1 || !slices.Equal(del.Verify[0].Reject, []int{404}) || len(del.Setup) != 1 {
 		t.Errorf("delete-item %+v", del)
 	}
-	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade, config.CheckInflightRevocation, config.CheckLimitOverrun}) {
+	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade, config.CheckInflightRevocation, config.CheckLimitOverrun,
+		config.CheckBOLA, config.CheckBFLA, config.CheckMassAssignment}) {
 		t.Errorf("check order %v", tg.CheckOrder)
 	}
 	if p := tg.Checks[config.CheckRevokedTokenAccepted]; p.Identity != "alice" || !slices.Equal(p.Probes, []string{"read-item"}) {
@@ -72,6 +73,12 @@ func TestBuildExample(t *testing.T) {
 	}
 	if p := tg.Checks[config.CheckInflightRevocation]; p.Identity != "alice" || p.Verifier != "bob" || !slices.Equal(p.Probes, []string{"delete-item"}) {
 		t.Errorf("in-flight plan %+v", p)
+	}
+	if p := tg.Checks[config.CheckBFLA]; p.Identity != "bob" || p.Owner != "alice" || !tg.Probes["list-accounts"].Privileged {
+		t.Errorf("bfla plan %+v", p)
+	}
+	if l := tg.Probes["read-note"].List; l == nil || l.URL != "http://127.0.0.1:8787/notes" || !slices.Equal(l.Reject, []int{401, 403}) {
+		t.Errorf("read-note list %+v", l)
 	}
 	if tg.Vars["greeting"] != "hello" {
 		t.Errorf("vars %v", tg.Vars)
