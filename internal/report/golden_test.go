@@ -119,6 +119,37 @@ func goldenReports() []*Report {
 		},
 		Remediation: "Check the grant at the moment of the action and pin it while it runs.",
 	}
+	// An authorization finding: two identities' requests, and the owner's read back as the proof.
+	note := "http://127.0.0.1:8787/notes/7c1e"
+	exchange := func(method, token string, status int, outcome, body string, at float64) *finding.Exchange {
+		return &finding.Exchange{Method: method, URL: note, Token: token, Status: status, Outcome: outcome, SentMS: at, ReceivedMS: at + 0.4, BodyExcerpt: body}
+	}
+	bola := finding.Finding{
+		ID:             finding.StableID("authz/bola", "DELETE /notes/{{note_id}}", "bob"),
+		Check:          "authz/bola",
+		Title:          "Another identity's object reached by its id",
+		Severity:       finding.Critical,
+		SeverityReason: "delete of another identity's object, proven by reading it back",
+		CWE:            "CWE-639",
+		Endpoint:       "DELETE /notes/{{note_id}}",
+		Probe:          "delete-note",
+		Identity:       "bob",
+		Location:       &finding.Location{File: "api/tocsin.yaml", Line: 140, Column: 3, EndColumn: 14},
+		Summary:        "bob could delete alice's object through DELETE /notes/{{note_id}}: it answered 204, and alice, reading it back, found it gone.",
+		Authz:          &finding.Authz{Owner: "alice", Operation: "delete", Effect: "gone"},
+		Requests:       14,
+		Evidence: []finding.Event{
+			{AtMS: 0.2, Kind: finding.EventToken, Detail: "token for alice (oauth2 password), the owner"},
+			{AtMS: 3.1, Kind: finding.EventSetup, Detail: "setup as alice", HTTP: &finding.Exchange{Method: "POST", URL: "http://127.0.0.1:8787/notes", Token: "[token:a11ce000]", Status: 201, Outcome: "accepted", SentMS: 3.1, ReceivedMS: 3.6, BodyExcerpt: `{"id":"7c1e","owner":"alice"}`}},
+			{AtMS: 4.0, Kind: finding.EventControl, Detail: "control: no token", HTTP: exchange("DELETE", "(none)", 401, "rejected", "", 4.0)},
+			{AtMS: 6.3, Kind: finding.EventControl, Detail: "control: bob does it to its own object", HTTP: exchange("DELETE", "[token:b0b00000]", 204, "accepted", "", 6.3)},
+			{AtMS: 8.8, Kind: finding.EventVerify, Detail: "control: alice reads its object", HTTP: exchange("GET", "[token:a11ce000]", 200, "accepted", `{"id":"7c1e","owner":"alice"}`, 8.8)},
+			{AtMS: 9.9, Kind: finding.EventAccess, Detail: "bob tries to delete alice's object", HTTP: exchange("DELETE", "[token:b0b00000]", 204, "accepted", "", 9.9)},
+			{AtMS: 10.7, Kind: finding.EventVerify, Detail: "alice reads its object back", HTTP: exchange("GET", "[token:a11ce000]", 404, "rejected", `{"error":"not_found"}`, 10.7)},
+		},
+		Remediation: "Look up every object through the caller.\nIdioms: Flask: Note.query.filter_by(id=note_id, owner_id=current_user.id).first_or_404().",
+		References:  []string{"https://owasp.org/API-Security/editions/2023/en/0xa1-broken-object-level-authorization/", "https://cwe.mitre.org/data/definitions/639.html"},
+	}
 	vulnerable := &Report{
 		Schema:     Schema,
 		Tool:       Tool{Name: "tocsin", Version: "v0.9.0"},
@@ -133,6 +164,10 @@ func goldenReports() []*Report {
 			{ID: "toctou/in-flight-action", Title: "Action committed after revocation", Status: StatusFailed, Findings: 1, Requests: 9, DurationMS: 900},
 			{ID: "toctou/refresh-after-revoke", Title: "Refresh token still works after revocation", Status: StatusSkipped, Reason: `identity "alice" has a static token: nothing to refresh`},
 			{ID: "toctou/session-survives-logout", Title: "Session survives logout", Status: StatusError, Reason: "revoke: POST http://127.0.0.1:8787/oauth/revoke answered 500", Requests: 3, DurationMS: 12.5},
+			{ID: "authz/bola", Title: "Another identity's object reached by its id", Status: StatusFailed, Endpoints: []string{"DELETE /notes/{{note_id}}", "GET /notes/{{note_id}}"}, Findings: 1, Requests: 30, DurationMS: 48.2,
+				Reason: "read-team-note: bob lists alice's object (GET /notes): it is shared with bob, so reaching it is no flaw",
+				Experiments: []Experiment{{Probe: "delete-note", Endpoint: "DELETE /notes/{{note_id}}", Verdict: "finding"},
+					{Probe: "read-team-note", Endpoint: "GET /notes/{{note_id}}", Verdict: "passed", Reason: "bob lists alice's object (GET /notes): it is shared with bob, so reaching it is no flaw"}}},
 			{ID: "race/limit-overrun", Title: "One-shot action succeeds several times when requests race", Status: StatusInconclusive, Endpoints: []string{"POST /coupons/{{coupon_id}}/redeem"},
 				Reason: "redeem-coupon: none of the 20 synchronised copies got an answer", Requests: 42, DurationMS: 310.5,
 				Experiments: []Experiment{{Probe: "redeem-coupon", Endpoint: "POST /coupons/{{coupon_id}}/redeem", Verdict: "inconclusive", Reason: "none of the 20 synchronised copies got an answer"}}},
@@ -141,7 +176,7 @@ func goldenReports() []*Report {
 			Manual: "curl -sS -X PUT http://127.0.0.1:8787/idp/subjects/alice/scopes -H 'Authorization: Bearer [credential:0a1b2c3d]' --data-raw '{\"scopes\": [\"reports:read\"]}'",
 			Error:  "restore failed 6 times in 1m0s; last: status 500"}},
 		// Out of order on purpose: Finish sorts.
-		Findings: []finding.Finding{revoked, inflight, never},
+		Findings: []finding.Finding{revoked, inflight, bola, never},
 	}
 	vulnerable.Finish()
 	fixed := &Report{

@@ -71,6 +71,8 @@ func proofLine(f finding.Finding) string {
 		return windowLine(f.Window)
 	case f.Inflight != nil:
 		return inflightLine(f.Inflight)
+	case f.Authz != nil:
+		return f.Authz.Line(f.Identity)
 	}
 	first, _, _ := strings.Cut(f.Summary, ". ")
 	first, _, _ = strings.Cut(first, " (") // the figures in brackets are in the card
@@ -271,6 +273,9 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 {{- end}}
 {{- with .Inflight}}
 <dt>In flight</dt><dd>revocation acknowledged {{ms .AckMS}} after the action was sent; a read at {{ms .VerifyMS}} still found the resource; the action answered at {{ms .AnsweredMS}} (usual latency {{ms .ActionLatencyMS}}); attempts: {{.Attempts}}</dd>
+{{- end}}
+{{- with .Authz}}
+<dt>Proof</dt><dd>{{.Line $f.Identity}}</dd>
 {{- end}}
 <dt>Severity</dt><dd><span class="sev sev-{{.Severity}}">{{upper .Severity.String}}</span>{{if .SeverityReason}} {{.SeverityReason}}{{end}}</dd>
 <dt>Requests</dt><dd>{{.Requests}}</dd>

@@ -211,6 +211,9 @@ func junitFailure(fs []finding.Finding) *junitProblem {
 				fmt.Fprintf(&b, "Window: [%.1f ms, %.1f ms] after the %s was acknowledged\n", w.LastAcceptedMS, w.FirstRejectedMS, w.Change)
 			}
 		}
+		if a := f.Authz; a != nil {
+			fmt.Fprintf(&b, "Proof: %s\n", a.Line(f.Identity))
+		}
 		if f.SeverityReason != "" {
 			fmt.Fprintf(&b, "Severity: %s\n", f.SeverityReason)
 		}

@@ -255,6 +255,9 @@ func sarifResultOf(r *Report, f finding.Finding, ruleIndex int) sarifResult {
 	if f.Window != nil {
 		res.Properties["window"] = f.Window
 	}
+	if f.Authz != nil {
+		res.Properties["authz"] = f.Authz
+	}
 	loc := sarifLocation{LogicalLocations: []sarifLogicalLocation{{
 		Name:               f.Endpoint,
 		FullyQualifiedName: strings.TrimSpace(endpointMethod(f) + " " + readableURI(endpointURI(r, f))),

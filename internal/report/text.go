@@ -93,6 +93,9 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 			p.f("  in flight: revocation acknowledged %s after the action was sent; a read at %s still found the resource;\n", ms(in.AckMS), ms(in.VerifyMS))
 			p.f("             the action answered at %s (usual latency %s); attempts %d\n", ms(in.AnsweredMS), ms(in.ActionLatencyMS), in.Attempts)
 		}
+		if a := f.Authz; a != nil {
+			p.wrap("  proof:     ", a.Line(f.Identity))
+		}
 		if f.SeverityReason != "" {
 			p.f("  severity:  %s\n", f.SeverityReason)
 		}

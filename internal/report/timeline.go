@@ -103,6 +103,7 @@ var markKinds = map[string]struct{ label, class string }{
 	"action-sent":            {"action sent", "action"},
 	"action-answered":        {"action answered", "action"},
 	"verify":                 {"verify", "verify"},
+	finding.EventAccess:      {"access", "action"},
 }
 
 // buildTimeline lays out a finding's evidence, or returns nil when there is nothing to draw.
