@@ -219,3 +219,24 @@ func checkNamed(c *config.Config, id string) *config.Check {
 	}
 	panic("no check " + id)
 }
+
+// An interrupt at any point leaves nothing behind: what an experiment made is removed after it.
+func TestAuthzInterruptedLeavesNothing(t *testing.T) {
+	l, tgt := labTarget(t, lab.Options{Flavor: lab.Vulnerable})
+	before := l.Resources()
+	for _, cut := range []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 45 * time.Millisecond, 90 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), cut)
+		ledger := &check.Ledger{}
+		for _, c := range authzChecks {
+			c.Run(ctx, &check.Env{Target: tgt, Plan: tgt.Checks[c.Meta().ID], Ledger: ledger})
+		}
+		check.TeardownIdentities(ctx, &check.Env{Target: tgt, Ledger: ledger})
+		cancel()
+		if left := ledger.Leftovers(); len(left) > 0 {
+			t.Errorf("cut at %s: leftovers %+v", cut, left)
+		}
+		if after := l.Resources(); !maps.Equal(before, after) {
+			t.Errorf("cut at %s: resources before %v, after %v", cut, before, after)
+		}
+	}
+}

@@ -57,13 +57,15 @@ func authzSeverity(checkID, op string, properties []string) (finding.Severity, s
 		}
 		return finding.Medium, "the identity set properties the API should own (" + strings.Join(properties, ", ") + ")"
 	}
-	who := "another identity's object"
 	if checkID == bflaID {
-		who = "an operation that needs a privilege the identity lacks"
+		what := fmt.Sprintf("a privileged operation (%s) allowed to an identity without the privilege", op)
+		if op == "read" || op == "call" {
+			return finding.High, what
+		}
+		return finding.Critical, what + ", proven by reading back its effect"
 	}
-	switch op {
-	case "read", "call":
-		return finding.High, op + " of " + who
+	if op == "read" || op == "call" {
+		return finding.High, op + " of another identity's object"
 	}
-	return finding.Critical, op + " of " + who + ", proven by reading it back"
+	return finding.Critical, op + " of another identity's object, proven by reading it back"
 }

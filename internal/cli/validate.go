@@ -169,6 +169,17 @@ func describeCheck(w io.Writer, t *target.Target, id string, maxWindow time.Dura
 	case config.CheckLimitOverrun:
 		does = "creates a fresh resource with each probe's setup and sends the action 20 times one after another, then on another fresh resource 20 copies released together"
 		perProbe = 2*(20+1) + 4
+	case config.CheckBOLA:
+		does = fmt.Sprintf("has %s create (or list) an object with each probe's setup, learns what %s may see from its own list, then sends the probe on %s's object as %s (and on an object of %s's own, as a control); writes are read back as %s",
+			plan.Owner, plan.Identity, plan.Owner, plan.Identity, plan.Identity, plan.Owner)
+		perProbe = 20
+	case config.CheckBFLA:
+		does = fmt.Sprintf("sends each privileged probe as %s, who holds the privilege, then as %s, who lacks it; writes are read back as %s",
+			plan.Owner, plan.Identity, plan.Owner)
+		perProbe = 20
+	case config.CheckMassAssignment:
+		does = fmt.Sprintf("sends each probe as %s as configured, then with extra properties (role, is_admin, admin, scopes, balance and the probe's assign; one by one if refused), reading the object or identity back after each", plan.Identity)
+		perProbe = 24
 	default:
 		does = "runs with the identity and probes above"
 		perProbe = 50

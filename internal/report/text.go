@@ -94,7 +94,7 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 			p.f("             the action answered at %s (usual latency %s); attempts %d\n", ms(in.AnsweredMS), ms(in.ActionLatencyMS), in.Attempts)
 		}
 		if a := f.Authz; a != nil {
-			p.wrap("  proof:     ", a.Line(f.Identity))
+			p.wrap("  ", "proof:     "+a.Line(f.Identity))
 		}
 		if f.SeverityReason != "" {
 			p.f("  severity:  %s\n", f.SeverityReason)
