@@ -38,11 +38,19 @@ const (
 	checkDowngrade = "toctou/scope-downgrade-ignored"
 	checkInflight  = "toctou/inflight-revocation"
 
+	checkBOLA           = "authz/bola"
+	checkBFLA           = "authz/bfla"
+	checkMassAssignment = "authz/mass-assignment"
+
 	// actionGap is app.py's default pause inside DELETE (FLASK_ACTION_GAP), which these tests keep.
 	actionGap = 150 * time.Millisecond
 )
 
 var (
+	// The checks of the seed's TOCTOU flaws and those between accounts, which tocsin.yaml both lists.
+	toctouChecks = []string{checkRevoked, checkDowngrade, checkInflight}
+	authzChecks  = []string{checkBOLA, checkBFLA, checkMassAssignment}
+
 	appDir     = filepath.Join("..", "..", "testdata", "flask-api")
 	configFile = filepath.Join(appDir, "tocsin.yaml")
 )
@@ -55,7 +63,7 @@ func TestVulnerableFlaskYieldsOneFindingPerCheck(t *testing.T) {
 		"FLASK_INTROSPECTION_TTL": seconds(ttl),
 		"FLASK_PERMISSION_TTL":    seconds(ttl),
 	})
-	rep := scanFlask(t, app)
+	rep := scanFlask(t, app, toctouChecks...)
 
 	byCheck := findingsByCheck(rep)
 	for _, id := range []string{checkRevoked, checkDowngrade, checkInflight} {
@@ -86,7 +94,7 @@ func TestFlaskSeedDeleteWithoutCaches(t *testing.T) {
 		"FLASK_INTROSPECTION_TTL": "0",
 		"FLASK_PERMISSION_TTL":    "0",
 	})
-	rep := scanFlask(t, app)
+	rep := scanFlask(t, app, toctouChecks...)
 	if len(rep.Findings) != 1 || rep.Findings[0].Check != checkInflight {
 		t.Fatalf("want exactly one %s finding, got: %s", checkInflight, summaries(rep))
 	}
@@ -102,7 +110,7 @@ func TestFlaskSeedDeleteWithoutCaches(t *testing.T) {
 // in-flight DELETE: nothing to find, and every check ran to the end.
 func TestFixedFlaskYieldsNothing(t *testing.T) {
 	app := startFlask(t, map[string]string{"FLASK_MODE": "fixed"})
-	rep := scanFlask(t, app)
+	rep := scanFlask(t, app, toctouChecks...)
 	if len(rep.Findings) != 0 {
 		t.Errorf("%d findings, want none: %s", len(rep.Findings), summaries(rep))
 	}

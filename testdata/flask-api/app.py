@@ -143,6 +143,15 @@ def issue_token():
     scopes = [s for s in allowed if not requested or s in requested]
     if not scopes:
         fail(400, "invalid_scope", "none of the requested scopes is allowed")
+    token, claims = mint_token(user, scopes)
+    response = jsonify(access_token=token, token_type="Bearer", expires_in=settings.token_lifetime,
+                       scope=claims["scope"])
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def mint_token(user, scopes):
+    """A signed access token for user with scopes, and its claims."""
     now = int(time.time())
     claims = {
         "jti": secrets.token_urlsafe(16),
@@ -152,11 +161,7 @@ def issue_token():
         "iat": now,
         "exp": now + settings.token_lifetime,
     }
-    token = jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
-    response = jsonify(access_token=token, token_type="Bearer", expires_in=settings.token_lifetime,
-                       scope=claims["scope"])
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return jwt.encode(claims, SIGNING_KEY, algorithm="HS256"), claims
 
 
 def decode_jwt(token, verify_exp=True):
@@ -386,9 +391,290 @@ def delete_item(item_id):
     return "", 204
 
 
+# ---- authorization between accounts ---------------------------------------------------------------
+#
+# What tocsin's authz/* checks look for, written the way Flask code gets it. Notes belong to the
+# account that wrote them; a shared note is for everyone to read (in both modes: a scanner must never
+# flag it). The vulnerable mode loads a note by its id alone (Note.query.get), guards the admin routes
+# with a decorator that checks only that someone is logged in, and builds the updated profile from
+# **request.json, role included. The fixed mode filters by owner, checks the admin role, and takes
+# display_name only. alice is an admin; bob and every registered account are users.
+
+
+class Query:
+    """The part of Flask-SQLAlchemy's Model.query this app uses, over an in-memory table."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def get(self, ident):
+        with STATE_LOCK:
+            return self.table.get(ident)
+
+    def filter_by(self, **criteria):
+        with STATE_LOCK:
+            rows = [r for r in self.table.values() if all(getattr(r, k, None) == v for k, v in criteria.items())]
+        return Results(rows)
+
+
+class Results(list):
+    def first(self):
+        return self[0] if self else None
+
+
+class Model:
+    """A row: its fields are attributes; Model(**fields) makes one, to_dict() lists them."""
+
+    fields = ()
+
+    def __init__(self, **values):
+        unknown = set(values) - set(self.fields)
+        if unknown:
+            fail(400, "invalid_request", "unknown properties: " + ", ".join(sorted(unknown)))
+        for name in self.fields:
+            setattr(self, name, values.get(name))
+
+    def to_dict(self):
+        return {name: getattr(self, name) for name in self.fields}
+
+
+class Note(Model):
+    fields = ("id", "owner", "title", "body", "shared")
+    query = Query({})
+
+
+class User(Model):
+    fields = ("username", "display_name", "role")
+    query = Query({})
+
+
+def save(model, key, row):
+    with STATE_LOCK:
+        model.query.table[key] = row
+
+
+def delete(model, key):
+    with STATE_LOCK:
+        return model.query.table.pop(key, None) is not None
+
+
+MAX_NOTES = 100_000
+MAX_ACCOUNTS = 10_000
+BUILT_IN = ("alice", "bob")
+for _name, _role in (("alice", "admin"), ("bob", "user")):
+    save(User, _name, User(username=_name, display_name=_name, role=_role))
+for _owner, _title, _shared in (("alice", "alice's diary", False), ("bob", "bob's shopping list", False),
+                                ("alice", "team handbook", True)):
+    _id = secrets.token_hex(8)
+    save(Note, _id, Note(id=_id, owner=_owner, title=_title, body="", shared=_shared))
+
+
+def current_user():
+    return User.query.get(g.user["sub"])
+
+
+def note_for(note_id, reading=False):
+    """The note the request may act on, or 404. Vulnerable: any account's, by its id alone."""
+    if settings.mode == FIXED:
+        note = Note.query.filter_by(id=note_id, owner=g.user["sub"]).first()
+        if note is None and reading:
+            note = Note.query.filter_by(id=note_id, shared=True).first()
+    else:
+        note = Note.query.get(note_id)
+    if note is None:
+        fail(404, "not_found", "no such note")
+    return note
+
+
+def login_required(view):
+    """Lets in anyone logged in: before_request has put a valid caller in g."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if not g.get("user"):
+            invalid_token("login required")
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_required(view):
+    """Lets in admins only."""
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        user = current_user()
+        if user is None or user.role != "admin":
+            fail(403, "forbidden", "admins only")
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_only(view):
+    """Fixed: admin_required. Vulnerable: login_required alone, as if logging in made an admin."""
+    checked, logged_in = admin_required(view), login_required(view)
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        return (checked if settings.mode == FIXED else logged_in)(*args, **kwargs)
+    return wrapped
+
+
+def json_body():
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        fail(400, "invalid_request", "body must be a JSON object")
+    return body
+
+
+@app.post("/notes")
+@require("items:write")
+def create_note():
+    body = json_body()
+    title = body.get("title")
+    if not isinstance(title, str) or not 0 < len(title) <= MAX_ITEM_NAME:
+        fail(400, "invalid_request", 'body must be {"title": "...", "body": "...", "shared": false}')
+    with STATE_LOCK:
+        full = len(Note.query.table) >= MAX_NOTES
+    if full:
+        fail(503, "too_many_notes", "too many notes; restart the app")
+    note = Note(id=secrets.token_hex(8), owner=g.user["sub"], title=title, body=str(body.get("body", "")),
+                shared=body.get("shared") is True)
+    save(Note, note.id, note)
+    response = make_response(jsonify(note.to_dict()), 201)
+    response.headers["Location"] = "/notes/" + note.id
+    return response
+
+
+@app.get("/notes")
+@require("items:read")
+def list_notes():
+    mine = Note.query.filter_by(owner=g.user["sub"])
+    shared = [n for n in Note.query.filter_by(shared=True) if n.owner != g.user["sub"]]
+    return jsonify(notes=sorted((n.to_dict() for n in mine + shared), key=lambda n: n["id"]))
+
+
+@app.get("/notes/<note_id>")
+@require("items:read")
+def get_note(note_id):
+    return jsonify(note_for(note_id, reading=True).to_dict())
+
+
+@app.put("/notes/<note_id>")
+@require("items:write")
+def update_note(note_id):
+    body = json_body()
+    note = note_for(note_id)
+    for key in ("title", "body"):
+        if isinstance(body.get(key), str):
+            setattr(note, key, body[key])
+    return jsonify(note.to_dict())
+
+
+@app.delete("/notes/<note_id>")
+@require("items:write")
+def delete_note(note_id):
+    if not delete(Note, note_for(note_id).id):
+        fail(404, "not_found", "no such note")
+    return "", 204
+
+
+@app.get("/admin/accounts")
+@require("items:read")
+@admin_only
+def list_accounts():
+    with STATE_LOCK:
+        names = sorted(PASSWORDS)
+    return jsonify(accounts=[{"username": n, "role": User.query.get(n).role} for n in names])
+
+
+@app.delete("/admin/notes/<note_id>")
+@require("items:write")
+@admin_only
+def moderate_note(note_id):
+    if not delete(Note, note_id):
+        fail(404, "not_found", "no such note")
+    return "", 204
+
+
+@app.get("/account")
+@require("items:read")
+def get_account():
+    return jsonify(current_user().to_dict())
+
+
+@app.patch("/account")
+@require("items:write")
+def update_account():
+    body = json_body()
+    user = current_user()
+    if settings.mode == FIXED:
+        if set(body) != {"display_name"} or not isinstance(body["display_name"], str):
+            fail(400, "invalid_request", 'body must be {"display_name": "..."}; no other property may be changed')
+        user = User(**{**user.to_dict(), "display_name": body["display_name"]})
+    else:
+        user = User(**{**user.to_dict(), **body})  # every property of the request, role included
+    if not isinstance(user.display_name, str) or not 0 < len(user.display_name) <= MAX_ITEM_NAME:
+        fail(400, "invalid_request", "display_name must have 1 to 200 characters")
+    save(User, g.user["sub"], user)
+    return jsonify(user.to_dict())
+
+
+@app.post("/register")
+def register():
+    body = json_body()
+    name, password = body.get("username"), body.get("password")
+    if not isinstance(name, str) or not isinstance(password, str) or not 3 <= len(name) <= 64 or len(password) < 8 \
+            or not all(c.isalnum() or c in "._-" for c in name):
+        fail(400, "invalid_request", "username: 3 to 64 of A-Z a-z 0-9 . _ -; password: at least 8 characters")
+    with STATE_LOCK:
+        taken, full = name in PASSWORDS, len(PASSWORDS) >= MAX_ACCOUNTS
+        if not taken and not full:
+            PASSWORDS[name] = password
+            SUBJECT_SCOPES[name] = ["items:read", "items:write"]
+            User.query.table[name] = User(username=name, display_name=name, role="user")
+    if taken:
+        fail(409, "username_taken", "that username is taken")
+    if full:
+        fail(503, "too_many_accounts", "too many accounts; restart the app")
+    return jsonify(username=name), 201
+
+
+@app.post("/login")
+def login():
+    body = json_body()
+    name, password = str(body.get("username", "")), str(body.get("password", ""))
+    with STATE_LOCK:
+        want, scopes = PASSWORDS.get(name), list(SUBJECT_SCOPES.get(name, []))
+    if want is None or not hmac.compare_digest(password.encode(), want.encode()):
+        fail(401, "invalid_credentials", "wrong username or password")
+    token, claims = mint_token(name, scopes)
+    response = jsonify(token=token, token_id=claims["jti"], expires_in=settings.token_lifetime)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@app.delete("/account")
+@require("items:read")
+def delete_account():
+    name = g.user["sub"]
+    if name in BUILT_IN:
+        fail(403, "forbidden", "the built-in accounts cannot be deleted")
+    with STATE_LOCK:
+        PASSWORDS.pop(name, None)
+        SUBJECT_SCOPES.pop(name, None)
+        User.query.table.pop(name, None)
+        for note_id in [i for i, n in Note.query.table.items() if n.owner == name]:
+            del Note.query.table[note_id]
+    return "", 204
+
+
 @app.get("/healthz")
 def healthz():
-    return jsonify(status="ok", mode=settings.mode)
+    """Also counts what a scan could have created: notes by owner and registered accounts."""
+    with STATE_LOCK:
+        notes = {}
+        for n in Note.query.table.values():
+            notes[n.owner] = notes.get(n.owner, 0) + 1
+        registered = len(PASSWORDS) - len(BUILT_IN)
+    return jsonify(status="ok", mode=settings.mode, notes=notes, accounts=registered)
 
 
 @app.after_request
