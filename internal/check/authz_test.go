@@ -240,3 +240,37 @@ func TestAuthzInterruptedLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAuthzFixedFalsePositives counts findings of the three authz checks on the fixed lab, which
+// must have none: the issue asks for 0 over 100 scans (-benchtime 100x). Each scan also tries the
+// shared note, which the vulnerable flavour serves too; inconclusive counts probes that reached no
+// verdict of pass, which must not happen either.
+func BenchmarkAuthzFixedFalsePositives(b *testing.B) {
+	l, tgt := labTarget(b, lab.Options{Flavor: lab.Fixed}, func(c *config.Config) {
+		c.Limits.RequestBudget = 1_000_000 // about 150 requests a scan
+		c.Limits.Rate = 2000
+	})
+	before := l.Resources()
+	var falsePositives, notPassed float64
+	for b.Loop() {
+		for _, c := range authzChecks {
+			fs, verdicts := runLedger(b, c, tgt)
+			falsePositives += float64(len(fs))
+			for _, x := range verdicts {
+				if x.Verdict != check.Passed {
+					notPassed++
+				}
+			}
+		}
+	}
+	b.ReportMetric(falsePositives, "false-positives")
+	b.ReportMetric(notPassed, "not-passed")
+	b.ReportMetric(float64(b.N), "scans")
+	b.ReportMetric(0, "ns/op")
+	if falsePositives+notPassed > 0 {
+		b.Errorf("%v findings and %v probes not passed on the fixed lab", falsePositives, notPassed)
+	}
+	if after := l.Resources(); !maps.Equal(before, after) {
+		b.Errorf("resources before %v, after %v", before, after)
+	}
+}

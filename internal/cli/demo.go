@@ -18,7 +18,8 @@ import (
 const demoLong = `Starts the embedded lab twice on 127.0.0.1 ephemeral ports, an identity provider with the resource
 API in its vulnerable flavour and in its fixed flavour (built on tocsin's guard library), scans both
 with the same config, and prints the findings. The vulnerable API caches token introspection and
-permissions (--ttl, --permission-ttl); the fixed one checks the grant at the moment of each action.
+permissions (--ttl, --permission-ttl) and lets one account reach another's notes and the admin routes;
+the fixed one checks the grant at the moment of each action, and whose it is.
 Nothing leaves this machine.
 
 Exit status: 0 unless --fail-on is given and a finding is at or above it; 2 on an error.`

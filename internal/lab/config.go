@@ -337,6 +337,13 @@ Logins also return a refresh_token that works once; trade it for the next access
 one revokes its whole family):
   curl -s -u {{.ClientID}}:{{.ClientSecret}} -d grant_type=refresh_token -d "refresh_token=$REFRESH" {{.URL}}/oauth/token
 {{end}}
+Between accounts: notes belong to who wrote them, and only alice, an admin, may use /admin
+({{if eq .Flavor "vulnerable"}}here anyone may: bob reads alice's notes and a user can PATCH its own role{{else}}here bob gets 404 for alice's notes and 403 at /admin, and PATCH /account takes display_name only{{end}}):
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"title":"mine"}' {{.URL}}/notes
+  curl -s -H "Authorization: Bearer $TOKEN" {{.URL}}/notes/NOTE_ID
+  curl -s -H "Authorization: Bearer $TOKEN" {{.URL}}/admin/accounts
+  curl -s -X PATCH -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"display_name":"me"}' {{.URL}}/account
+
 Downgrade alice (drop reports:read), then restore her:
   curl -s -X PUT -H 'Authorization: Bearer {{.AdminKey}}' -H 'Content-Type: application/json' \
     -d '{"scopes": ["items:read", "items:write", "items:delete"]}' {{.URL}}/idp/subjects/alice/scopes
