@@ -68,6 +68,46 @@ func (x *authzRun) events(kind, detail string, rs []*probe.Result) {
 // evidence is the timeline in ms from the start of the experiment.
 func (x *authzRun) evidence() []finding.Event { return x.tl.relativeTo(x.start) }
 
+// pair is what an experiment between two identities holds: the check's owner and the identity under
+// test, a token of each minted for the experiment, and the chains that make the owner's objects
+// (and remove them when the experiment ends).
+type pair struct {
+	owner, id       *identity.Identity
+	ownerTok, idTok identity.Token
+	ownerCh         *chains
+}
+
+// forEachPair runs one experiment per probe between the check's owner and the identity under test.
+// admit says why a probe cannot run, or nil; ownerRole and idRole name the two in the evidence.
+func forEachPair(ctx context.Context, env *Env, meta Meta, ownerRole, idRole string,
+	admit func(p *probe.Probe, id *identity.Identity) error,
+	run func(ctx context.Context, x *authzRun, two pair) (*finding.Finding, error)) ([]finding.Finding, error) {
+	owner, ok := env.Target.Identities[env.Plan.Owner]
+	if !ok {
+		return nil, skip("%s needs an owner: %s (hint: set checks.%s.owner)", meta.ID, ownerRole, meta.ID)
+	}
+	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
+		if err := admit(p, id); err != nil {
+			return nil, err
+		}
+		if id.Name == owner.Name {
+			return nil, fmt.Errorf("probe %q runs as %s, the check's owner: nothing to try (hint: remove its as, or name another owner)", p.Name, id.Name)
+		}
+		x := newAuthzRun(env, meta, p)
+		two := pair{owner: owner, id: id}
+		var err error
+		if two.ownerTok, err = x.mint(ctx, owner, ownerRole); err != nil {
+			return nil, err
+		}
+		if two.idTok, err = x.mint(ctx, id, idRole); err != nil {
+			return nil, err
+		}
+		two.ownerCh = newChains(env, meta.ID, p, owner, owner.Name)
+		defer two.ownerCh.teardown(ctx, nil)
+		return run(ctx, x, two)
+	})
+}
+
 // withToken returns vars with tok's token variables instead of whoever's they held.
 func withToken(vars probe.Vars, tok identity.Token) probe.Vars {
 	v := maps.Clone(vars)

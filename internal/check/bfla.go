@@ -46,35 +46,21 @@ const remediationBFLA = `Authorize every privileged operation by the caller's ro
 Idioms: Flask: a decorator that checks the role, @admin_required, not only @login_required (Flask-Login's login_required checks authentication only). FastAPI: a dependency such as Depends(require_role("admin")) or Security(get_user, scopes=["admin"]). Django: @permission_required or @user_passes_test(lambda u: u.is_staff); in Django REST framework, permission_classes = [IsAdminUser]. Express: a middleware per admin router, router.use(requireRole("admin")). Go net/http: wrap the admin handlers in middleware that checks the role (with tocsin's guard, guard.Require("admin:write", ...) for a scope, and the grant's subject from guard.GrantFrom for a role). Spring: @PreAuthorize("hasRole('ADMIN')") or requestMatchers("/admin/**").hasRole("ADMIN").`
 
 func (c BFLA) Run(ctx context.Context, env *Env) ([]finding.Finding, error) {
-	meta := c.Meta()
-	privileged, ok := env.Target.Identities[env.Plan.Owner]
-	if !ok {
-		return nil, skip("authz/bfla needs an owner: the identity that holds the privilege (hint: set checks.authz/bfla.owner)")
-	}
-	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
+	admit := func(p *probe.Probe, _ *identity.Identity) error {
 		if !p.Privileged {
-			return nil, skip("probe %q is not marked privileged (hint: set probes.%s.privileged: true for an operation only some identities may call)", p.Name, p.Name)
+			return skip("probe %q is not marked privileged (hint: set probes.%s.privileged: true for an operation only some identities may call)", p.Name, p.Name)
 		}
-		if id.Name == privileged.Name {
-			return nil, fmt.Errorf("probe %q runs as %s, the privileged identity: nothing to try (hint: remove its as)", p.Name, id.Name)
-		}
-		return newAuthzRun(env, meta, p).bfla(ctx, privileged, id)
-	})
+		return nil
+	}
+	return forEachPair(ctx, env, c.Meta(), "the privileged identity", "the identity under test, without the privilege", admit,
+		func(ctx context.Context, x *authzRun, two pair) (*finding.Finding, error) { return x.bfla(ctx, two) })
 }
 
 // bfla runs one experiment: the privileged identity's call, then the identity under test's.
-func (x *authzRun) bfla(ctx context.Context, privileged, low *identity.Identity) (*finding.Finding, error) {
+func (x *authzRun) bfla(ctx context.Context, two pair) (*finding.Finding, error) {
 	p := x.p
-	tokPriv, err := x.mint(ctx, privileged, "the privileged identity")
-	if err != nil {
-		return nil, err
-	}
-	tokLow, err := x.mint(ctx, low, "the identity under test, without the privilege")
-	if err != nil {
-		return nil, err
-	}
-	ch := newChains(x.env, x.meta.ID, p, privileged, privileged.Name)
-	defer ch.teardown(ctx, nil)
+	privileged, low := two.owner, two.id
+	tokPriv, tokLow, ch := two.ownerTok, two.idTok, two.ownerCh
 
 	vars, err := x.object(ctx, ch, tokPriv, privileged.Name)
 	if err != nil && (len(p.Setup) > 0 || p.List != nil && len(p.List.Extract) > 0) {

@@ -47,38 +47,24 @@ const remediationBOLA = `Look up every object through the caller: scope the quer
 Idioms: Flask: Note.query.filter_by(id=note_id, owner_id=current_user.id).first_or_404() instead of Note.query.get(note_id). FastAPI: a dependency that loads the object with the current user (Depends(get_owned_note)) and raises HTTPException(404). Django: get_object_or_404(Note, pk=pk, owner=request.user), or a queryset method such as Note.objects.for_user(request.user); in Django REST framework, get_queryset() filtered by request.user and an object permission. Express: findOne({_id: req.params.id, owner: req.user.id}) and 404 when null. Go net/http: load with WHERE id = $1 AND owner = $2, taking the owner from the verified grant (with tocsin's guard, guard.GrantFrom(r.Context()).Subject). Spring: @PostAuthorize("returnObject.owner == authentication.name") or a repository method findByIdAndOwner(id, owner).`
 
 func (c BOLA) Run(ctx context.Context, env *Env) ([]finding.Finding, error) {
-	meta := c.Meta()
-	owner, ok := env.Target.Identities[env.Plan.Owner]
-	if !ok {
-		return nil, skip("authz/bola needs an owner: the identity whose objects are tried (hint: set checks.authz/bola.owner)")
+	admit := func(p *probe.Probe, id *identity.Identity) error {
+		switch {
+		case p.Shared:
+			return passedBecause("the config marks its objects shared with every identity (probes.%s.shared), so %s may reach them", p.Name, id.Name)
+		case writes(p) && (len(p.Setup) == 0 || len(p.Verify) == 0):
+			return skip("probe %q changes an object: it runs only on an object its setup created, and needs a verify that reads it back", p.Name)
+		}
+		return nil
 	}
-	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
-		if p.Shared {
-			return nil, passedBecause("the config marks its objects shared with every identity (probes.%s.shared), so %s may reach them", p.Name, id.Name)
-		}
-		if id.Name == owner.Name {
-			return nil, fmt.Errorf("probe %q runs as %s, the owner: nothing to try (hint: remove its as, or name another owner)", p.Name, id.Name)
-		}
-		if writes(p) && (len(p.Setup) == 0 || len(p.Verify) == 0) {
-			return nil, skip("probe %q changes an object: it runs only on an object its setup created, and needs a verify that reads it back", p.Name)
-		}
-		return newAuthzRun(env, meta, p).bola(ctx, owner, id)
-	})
+	return forEachPair(ctx, env, c.Meta(), "the owner of the objects", "the identity under test", admit,
+		func(ctx context.Context, x *authzRun, two pair) (*finding.Finding, error) { return x.bola(ctx, two) })
 }
 
 // bola runs one experiment: owner's object, attacker's request.
-func (x *authzRun) bola(ctx context.Context, owner, attacker *identity.Identity) (*finding.Finding, error) {
+func (x *authzRun) bola(ctx context.Context, two pair) (*finding.Finding, error) {
 	p := x.p
-	tokOwner, err := x.mint(ctx, owner, "the owner")
-	if err != nil {
-		return nil, err
-	}
-	tokAttacker, err := x.mint(ctx, attacker, "the identity under test")
-	if err != nil {
-		return nil, err
-	}
-	ownerCh := newChains(x.env, x.meta.ID, p, owner, owner.Name)
-	defer ownerCh.teardown(ctx, nil)
+	owner, attacker := two.owner, two.id
+	tokOwner, tokAttacker, ownerCh := two.ownerTok, two.idTok, two.ownerCh
 	attackerCh := newChains(x.env, x.meta.ID, p, attacker, attacker.Name)
 	defer attackerCh.teardown(ctx, nil)
 
