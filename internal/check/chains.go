@@ -63,10 +63,19 @@ func (c *chains) begin(tok identity.Token) probe.Vars {
 // setup runs the setup chain as the identity under test (its token is in vars) and adds what the
 // steps extracted to vars. Once a step has been sent the resource is recorded for teardown, even if
 // a later step fails. It returns the responses, for evidence.
+//
+// A setup that has begun runs to its end even if the scan is interrupted meanwhile (each request
+// still bounded by limits.timeout, the whole by setupFor): a request cut off in flight may have
+// created something whose name only its answer says, and what is not named cannot be removed.
 func (c *chains) setup(ctx context.Context, vars probe.Vars) ([]*probe.Result, error) {
 	if len(c.p.Setup) == 0 {
 		return nil, nil
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), setupFor)
+	defer cancel()
 	own := tokenVars(vars)
 	results, extracted, err := probe.RunChain(ctx, c.env.Target.Client, "setup", c.p.Setup, vars, c.creds(own), c.env.Target.Redactor)
 	if len(results) > 0 {
@@ -139,8 +148,12 @@ func sameResource(a, b probe.Vars) bool {
 	return true
 }
 
-// teardownFor bounds the removal of one experiment's resources.
-const teardownFor = 30 * time.Second
+// teardownFor bounds the removal of one experiment's resources; setupFor a setup that goes on
+// after an interrupt.
+const (
+	teardownFor = 30 * time.Second
+	setupFor    = 30 * time.Second
+)
 
 // teardown removes what the setups created, as a still-valid identity: outside the request budget
 // and even after the scan was interrupted, since a scan must leave nothing behind. Without a
