@@ -46,6 +46,7 @@ func (s *loginSource) Token(ctx context.Context) (Token, error) {
 	_, extracted, err := probe.RunChain(ctx, s.c, "login", s.steps, vars, anonymous, s.r)
 	// Everything a login answers may be a credential: register what was extracted before any
 	// message can quote it.
+	s.r.Add("token", extracted["token"]) // first, so that its label says token
 	for _, v := range extracted {
 		s.r.Add("token-field", v)
 	}
