@@ -120,6 +120,9 @@ func statusFor(found bool) string {
 // failed-to-run check would otherwise pass a "no findings" test.
 func assertStatuses(t *testing.T, rep *report.Report, want string) {
 	t.Helper()
+	if len(rep.LeftOnTarget) > 0 || !rep.Complete() {
+		t.Errorf("status %s, left on the target %+v: want a complete scan that removed what it created", rep.Status, rep.LeftOnTarget)
+	}
 	if len(rep.Checks) != 3 {
 		t.Errorf("%d checks ran, want the 3 the config lists: %+v", len(rep.Checks), rep.Checks)
 	}
