@@ -104,6 +104,9 @@ const (
 	maxJWTsPerBody = 1000
 )
 
+// learner registers what it finds through add: Redactor.Add, or a filter in front of it.
+type learner struct{ add func(kind, value string) }
+
 // LearnRequest registers the secrets of a request tocsin sends: credential-named query parameters,
 // the credentials of the Authorization and Cookie headers, credential-named headers, and
 // credential-named fields of its body.
@@ -111,29 +114,58 @@ func (r *Redactor) LearnRequest(u *url.URL, h http.Header, body []byte) {
 	if r == nil {
 		return
 	}
+	learner{r.Add}.request(u, h, body)
+}
+
+// LearnTemplate registers the secrets written in a request template of the config (a probe, a hook,
+// a login step), as LearnRequest does for a request, before anything is sent: a credential-named
+// query parameter of its path, header or body field. A value holding a {{variable}} is left out;
+// the variable's value is registered when it is learned.
+func (r *Redactor) LearnTemplate(path string, headers map[string]string, body string) {
+	if r == nil {
+		return
+	}
+	l := learner{func(kind, v string) {
+		if !strings.Contains(v, "{{") {
+			r.Add(kind, v)
+		}
+	}}
+	h := http.Header{}
+	for k, v := range headers {
+		h.Add(k, v)
+	}
+	var u *url.URL
+	if _, query, ok := strings.Cut(path, "?"); ok {
+		query, _, _ = strings.Cut(query, "#")
+		u = &url.URL{RawQuery: query}
+	}
+	l.request(u, h, []byte(body))
+}
+
+func (l learner) request(u *url.URL, h http.Header, body []byte) {
 	if u != nil {
-		r.LearnQuery(u.RawQuery)
+		l.query(u.RawQuery)
 	}
 	for name, values := range h {
 		switch strings.ToLower(name) {
 		case "cookie":
 			for _, c := range (&http.Request{Header: http.Header{"Cookie": values}}).Cookies() {
-				r.Add("cookie", c.Value)
+				l.add("cookie", c.Value)
 			}
 			continue
 		case "authorization", "proxy-authorization":
 			for _, v := range values {
-				r.addCredential(KindToken, v)
+				l.credential(KindToken, v)
 			}
 			continue
 		}
 		if CredentialName(name) {
 			for _, v := range values {
-				r.addCredential(kindOf(name), v)
+				l.credential(kindOf(name), v)
 			}
 		}
 	}
-	r.LearnBody(h.Get("Content-Type"), body)
+	l.body(h.Get("Content-Type"), body)
 }
 
 // LearnResponse registers the secrets of a response tocsin reads: Set-Cookie values,
@@ -143,35 +175,44 @@ func (r *Redactor) LearnResponse(h http.Header, body []byte) {
 	if r == nil {
 		return
 	}
+	l := learner{r.Add}
 	for name, values := range h {
 		if strings.EqualFold(name, "Set-Cookie") {
 			for _, c := range (&http.Response{Header: http.Header{"Set-Cookie": values}}).Cookies() {
-				r.Add("cookie", c.Value)
+				l.add("cookie", c.Value)
 			}
 			continue
 		}
 		if CredentialName(name) {
 			for _, v := range values {
-				r.addCredential(kindOf(name), v)
+				l.credential(kindOf(name), v)
 			}
 		}
 	}
-	r.LearnBody(h.Get("Content-Type"), body)
+	l.body(h.Get("Content-Type"), body)
 }
 
-// addCredential registers a header's value and, for "Scheme credential", the credential alone.
-func (r *Redactor) addCredential(kind, v string) {
-	v = strings.TrimSpace(v)
-	r.Add(kind, v)
-	if _, cred, ok := strings.Cut(v, " "); ok {
-		r.Add(kind, strings.TrimSpace(cred))
+// LearnBody registers the credential-named fields of a JSON or form body, and every JWT in it. A
+// form body is one whose content type says so, or that does not look like JSON.
+func (r *Redactor) LearnBody(contentType string, body []byte) {
+	if r != nil {
+		learner{r.Add}.body(contentType, body)
 	}
 }
 
-// LearnQuery registers the values of credential-named parameters of a query or form body. A query
-// that does not parse is learned as far as it does.
-func (r *Redactor) LearnQuery(rawQuery string) {
-	if r == nil || rawQuery == "" {
+// credential registers a header's value and, for "Scheme credential", the credential alone.
+func (l learner) credential(kind, v string) {
+	v = strings.TrimSpace(v)
+	l.add(kind, v)
+	if _, cred, ok := strings.Cut(v, " "); ok {
+		l.add(kind, strings.TrimSpace(cred))
+	}
+}
+
+// query registers the values of credential-named parameters of a query or form body. A query that
+// does not parse is learned as far as it does.
+func (l learner) query(rawQuery string) {
+	if rawQuery == "" {
 		return
 	}
 	for _, pair := range strings.Split(rawQuery, "&") {
@@ -186,50 +227,48 @@ func (r *Redactor) LearnQuery(rawQuery string) {
 		if !CredentialName(name) {
 			continue
 		}
-		r.Add(kindOf(name), v) // as written, in case it does not unescape
+		l.add(kindOf(name), v) // as written, in case it does not unescape
 		if value, err := url.QueryUnescape(v); err == nil {
-			r.Add(kindOf(name), value)
+			l.add(kindOf(name), value)
 		}
 	}
 }
 
-// LearnBody registers the credential-named fields of a JSON or form body, and every JWT in it. A
-// form body is one whose content type says so, or that does not look like JSON.
-func (r *Redactor) LearnBody(contentType string, body []byte) {
-	if r == nil || len(body) == 0 {
+func (l learner) body(contentType string, body []byte) {
+	if len(body) == 0 {
 		return
 	}
 	body = body[:min(len(body), maxLearnBytes)]
-	r.learnJWTs(body)
+	l.jwts(body)
 	media, _, _ := mime.ParseMediaType(contentType)
 	trimmed := bytes.TrimSpace(body)
 	switch {
 	case media == "application/x-www-form-urlencoded":
-		r.LearnQuery(string(trimmed))
+		l.query(string(trimmed))
 	case len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '['):
-		r.learnJSON(trimmed, 0)
+		l.document(trimmed, 0)
 	case media == "" || strings.HasPrefix(media, "text/plain"):
 		if bytes.IndexByte(trimmed, '=') > 0 && bytes.IndexAny(trimmed, "{}\n") < 0 {
-			r.LearnQuery(string(trimmed))
+			l.query(string(trimmed))
 		} else {
-			r.learnJSON(trimmed, 0)
+			l.document(trimmed, 0)
 		}
 	default:
 		// An HTML page or a text with a JSON document inside (an error page quoting the request).
-		r.learnJSON(trimmed, 0)
+		l.document(trimmed, 0)
 	}
 }
 
 // jwtShape matches a JSON Web Token: three base64url parts, the first a JSON header.
 var jwtShape = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*`)
 
-func (r *Redactor) learnJWTs(body []byte) {
+func (l learner) jwts(body []byte) {
 	for _, m := range jwtShape.FindAll(body, maxJWTsPerBody) {
-		r.Add(KindToken, string(m))
+		l.add(KindToken, string(m))
 	}
 }
 
-// jsonFrame is an open object or array of the document learnJSON walks.
+// jsonFrame is an open object or array of the document a learner walks.
 type jsonFrame struct {
 	object  bool
 	wantKey bool   // an object's next string is a key
@@ -248,11 +287,11 @@ func (f *jsonFrame) valueKind() string {
 	return ""
 }
 
-// learnJSON walks the JSON document that starts at the first { or [ of body and registers every
+// document walks the JSON document that starts at the first { or [ of body and registers every
 // string under a credential-named field (a string, or the strings of an array or object it holds). It
 // stops at the first syntax error, so a body cut at its size limit or followed by other text is
 // learned as far as it goes; a string that itself holds a JSON document is opened too.
-func (r *Redactor) learnJSON(body []byte, nested int) {
+func (l learner) document(body []byte, nested int) {
 	start := bytes.IndexAny(body, "{[")
 	if start < 0 {
 		return
@@ -297,10 +336,10 @@ func (r *Redactor) learnJSON(body []byte, nested int) {
 				continue
 			}
 			if kind := top.valueKind(); kind != "" {
-				r.Add(kind, v)
+				l.add(kind, v)
 			}
 			if s := strings.TrimSpace(v); nested < maxNestedJSON && len(s) > 1 && (s[0] == '{' || s[0] == '[') {
-				r.learnJSON([]byte(s), nested+1)
+				l.document([]byte(s), nested+1)
 			}
 			if top.object {
 				top.wantKey = true

@@ -100,3 +100,13 @@ func FuzzLearnBody(f *testing.F) {
 		}
 	})
 }
+
+// A template of the config is learned before anything is sent, its {{variables}} left for later.
+func TestLearnTemplate(t *testing.T) {
+	var r Redactor
+	r.LearnTemplate("/reports?api_key=pk-lit&token={{token}}#x", map[string]string{"X-Admin-Key": "ak1", "Authorization": "Bearer {{token}}"},
+		`{"admin_key":"adm-lit","token":"{{token}}","user":"bob"}`)
+	if got, want := r.Secrets(), []string{"adm-lit", "ak1", "pk-lit"}; !slices.Equal(got, want) {
+		t.Errorf("learned %q, want %q", got, want)
+	}
+}
