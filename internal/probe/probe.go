@@ -62,8 +62,10 @@ type Probe struct {
 // Anonymous is the As of a step sent with no credential.
 const Anonymous = "anonymous"
 
-// Endpoint names the probe in reports: method and path template, e.g. "GET /items/{{item_id}}".
-func (p *Probe) Endpoint() string { return p.Method + " " + p.Path }
+// Endpoint names the probe in reports: method and path template, e.g. "GET /items/{{item_id}}", with
+// the literal values of its query left out ("GET /reports?api_key=..."): one may be a credential,
+// and a finding's stable id, made from the endpoint, must not change when a key is rotated.
+func (p *Probe) Endpoint() string { return p.Method + " " + redact.TemplateURL(p.Path) }
 
 // WithoutCredential returns a copy of p that carries no credential: no header that names the
 // {{token}} variable (nor any Authorization header), so that with no token in its vars it is sent
@@ -82,9 +84,12 @@ func (p *Probe) WithoutCredential() *Probe {
 
 // Result is one sent probe.
 type Result struct {
-	Method    string
-	URL       string // the rendered URL
-	Token     string // the {{token}} the request was rendered with; empty when it carried none
+	Method string
+	URL    string // the rendered URL
+	// Token is the bearer token the request really carried: the {{token}} it was rendered with,
+	// where the request holds it, else the credential of its Authorization header; empty when it
+	// carried none.
+	Token     string
 	Response  *client.Response
 	Outcome   Outcome
 	Extracted Vars // values named by Extract, when Outcome is Accepted
@@ -98,7 +103,7 @@ type Result struct {
 // only the check knows when (and as which identity) each belongs. When an accepted response lacks an
 // Extract path, Do returns the Result, for evidence, together with the error.
 func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, error) {
-	req, err := p.request(ctx, vars)
+	req, rendered, err := p.request(ctx, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +114,7 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 	res := &Result{
 		Method:   req.Method,
 		URL:      req.URL.String(),
-		Token:    vars["token"],
+		Token:    rendered.carriedToken(vars["token"]),
 		Response: resp,
 		Outcome:  Judge(resp.Status, p.Accept, p.Reject),
 	}
@@ -137,6 +142,7 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 			return res, fmt.Errorf("probe %q: extract %s from the %d response: %w", p.Name, name, resp.Status, err)
 		}
 		res.Extracted[name] = v
+		c.Redactor().Add("extract", v)
 	}
 	return res, nil
 }
