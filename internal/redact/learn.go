@@ -147,15 +147,9 @@ func (l learner) request(u *url.URL, h http.Header, body []byte) {
 		l.query(u.RawQuery)
 	}
 	for name, values := range h {
-		switch strings.ToLower(name) {
-		case "cookie":
+		if strings.EqualFold(name, "Cookie") {
 			for _, c := range (&http.Request{Header: http.Header{"Cookie": values}}).Cookies() {
 				l.add("cookie", c.Value)
-			}
-			continue
-		case "authorization", "proxy-authorization":
-			for _, v := range values {
-				l.credential(KindToken, v)
 			}
 			continue
 		}

@@ -39,7 +39,8 @@ func TestLearnRequest(t *testing.T) {
 	if got := r.Secrets(); !slices.Equal(got, want) {
 		t.Errorf("learned %q, want %q", got, want)
 	}
-	if r.Label("pw1") != "[password:"+Fingerprint("pw1")+"]" || r.Label("tok-abc") != "[token:"+Fingerprint("tok-abc")+"]" {
+	// A credential in a header is labelled as one; a token source says when it is a token.
+	if r.Label("pw1") != "[password:"+Fingerprint("pw1")+"]" || r.Label("tok-abc") != "[credential:"+Fingerprint("tok-abc")+"]" {
 		t.Errorf("labels: %s %s", r.Label("pw1"), r.Label("tok-abc"))
 	}
 	var form Redactor

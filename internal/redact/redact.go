@@ -359,3 +359,12 @@ func (r *Redactor) dropSecretPrefixAtEnd(s string) string {
 	}
 	return s[:len(s)-longest] + "[cut]"
 }
+
+// Shows reports whether text holds secret where String would replace it: in any form it takes on
+// the wire, anywhere for a secret of 8 bytes or more, as a whole value for a shorter one. Tests use
+// it to prove that no secret of the run reached an output.
+func Shows(text, secret string) bool {
+	var r Redactor
+	r.Add("secret", secret)
+	return r.String(text) != text
+}
