@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -194,14 +195,19 @@ func (r *Redactor) LearnBody(contentType string, body []byte) {
 	}
 }
 
-// credential registers a header's value and, for "Scheme credential", the credential alone.
+// credential registers a credential's value; of "Scheme credential" with a known authentication
+// scheme (Bearer, Basic, Token, ...) the credential alone, so that a header reads "Bearer
+// [token:1a2b3c4d]" wherever it is echoed, labelled as the token it carries.
 func (l learner) credential(kind, v string) {
 	v = strings.TrimSpace(v)
-	l.add(kind, v)
-	if _, cred, ok := strings.Cut(v, " "); ok {
-		l.add(kind, strings.TrimSpace(cred))
+	if scheme, cred, ok := strings.Cut(v, " "); ok && slices.Contains(authSchemes, strings.ToLower(scheme)) && strings.TrimSpace(cred) != "" {
+		v = strings.TrimSpace(cred)
 	}
+	l.add(kind, v)
 }
+
+// authSchemes are the HTTP authentication schemes whose name a credential starts with, lower-case.
+var authSchemes = []string{"bearer", "basic", "token", "digest", "dpop", "negotiate", "ntlm", "jwt", "apikey", "key"}
 
 // query registers the values of credential-named parameters of a query or form body. A query that
 // does not parse is learned as far as it does.
@@ -330,7 +336,7 @@ func (l learner) document(body []byte, nested int) {
 				continue
 			}
 			if kind := top.valueKind(); kind != "" {
-				l.add(kind, v)
+				l.credential(kind, v)
 			}
 			if s := strings.TrimSpace(v); nested < maxNestedJSON && len(s) > 1 && (s[0] == '{' || s[0] == '[') {
 				l.document([]byte(s), nested+1)
