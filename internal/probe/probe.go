@@ -85,7 +85,9 @@ func (p *Probe) WithoutCredential() *Probe {
 // Result is one sent probe.
 type Result struct {
 	Method string
-	URL    string // the rendered URL
+	// URL is the rendered URL as evidence shows it (ShownURL): with the client's redactor, every
+	// variable that is a secret of the run stands as its label where the template put it.
+	URL string
 	// Token is the bearer token the request really carried: the {{token}} it was rendered with,
 	// where the request holds it, else the credential of its Authorization header; empty when it
 	// carried none.
@@ -117,6 +119,11 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 		Token:    rendered.carriedToken(vars["token"]),
 		Response: resp,
 		Outcome:  Judge(resp.Status, p.Accept, p.Reject),
+	}
+	if red := c.Redactor(); red != nil {
+		if shown, err := p.ShownURL(vars, red); err == nil {
+			res.URL = shown
+		}
 	}
 	if resp.Redirect != "" && res.Outcome == Inconclusive {
 		// Asking again would be redirected again: say where to, and what to change.

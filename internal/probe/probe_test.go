@@ -218,3 +218,19 @@ func TestEndpointLeavesQueryValuesOut(t *testing.T) {
 		t.Errorf("Endpoint() = %q, want %q", got, want)
 	}
 }
+
+// Evidence shows a secret where the template put it, whatever its length and whatever it is glued to.
+func TestShownURL(t *testing.T) {
+	red := &redact.Redactor{}
+	red.Add("extract", "42")
+	red.Add("env", "k3y")
+	p := &Probe{URL: "https://api.test/v42/reports/{{id}}.pdf?key={{key}}&page={{page}}&t={{token}}"}
+	got, err := p.ShownURL(Vars{"id": "42", "key": "k3y", "page": "42", "token": "tok-alice-0123"}, red)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key := red.Label("42"), red.Label("k3y")
+	if want := "https://api.test/v42/reports/" + id + ".pdf?key=" + key + "&page=" + id + "&t=tok-alice-0123"; got != want {
+		t.Errorf("ShownURL = %q, want %q", got, want)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // Rendered is a probe's request with its templates filled in.
@@ -43,6 +45,31 @@ func (p *Probe) Render(vars Vars) (*Rendered, error) {
 		r.Header.Set("Authorization", "Bearer "+tok)
 	}
 	return r, nil
+}
+
+// ShownURL is the probe's URL rendered with vars as evidence shows it: a variable whose value is a
+// secret of the run stands as its label exactly where the template put it, whatever its length and
+// whatever text it is glued to (/reports/{{id}}.pdf), and the rest is redacted as any text.
+func (p *Probe) ShownURL(vars Vars, red *redact.Redactor) (string, error) {
+	shown := make(Vars, len(vars))
+	labels := map[string]string{}
+	for k, v := range vars {
+		shown[k] = v
+		if v != "" && red.Known(v) {
+			// Letters and digits only, so that no escaping changes it.
+			placeholder := fmt.Sprintf("tocsinSecretVar%dx", len(labels))
+			labels[placeholder] = red.Label(v)
+			shown[k] = placeholder
+		}
+	}
+	u, err := RenderURL(p.URL, shown)
+	if err != nil {
+		return "", err
+	}
+	for placeholder, label := range labels {
+		u = strings.ReplaceAll(u, placeholder, label)
+	}
+	return red.String(u), nil
 }
 
 // carriedToken is the bearer token the rendered request really carries: token (the {{token}} it

@@ -132,6 +132,17 @@ func (r *Redactor) Label(secret string) string {
 	return "[secret:" + Fingerprint(secret) + "]"
 }
 
+// Known reports whether s is a registered secret, in any of its forms.
+func (r *Redactor) Known(s string) bool {
+	if r == nil {
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.labels[s]
+	return ok
+}
+
 // Secrets returns every registered secret, sorted. It exists for tests that prove no secret reaches a
 // report; nothing that writes output should need it.
 func (r *Redactor) Secrets() []string {
