@@ -97,14 +97,10 @@ func TestNoSecretOfTheRunInAnyOutput(t *testing.T) {
 		"ADMIN_KEY":     "adm-Header-Key-5c6d7e8f",
 		"TENANT_TAG":    "tn7",
 	}
-	written := []string{"hk-Body-31f0a9c2e7", "pw1"}
-	var given []string
-	var environ []string
-	for k, v := range env {
+	given := []string{"hk-Body-31f0a9c2e7", "pw1"} // written in the config
+	for _, v := range env {
 		given = append(given, v)
-		environ = append(environ, k+"="+v)
 	}
-	given = append(given, written...)
 	srv := hostile.Start(t, hostile.Options{
 		Paths: map[string]hostile.Mode{
 			"/login":             hostile.Login,
@@ -125,7 +121,7 @@ func TestNoSecretOfTheRunInAnyOutput(t *testing.T) {
 	}
 	outputs := map[string]string{}
 	jsonReport := filepath.Join(dir, "report.json")
-	r := runBounded(t, bin, 90*time.Second, environ, "scan", "-c", cfg, "-v", "--format", "json", "-o", jsonReport)
+	r := runBounded(t, bin, 90*time.Second, environ(env), "scan", "-c", cfg, "-v", "--format", "json", "-o", jsonReport)
 	checkCeilings(t, r, 30*time.Second)
 	outputs["scan stdout (text)"], outputs["scan stderr"] = r.stdout, r.stderr
 	if r.code != 1 {
@@ -172,6 +168,15 @@ func TestNoSecretOfTheRunInAnyOutput(t *testing.T) {
 	if t.Failed() {
 		t.Logf("stderr of the scan:\n%s", tail(r.stderr))
 	}
+}
+
+// environ is vars as NAME=value entries for a child's environment.
+func environ(vars map[string]string) []string {
+	var env []string
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // shownPart returns what out shows of secret: 8 bytes in a row of it, or, for a shorter secret, the

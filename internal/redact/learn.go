@@ -147,20 +147,31 @@ func (l learner) request(u *url.URL, h http.Header, body []byte) {
 	if u != nil {
 		l.query(u.RawQuery)
 	}
+	l.headers(h, "Cookie")
+	l.body(h.Get("Content-Type"), body)
+}
+
+// headers registers every cookie of cookieHeader ("Cookie" in a request, "Set-Cookie" in a
+// response) and the values of the credential-named headers of h.
+func (l learner) headers(h http.Header, cookieHeader string) {
 	for name, values := range h {
-		if strings.EqualFold(name, "Cookie") {
-			for _, c := range (&http.Request{Header: http.Header{"Cookie": values}}).Cookies() {
-				l.add("cookie", c.Value)
+		if http.CanonicalHeaderKey(name) != cookieHeader {
+			if CredentialName(name) {
+				for _, v := range values {
+					l.credential(kindOf(name), v)
+				}
 			}
 			continue
 		}
-		if CredentialName(name) {
-			for _, v := range values {
-				l.credential(kindOf(name), v)
-			}
+		only := http.Header{cookieHeader: values}
+		cookies := (&http.Request{Header: only}).Cookies()
+		if cookieHeader == "Set-Cookie" {
+			cookies = (&http.Response{Header: only}).Cookies()
+		}
+		for _, c := range cookies {
+			l.add("cookie", c.Value)
 		}
 	}
-	l.body(h.Get("Content-Type"), body)
 }
 
 // LearnResponse registers the secrets of a response tocsin reads: Set-Cookie values,
@@ -171,19 +182,7 @@ func (r *Redactor) LearnResponse(h http.Header, body []byte) {
 		return
 	}
 	l := learner{r.Add}
-	for name, values := range h {
-		if strings.EqualFold(name, "Set-Cookie") {
-			for _, c := range (&http.Response{Header: http.Header{"Set-Cookie": values}}).Cookies() {
-				l.add("cookie", c.Value)
-			}
-			continue
-		}
-		if CredentialName(name) {
-			for _, v := range values {
-				l.credential(kindOf(name), v)
-			}
-		}
-	}
+	l.headers(h, "Set-Cookie")
 	l.body(h.Get("Content-Type"), body)
 }
 
