@@ -62,6 +62,7 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/probe/
+	$(GO) test -run '^$$' -fuzz FuzzLearnBody -fuzztime 30s ./internal/redact/
 
 demo:
 	$(GO) run ./cmd/tocsin demo

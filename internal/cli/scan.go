@@ -170,9 +170,12 @@ func scanConfig(ctx context.Context, s *stdio, cfg *config.Config, run scanRun) 
 	if run.verbose {
 		t.Client.SetLog(requestLogger(p, run.prefix, red))
 	}
+	// Every line the scan prints passes through the redactor, whatever check wrote it.
+	progress, alert := p.printer(run.prefix), p.alert(run.prefix)
 	r, err := scan.Run(ctx, t, scan.Options{
 		Name: run.name, Version: version(), Only: run.only, Locate: run.locate,
-		Progress: p.printer(run.prefix), Alert: p.alert(run.prefix),
+		Progress: func(msg string) { progress(red.String(msg)) },
+		Alert:    func(msg string) { alert(red.String(msg)) },
 	})
 	return r, red.Error(err)
 }

@@ -46,6 +46,9 @@ type Config struct {
 	Vars          map[string]string // template variables available to every probe
 	Probes        []*Probe          // top-level probes in file order
 	Checks        []*Check          // checks in file order; a check not listed does not run
+	// FromEnv lists every value a ${NAME} expanded to, with the field it was written in: secrets of
+	// the run (EnvSecrets).
+	FromEnv []EnvValue
 
 	file  string             // name used in problems
 	lines map[string]int     // field path -> line of its key; a path present here was written in the file
@@ -158,6 +161,48 @@ type Probe struct {
 	// resource; Verify reads it back (as the check's verifier); Teardown removes it after the
 	// check (as the identity under test, with a fresh token). Steps never have chains of their own.
 	Setup, Verify, Teardown []*Probe
+}
+
+// EnvValue is what one ${NAME} in the file expanded to.
+type EnvValue struct {
+	Field string // the field path, e.g. probes.summary.path
+	Name  string // the variable
+	Value string
+}
+
+// EnvSecrets returns the values from the environment that are secrets of the run: every one but
+// those of fields that shape the scan rather than carry data (target, limits, checks, and a
+// request's method, as, statuses, extract selectors, copies, an identity's fresh, an OAuth2 grant,
+// auth style and scopes, a revocation's token type hint), and those an origin holds, since reports
+// show the origins (a port, a host). Redacting "GET" or an origin would wreck every report and hide
+// nothing.
+func (c *Config) EnvSecrets() []string {
+	var out []string
+	for _, e := range c.FromEnv {
+		if e.Value == "" || shapesTheScan(e.Field) || slices.ContainsFunc(c.Target.Origins, func(o string) bool { return strings.Contains(o, e.Value) }) {
+			continue
+		}
+		out = append(out, e.Value)
+	}
+	return out
+}
+
+// shapesTheScan reports whether field names or shapes the scan rather than carrying a value a
+// request sends.
+func shapesTheScan(field string) bool {
+	parts := strings.Split(field, ".")
+	if slices.Contains([]string{"version", "target", "limits", "checks"}, parts[0]) {
+		return true
+	}
+	if parts[0] == "vars" || len(parts) < 2 {
+		return false
+	}
+	last, _, _ := strings.Cut(parts[len(parts)-1], "[")
+	parent := parts[len(parts)-2]
+	if parent == "headers" {
+		return false
+	}
+	return parent == "extract" || slices.Contains([]string{"method", "as", "accept", "reject", "expect", "destructive", "copies", "fresh", "grant", "auth_style", "scopes", "token_type_hint"}, last)
 }
 
 // Anonymous names no identity: a step or verifier that sends no credential.

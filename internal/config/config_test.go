@@ -362,3 +362,54 @@ func TestKeySpan(t *testing.T) {
 		t.Error("a probe not in the file has a position")
 	}
 }
+
+// Every value from the environment is a secret of the run, but those of fields that shape the scan
+// and those an origin holds: the port of an origin, a method.
+func TestEnvSecrets(t *testing.T) {
+	env := map[string]string{"PORT": "18080", "KEY": "pk-QUERY-SECRET", "ADMIN": "ak1", "M": "POST", "TIMEOUT": "2s",
+		"PW": "pw1", "TENANT": "acme", "SEL": "data.id", "WHO": "alice"}
+	y := `version: 1
+target:
+  origins: ["http://127.0.0.1:${PORT}"]
+limits:
+  timeout: ${TIMEOUT}
+identities:
+  alice:
+    token:
+      http:
+        - method: ${M}
+          path: /login
+          body: '{"password":"${PW}"}'
+          extract: {token: token}
+    revoke:
+      http:
+        method: POST
+        url: http://127.0.0.1:${PORT}/revoke
+        headers: {X-Admin: "${ADMIN}"}
+vars:
+  tenant: ${TENANT}
+probes:
+  summary:
+    path: /reports/summary?api_key=${KEY}
+    setup:
+      method: POST
+      path: /things
+      extract: {id: "${SEL}"}
+checks:
+  toctou/revoked-token-accepted:
+    identity: ${WHO}
+    probes: [summary]
+`
+	cfg, err := Parse("t.yaml", []byte(y), func(n string) (string, bool) { v, ok := env[n]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.EnvSecrets()
+	slices.Sort(got)
+	if want := []string{"acme", "ak1", "pk-QUERY-SECRET", "pw1"}; !slices.Equal(got, want) {
+		t.Errorf("EnvSecrets() = %q, want %q", got, want)
+	}
+	if len(cfg.FromEnv) != 10 {
+		t.Errorf("FromEnv has %d values, want 10: %+v", len(cfg.FromEnv), cfg.FromEnv)
+	}
+}

@@ -40,6 +40,7 @@ var (
 
 type decoder struct {
 	problems  problems
+	fromEnv   []EnvValue
 	lookupEnv func(string) (string, bool)
 	lines     map[string]int
 	keys      map[string]KeySpan
@@ -101,6 +102,7 @@ func (d *decoder) decodeFile(data []byte) *Config {
 	}
 	d.collectAnchors(body, 0)
 	d.decodeConfig(cfg, body)
+	cfg.FromEnv = d.fromEnv
 	return cfg
 }
 
@@ -469,6 +471,7 @@ func (d *decoder) expand(s, path string, line int) string {
 				continue
 			}
 			b.WriteString(v)
+			d.fromEnv = append(d.fromEnv, EnvValue{Field: path, Name: name, Value: v})
 		default:
 			b.WriteByte(s[i])
 			i++

@@ -104,6 +104,7 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 	if r.Findings == nil {
 		r.Findings = []finding.Finding{}
 	}
+	r.Redact(t.Redactor.String)
 	r.Finish()
 	if err := ctx.Err(); err != nil {
 		return r, fmt.Errorf("scan interrupted: %w", err)
