@@ -48,6 +48,7 @@ identities:
         auth_style: basic
         token_type_hint: access_token
     downgrade:
+      removes: [reports:read]
       http:
         method: PUT
         url: [[.URL]]/idp/subjects/alice/scopes
@@ -186,6 +187,58 @@ checks:
     probes: [redeem-coupon, claim-bonus]
 `))
 
+// surfaceConfigTemplate is the shortest config that scans the lab: the origin, the lab's OpenAPI
+// document, the identities with their hooks, and which operations may write. No probes, no checks:
+// every check that fits the document's operations runs on them.
+var surfaceConfigTemplate = template.Must(template.New("surface").Delims("[[", "]]").Parse(`# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]], from its OpenAPI document.
+version: 1
+target:
+  origins:
+    - [[.URL]]
+openapi:
+  source: [[.URL]]/openapi.json
+  destructive: [createItem, deleteItem]
+identities:
+  alice:
+    token:
+      oauth2:
+        grant: password
+        token_url: [[.URL]]/oauth/token
+        client_id: [[.ClientID]]
+        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
+        username: alice
+        password: alice-password
+        scopes: [items:read, items:write, items:delete, reports:read]
+    revoke:
+      rfc7009:
+        url: [[.URL]]/oauth/revoke
+        client_id: [[.ClientID]]
+        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
+    downgrade:
+      removes: [reports:read]
+      http:
+        method: PUT
+        url: [[.URL]]/idp/subjects/alice/scopes
+        headers: {Authorization: "Bearer ${TOCSIN_LAB_ADMIN_KEY}", Content-Type: application/json}
+        body: '{"scopes": ["items:read", "items:write", "items:delete"]}'
+    restore:
+      http:
+        method: PUT
+        url: [[.URL]]/idp/subjects/alice/scopes
+        headers: {Authorization: "Bearer ${TOCSIN_LAB_ADMIN_KEY}", Content-Type: application/json}
+        body: '{"scopes": ["items:read", "items:write", "items:delete", "reports:read"]}'
+  bob:
+    token:
+      oauth2:
+        grant: password
+        token_url: [[.URL]]/oauth/token
+        client_id: [[.ClientID]]
+        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
+        username: bob
+        password: bob-password
+        scopes: [items:read]
+`))
+
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
 {{if eq .Flavor "vulnerable"}}  Revocations are seen after up to {{.IntrospectionTTL}} (introspection cache), scope changes after up to
   {{.PermissionTTL}} (permission cache), and a DELETE acts on the decision made when it arrived, {{.ActionGap}} later.
@@ -255,6 +308,16 @@ func (l *Lab) ConfigYAML() []byte {
 	var b bytes.Buffer
 	if err := configTemplate.Execute(&b, l.templateData()); err != nil {
 		panic("lab: config template: " + err.Error()) // the data is fixed: a failure is a bug here
+	}
+	return b.Bytes()
+}
+
+// SurfaceConfigYAML returns the shortest config that scans this lab: origins, its OpenAPI document
+// and identities, and nothing else; checks pick their operations from the document.
+func (l *Lab) SurfaceConfigYAML() []byte {
+	var b bytes.Buffer
+	if err := surfaceConfigTemplate.Execute(&b, l.templateData()); err != nil {
+		panic("lab: surface config template: " + err.Error())
 	}
 	return b.Bytes()
 }
