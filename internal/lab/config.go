@@ -197,7 +197,8 @@ target:
     - [[.URL]]
 openapi:
   source: [[.URL]]/openapi.json
-  destructive: [createItem, deleteItem]
+  destructive: [createItem, deleteItem, createCoupon, deleteCoupon]
+  single_use: [redeemCoupon]
 identities:
   alice:
     token:
