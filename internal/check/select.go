@@ -127,10 +127,7 @@ func Choose(t *target.Target) error {
 	}
 	ids := t.CheckOrder
 	if s.Auto {
-		ids = nil
-		for _, c := range All() {
-			ids = append(ids, c.Meta().ID)
-		}
+		ids = IDs()
 	}
 	var order []string
 	for _, id := range ids {

@@ -106,6 +106,7 @@ func newRoot(s *stdio) *cobra.Command {
 	root.AddCommand(
 		newScanCmd(s),
 		newValidateCmd(s),
+		newInitCmd(s),
 		newDemoCmd(s),
 		newLabCmd(s),
 		newChecksCmd(s),

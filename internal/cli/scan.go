@@ -120,7 +120,7 @@ func newScanCmd(s *stdio) *cobra.Command {
 	cf.register(cmd)
 	cmd.Flags().StringSliceVar(&only, "check", nil, "run only this check `ID` (repeatable, or comma-separated); it must be in the config's checks")
 	cmd.Flags().StringVar(&sourceRoot, "source-root", "", "the repository root `folder` that finding locations (SARIF) are relative to; default: the git work tree holding the config, else the working directory")
-	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(checkIDs()...))
+	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(check.IDs()...))
 	_ = cmd.MarkFlagDirname("source-root")
 	o.register(cmd, "low")
 	return cmd
@@ -132,14 +132,6 @@ func exitCode(code int) error {
 		return nil
 	}
 	return exitError(code)
-}
-
-func checkIDs() []string {
-	var ids []string
-	for _, c := range check.All() {
-		ids = append(ids, c.Meta().ID)
-	}
-	return ids
 }
 
 // scanRun is what one scan needs beyond its config.

@@ -305,20 +305,24 @@ func (l *Lab) Config(name string) (*config.Config, error) {
 
 // ConfigYAML returns a scan config for this lab, the same as examples/tocsin.yaml but for the lab's
 // URL. It refers to the secrets as ${TOCSIN_LAB_CLIENT_SECRET} and ${TOCSIN_LAB_ADMIN_KEY}; see Env.
-func (l *Lab) ConfigYAML() []byte {
-	var b bytes.Buffer
-	if err := configTemplate.Execute(&b, l.templateData()); err != nil {
-		panic("lab: config template: " + err.Error()) // the data is fixed: a failure is a bug here
-	}
-	return b.Bytes()
-}
+func (l *Lab) ConfigYAML() []byte { return ConfigFor(l.url, l.opts.Flavor) }
 
 // SurfaceConfigYAML returns the shortest config that scans this lab: origins, its OpenAPI document
 // and identities, and nothing else; checks pick their operations from the document.
-func (l *Lab) SurfaceConfigYAML() []byte {
+func (l *Lab) SurfaceConfigYAML() []byte { return render(surfaceConfigTemplate, l.url, l.opts.Flavor) }
+
+// ConfigFor returns the scan config of a lab of flavor served at url (scheme://host:port), as
+// ConfigYAML would once it listens there: `tocsin lab --write-config` writes it without serving.
+func ConfigFor(url, flavor string) []byte { return render(configTemplate, url, flavor) }
+
+// OpenAPIFor returns the OpenAPI document of a lab of flavor served at url.
+func OpenAPIFor(url, flavor string) []byte { return render(openapiTemplate, url, flavor) }
+
+// render executes one of the documents that depend only on the lab's URL and flavour.
+func render(t *template.Template, url, flavor string) []byte {
 	var b bytes.Buffer
-	if err := surfaceConfigTemplate.Execute(&b, l.templateData()); err != nil {
-		panic("lab: surface config template: " + err.Error())
+	if err := t.Execute(&b, map[string]any{"URL": url, "Flavor": flavor, "ClientID": clientID}); err != nil {
+		panic("lab: " + t.Name() + " template: " + err.Error()) // the data is fixed: a failure is a bug here
 	}
 	return b.Bytes()
 }

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"net/http"
 	"text/template"
 )
@@ -260,13 +259,7 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
 `))
 
 // OpenAPI returns the lab's OpenAPI 3.1 document, for its URL.
-func (l *Lab) OpenAPI() []byte {
-	var b bytes.Buffer
-	if err := openapiTemplate.Execute(&b, l.templateData()); err != nil {
-		panic("lab: openapi template: " + err.Error()) // the data is fixed: a failure is a bug here
-	}
-	return b.Bytes()
-}
+func (l *Lab) OpenAPI() []byte { return OpenAPIFor(l.url, l.opts.Flavor) }
 
 func (l *Lab) serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
