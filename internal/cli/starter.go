@@ -129,7 +129,9 @@ func (st *starter) identitySchemes() []*surface.Scheme {
 // say.
 func (st *starter) writes() (destructive []string, oneShot map[string][]string) {
 	admin := st.adminOps()
-	allWrites := func(op *surface.Operation) bool { return !slices.Contains(admin, op) && op.Method != "PUT" && op.Method != "PATCH" }
+	allWrites := func(op *surface.Operation) bool {
+		return !slices.Contains(admin, op) && op.Method != "PUT" && op.Method != "PATCH"
+	}
 	gen := surface.Probes(st.doc, surface.Policy{Destructive: allWrites})
 	oneShot = map[string][]string{}
 	for _, g := range gen {
