@@ -24,7 +24,8 @@ import (
 
 const scanLong = `Scans the API that a config file describes. The file names the origins tocsin may contact, the
 identities and how to get, revoke, downgrade and restore their tokens, the probes (request templates)
-and which checks run with them. Without -c, tocsin.yaml in the working directory is used.
+and which checks run with them; or, with openapi: (or har:), the API's operations, from which probes
+are made and checks pick theirs. Without -c, tocsin.yaml in the working directory is used.
 examples/tocsin.yaml explains every field, and docs/tocsin.schema.json lets an editor complete and
 check them; ` + "`tocsin validate`" + ` checks a config without changing anything on the API.
 

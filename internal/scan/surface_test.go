@@ -3,6 +3,9 @@ package scan_test
 import (
 	"context"
 	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
 	"slices"
 	"strings"
 	"testing"
@@ -157,5 +160,63 @@ func TestListedChecksPickOperations(t *testing.T) {
 	}
 	if _, err := scan.Run(context.Background(), tgt, scan.Options{}); err == nil || !strings.Contains(err.Error(), "no check fits") {
 		t.Errorf("nothing to test: %v", err)
+	}
+}
+
+// Recorded traffic is a surface too: the POST that created an item links its id to the GET and
+// DELETE recorded after it, so the scan creates its own item instead of reusing the recorded one.
+func TestScanFromHAR(t *testing.T) {
+	l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: lab.Vulnerable, IntrospectionTTL: 300 * time.Millisecond, ActionGap: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	u := l.URL()
+	entry := func(method, path, body, status, resp string) string {
+		post := ""
+		if body != "" {
+			post = `, "postData": {"mimeType": "application/json", "text": ` + strconv.Quote(body) + `}`
+		}
+		return `{"request": {"method": "` + method + `", "url": "` + u + path + `", "headers": [{"name": "Authorization", "value": "Bearer recorded"}]` + post + `},
+		 "response": {"status": ` + status + `, "content": {"mimeType": "application/json", "text": ` + strconv.Quote(resp) + `}}}`
+	}
+	har := `{"log": {"entries": [` + strings.Join([]string{
+		entry("POST", "/items", `{"name": "recorded"}`, "201", `{"id": "rec0rded1d", "name": "recorded"}`),
+		entry("GET", "/items/rec0rded1d?view=full", "", "200", `{"id": "rec0rded1d"}`),
+		entry("DELETE", "/items/rec0rded1d", "", "204", ""),
+		entry("GET", "/healthz", "", "200", `{"status": "ok"}`),
+	}, ",") + `]}}`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rec.har"), []byte(har), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(l.SurfaceConfigYAML()), "openapi:\n  source: "+u+"/openapi.json", "har:\n  source: rec.har", 1)
+	y = strings.Replace(y, "destructive: [createItem, deleteItem, createCoupon, deleteCoupon]\n  single_use: [redeemCoupon]", `destructive: ["POST /items", "DELETE /items/{id}"]`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "tocsin.yaml"), []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range l.Env() {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "tocsin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := scan.Run(context.Background(), tgt, scan.Options{Only: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, f.Check+" "+f.Endpoint)
+	}
+	slices.Sort(got)
+	want := []string{"toctou/inflight-revocation DELETE /items/{{id}}", "toctou/revoked-token-accepted GET /items/{{id}}?view=full"}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings %v, want %v\n%s", got, want, r.Surface.Line())
 	}
 }
