@@ -8,28 +8,9 @@ import (
 	"github.com/tocsin/tocsin/internal/config"
 )
 
-// configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
-// are [[ ]] because the config's own probe templates use {{ }}. Secrets stay ${VAR} references, so
-// the rendered file can be shown and stored; Env supplies them.
-var configTemplate = template.Must(template.New("config").Delims("[[", "]]").Parse(`# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]].
-# Secrets are read from the environment: TOCSIN_LAB_CLIENT_SECRET and TOCSIN_LAB_ADMIN_KEY.
-# See examples/tocsin.yaml for what each field means.
-
-version: 1
-
-target:
-  origins:
-    - [[.URL]]
-
-limits:
-  request_budget: 2000
-  rate: 200
-  timeout: 5s
-  max_window: 60s
-  max_response_bytes: 1048576
-
-identities:
-  alice:
+// aliceAndBob are the lab's two users with their hooks, shared by the configs below: alice may do
+// everything (and is revoked, downgraded and restored), bob reads items back.
+const aliceAndBob = `[[define "alice-and-bob"]]  alice:
     token:
       oauth2:
         grant: password
@@ -77,7 +58,36 @@ identities:
         password: bob-password
         scopes: [items:read]
 
-  newcomer:
+[[end]]`
+
+// withIdentities parses a config template that includes aliceAndBob.
+func withIdentities(name, text string) *template.Template {
+	t := template.Must(template.New(name).Delims("[[", "]]").Parse(aliceAndBob))
+	return template.Must(t.Parse(text))
+}
+
+// configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
+// are [[ ]] because the config's own probe templates use {{ }}. Secrets stay ${VAR} references, so
+// the rendered file can be shown and stored; Env supplies them.
+var configTemplate = withIdentities("config", `# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]].
+# Secrets are read from the environment: TOCSIN_LAB_CLIENT_SECRET and TOCSIN_LAB_ADMIN_KEY.
+# See examples/tocsin.yaml for what each field means.
+
+version: 1
+
+target:
+  origins:
+    - [[.URL]]
+
+limits:
+  request_budget: 2000
+  rate: 200
+  timeout: 5s
+  max_window: 60s
+  max_response_bytes: 1048576
+
+identities:
+[[template "alice-and-bob" .]]  newcomer:
     # A new account for every experiment: a welcome bonus is one per account, so the race needs an
     # account the sequential baseline did not spend.
     fresh: per-experiment
@@ -185,12 +195,12 @@ checks:
   race/limit-overrun:
     identity: alice
     probes: [redeem-coupon, claim-bonus]
-`))
+`)
 
 // surfaceConfigTemplate is the shortest config that scans the lab: the origin, the lab's OpenAPI
 // document, the identities with their hooks, and which operations may write. No probes, no checks:
 // every check that fits the document's operations runs on them.
-var surfaceConfigTemplate = template.Must(template.New("surface").Delims("[[", "]]").Parse(`# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]], from its OpenAPI document.
+var surfaceConfigTemplate = withIdentities("surface", `# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]], from its OpenAPI document.
 version: 1
 target:
   origins:
@@ -200,45 +210,7 @@ openapi:
   destructive: [createItem, deleteItem, createCoupon, deleteCoupon]
   single_use: [redeemCoupon]
 identities:
-  alice:
-    token:
-      oauth2:
-        grant: password
-        token_url: [[.URL]]/oauth/token
-        client_id: [[.ClientID]]
-        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
-        username: alice
-        password: alice-password
-        scopes: [items:read, items:write, items:delete, reports:read]
-    revoke:
-      rfc7009:
-        url: [[.URL]]/oauth/revoke
-        client_id: [[.ClientID]]
-        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
-    downgrade:
-      removes: [reports:read]
-      http:
-        method: PUT
-        url: [[.URL]]/idp/subjects/alice/scopes
-        headers: {Authorization: "Bearer ${TOCSIN_LAB_ADMIN_KEY}", Content-Type: application/json}
-        body: '{"scopes": ["items:read", "items:write", "items:delete"]}'
-    restore:
-      http:
-        method: PUT
-        url: [[.URL]]/idp/subjects/alice/scopes
-        headers: {Authorization: "Bearer ${TOCSIN_LAB_ADMIN_KEY}", Content-Type: application/json}
-        body: '{"scopes": ["items:read", "items:write", "items:delete", "reports:read"]}'
-  bob:
-    token:
-      oauth2:
-        grant: password
-        token_url: [[.URL]]/oauth/token
-        client_id: [[.ClientID]]
-        client_secret: ${TOCSIN_LAB_CLIENT_SECRET}
-        username: bob
-        password: bob-password
-        scopes: [items:read]
-`))
+[[template "alice-and-bob" .]]`)
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
 {{if eq .Flavor "vulnerable"}}  Revocations are seen after up to {{.IntrospectionTTL}} (introspection cache), scope changes after up to
