@@ -206,6 +206,12 @@ func locator(cfg *config.Config, path, sourceRoot string) (func(string) *finding
 	}
 	return func(probe string) *finding.Location {
 		k, ok := cfg.Key("probes." + probe)
+		for _, surface := range []string{"openapi", "har"} {
+			if !ok {
+				// A probe made from an operation points at the document it came from.
+				k, ok = cfg.Key(surface)
+			}
+		}
 		if !ok {
 			return nil
 		}
