@@ -84,6 +84,15 @@ func All() []Check {
 	}
 }
 
+// IDs returns every check's ID, in the order of All.
+func IDs() []string {
+	var ids []string
+	for _, c := range All() {
+		ids = append(ids, c.Meta().ID)
+	}
+	return ids
+}
+
 // ByID returns the check with the given ID, or nil.
 func ByID(id string) Check {
 	for _, c := range All() {

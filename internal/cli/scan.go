@@ -24,7 +24,8 @@ import (
 
 const scanLong = `Scans the API that a config file describes. The file names the origins tocsin may contact, the
 identities and how to get, revoke, downgrade and restore their tokens, the probes (request templates)
-and which checks run with them. Without -c, tocsin.yaml in the working directory is used.
+and which checks run with them; or, with openapi: (or har:), the API's operations, from which probes
+are made and checks pick theirs. Without -c, tocsin.yaml in the working directory is used.
 examples/tocsin.yaml explains every field, and docs/tocsin.schema.json lets an editor complete and
 check them; ` + "`tocsin validate`" + ` checks a config without changing anything on the API.
 
@@ -120,7 +121,7 @@ func newScanCmd(s *stdio) *cobra.Command {
 	cf.register(cmd)
 	cmd.Flags().StringSliceVar(&only, "check", nil, "run only this check `ID` (repeatable, or comma-separated); it must be in the config's checks")
 	cmd.Flags().StringVar(&sourceRoot, "source-root", "", "the repository root `folder` that finding locations (SARIF) are relative to; default: the git work tree holding the config, else the working directory")
-	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(checkIDs()...))
+	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(check.IDs()...))
 	_ = cmd.MarkFlagDirname("source-root")
 	o.register(cmd, "low")
 	return cmd
@@ -132,14 +133,6 @@ func exitCode(code int) error {
 		return nil
 	}
 	return exitError(code)
-}
-
-func checkIDs() []string {
-	var ids []string
-	for _, c := range check.All() {
-		ids = append(ids, c.Meta().ID)
-	}
-	return ids
 }
 
 // scanRun is what one scan needs beyond its config.
@@ -216,6 +209,12 @@ func locator(cfg *config.Config, path, sourceRoot string) (func(string) *finding
 	}
 	return func(probe string) *finding.Location {
 		k, ok := cfg.Key("probes." + probe)
+		for _, surface := range []string{"openapi", "har"} {
+			if !ok {
+				// A probe made from an operation points at the document it came from.
+				k, ok = cfg.Key(surface)
+			}
+		}
 		if !ok {
 			return nil
 		}

@@ -100,6 +100,25 @@ func runValidate(ctx context.Context, s *stdio, cfg *config.Config, path string,
 		fmt.Fprintf(w, "  %s: %s token: ok (%s)\n", name, id.Source.Kind(), detail)
 	}
 
+	if t.Surface != nil {
+		fmt.Fprintf(w, "\nsurface (%s):\n", strings.Join(t.Surface.Sources, ", "))
+		made := 0
+		for _, op := range t.Surface.Ops {
+			if op.Probe != "" && !op.HandWritten {
+				made++
+			}
+		}
+		fmt.Fprintf(w, "  %d operations; probes made from %d of them (the scan report's surface section says why not the others)\n", len(t.Surface.Ops), made)
+		if err := check.Choose(t); err != nil {
+			ok = false
+			fmt.Fprintf(w, "  %v\n", err)
+		}
+		for _, id := range check.IDs() {
+			if why := t.Surface.Unselected[id]; why != "" {
+				fmt.Fprintf(w, "  %s: no operation fits: %s\n", id, why)
+			}
+		}
+	}
 	fmt.Fprintln(w, "\nchecks, in the order a scan runs them:")
 	total := 0
 	for _, id := range t.CheckOrder {

@@ -40,6 +40,10 @@ type Config struct {
 	Version int
 	Target  Target
 	Limits  Limits
+	// OpenAPI and HAR, when set, describe the API's operations: probes are made from them, and checks
+	// that name no probes pick theirs among them.
+	OpenAPI *Surface
+	HAR     *Surface
 	// Identities by name; IdentityOrder lists the names in file order.
 	Identities    map[string]*Identity
 	IdentityOrder []string
@@ -116,11 +120,15 @@ type OAuth2 struct {
 	Scopes       []string
 }
 
-// Hook is a lifecycle action; exactly one field is set. RFC7009 is allowed for revoke only.
+// Hook is a lifecycle action; exactly one of RFC7009, HTTP and Command is set. RFC7009 is allowed
+// for revoke only.
 type Hook struct {
 	RFC7009 *RFC7009
 	HTTP    *HTTPHook
 	Command []string // argv; {{token}} is the token; exit status 0 acknowledges
+	// Removes, on a downgrade, names the scopes it takes away: operations that need one of them are
+	// what toctou/scope-downgrade-ignored replays when the config names no probes for it.
+	Removes []string
 }
 
 // RFC7009 is token revocation at an RFC 7009 endpoint with client authentication.
@@ -255,6 +263,7 @@ func Load(path string) (*Config, error) {
 		return cfg, err
 	}
 	cfg.resolveCommands(filepath.Dir(path))
+	cfg.resolveSurfaces(filepath.Dir(path))
 	return cfg, nil
 }
 

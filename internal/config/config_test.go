@@ -103,7 +103,7 @@ func TestExampleWithoutEnvNamesEachVariable(t *testing.T) {
 		t.Fatalf("want 5 problems, got %d:\n%v", len(ce.Problems), err)
 	}
 	first := ce.Problems[0]
-	if first.Line != 51 || first.Field != "identities.alice.token.oauth2.client_secret" ||
+	if first.Line != 71 || first.Field != "identities.alice.token.oauth2.client_secret" ||
 		first.Msg != "environment variable TOCSIN_LAB_CLIENT_SECRET is not set" {
 		t.Errorf("first problem %+v", first)
 	}

@@ -44,6 +44,7 @@ func (c *Config) Validate() error {
 	v.target()
 	v.limits()
 	v.identities()
+	v.surfaces()
 	v.vars()
 	v.probes()
 	v.checks()
@@ -554,16 +555,21 @@ func (v *validator) probes() {
 			v.add(field, "duplicate probe name", "give each probe its own name")
 		}
 		seen[p.Name] = true
-		base := append([]string{"token"}, probe.UniqueNames...)
-		base = append(base, slices.Sorted(maps.Keys(v.c.Vars))...)
-		withSetup := v.chain(field, "setup", p.Setup, setupStep, base)
-		v.probe(field, p, mainProbe, withSetup)
-		afterProbe := append(slices.Clone(withSetup), slices.Sorted(maps.Keys(p.Extract))...)
-		v.chain(field, "verify", p.Verify, verifyStep, afterProbe)
-		v.chain(field, "teardown", p.Teardown, teardownStep, afterProbe)
-		if v.c.written(field+".copies") && (p.Copies < 2 || p.Copies > MaxCopies) {
-			v.add(field+".copies", fmt.Sprintf("%d copies", p.Copies), fmt.Sprintf("a race needs 2 to %d synchronised copies (default %d); more than one TCP segment carries is split, and the report says so", MaxCopies, DefaultCopies))
-		}
+		v.oneProbe(field, p)
+	}
+}
+
+// oneProbe checks a top-level probe and its chains.
+func (v *validator) oneProbe(field string, p *Probe) {
+	base := append([]string{"token"}, probe.UniqueNames...)
+	base = append(base, slices.Sorted(maps.Keys(v.c.Vars))...)
+	withSetup := v.chain(field, "setup", p.Setup, setupStep, base)
+	v.probe(field, p, mainProbe, withSetup)
+	afterProbe := append(slices.Clone(withSetup), slices.Sorted(maps.Keys(p.Extract))...)
+	v.chain(field, "verify", p.Verify, verifyStep, afterProbe)
+	v.chain(field, "teardown", p.Teardown, teardownStep, afterProbe)
+	if v.c.written(field+".copies") && (p.Copies < 2 || p.Copies > MaxCopies) {
+		v.add(field+".copies", fmt.Sprintf("%d copies", p.Copies), fmt.Sprintf("a race needs 2 to %d synchronised copies (default %d); more than one TCP segment carries is split, and the report says so", MaxCopies, DefaultCopies))
 	}
 }
 
@@ -705,7 +711,9 @@ func (v *validator) disjoint(field string, accept, reject []int) {
 
 func (v *validator) checks() {
 	if len(v.c.Checks) == 0 {
-		v.add("checks", "no checks", "add at least one of: "+strings.Join(KnownChecks, ", "))
+		if !v.c.HasSurface() {
+			v.add("checks", "no checks", "add at least one of: "+strings.Join(KnownChecks, ", ")+"; or give openapi: (or har:) and every check that fits its operations runs")
+		}
 		return
 	}
 	probeNames := make([]string, 0, len(v.c.Probes))
@@ -744,8 +752,8 @@ func (v *validator) checks() {
 				v.add(field+".verifier", "the verifier is the identity under test", "name a second identity that stays valid while the first is revoked")
 			}
 		}
-		if len(ch.Probes) == 0 {
-			v.add(field, "no probes", "list the probes the check sends, e.g. probes: [read-item]")
+		if len(ch.Probes) == 0 && !v.c.HasSurface() {
+			v.add(field, "no probes", "list the probes the check sends, e.g. probes: [read-item]; or give openapi: (or har:) and the check picks them among its operations")
 		}
 		for j, name := range ch.Probes {
 			if v.c.Probe(name) == nil {
@@ -803,7 +811,7 @@ func (v *validator) probeNeeds(field string, ch *Check) {
 	if ch.ID != CheckInflightRevocation {
 		return
 	}
-	if ch.Verifier == "" {
+	if ch.Verifier == "" && (len(ch.Probes) > 0 || !v.c.HasSurface()) {
 		v.add(field, "missing verifier", "name a second identity that stays valid and reads the resource back, e.g. verifier: bob, or verifier: anonymous for a public read")
 	}
 	for j, name := range ch.Probes {

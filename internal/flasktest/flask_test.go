@@ -256,6 +256,12 @@ func scanFlask(t testing.TB, app *flaskApp, only ...string) *report.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return scanFlaskWith(t, app, data, only...)
+}
+
+// scanFlaskWith scans the app with a config given as YAML, named as tocsin.yaml.
+func scanFlaskWith(t testing.TB, app *flaskApp, data []byte, only ...string) *report.Report {
+	t.Helper()
 	cfg, err := config.Parse(configFile, data, func(name string) (string, bool) {
 		v, ok := app.env[name]
 		return v, ok

@@ -8,28 +8,9 @@ import (
 	"github.com/tocsin/tocsin/internal/config"
 )
 
-// configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
-// are [[ ]] because the config's own probe templates use {{ }}. Secrets stay ${VAR} references, so
-// the rendered file can be shown and stored; Env supplies them.
-var configTemplate = template.Must(template.New("config").Delims("[[", "]]").Parse(`# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]].
-# Secrets are read from the environment: TOCSIN_LAB_CLIENT_SECRET and TOCSIN_LAB_ADMIN_KEY.
-# See examples/tocsin.yaml for what each field means.
-
-version: 1
-
-target:
-  origins:
-    - [[.URL]]
-
-limits:
-  request_budget: 2000
-  rate: 200
-  timeout: 5s
-  max_window: 60s
-  max_response_bytes: 1048576
-
-identities:
-  alice:
+// aliceAndBob are the lab's two users with their hooks, shared by the configs below: alice may do
+// everything (and is revoked, downgraded and restored), bob reads items back.
+const aliceAndBob = `[[define "alice-and-bob"]]  alice:
     token:
       oauth2:
         grant: password
@@ -48,6 +29,7 @@ identities:
         auth_style: basic
         token_type_hint: access_token
     downgrade:
+      removes: [reports:read]
       http:
         method: PUT
         url: [[.URL]]/idp/subjects/alice/scopes
@@ -76,7 +58,36 @@ identities:
         password: bob-password
         scopes: [items:read, items:write]
 
-  newcomer:
+[[end]]`
+
+// withIdentities parses a config template that includes aliceAndBob.
+func withIdentities(name, text string) *template.Template {
+	t := template.Must(template.New(name).Delims("[[", "]]").Parse(aliceAndBob))
+	return template.Must(t.Parse(text))
+}
+
+// configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
+// are [[ ]] because the config's own probe templates use {{ }}. Secrets stay ${VAR} references, so
+// the rendered file can be shown and stored; Env supplies them.
+var configTemplate = withIdentities("config", `# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]].
+# Secrets are read from the environment: TOCSIN_LAB_CLIENT_SECRET and TOCSIN_LAB_ADMIN_KEY.
+# See examples/tocsin.yaml for what each field means.
+
+version: 1
+
+target:
+  origins:
+    - [[.URL]]
+
+limits:
+  request_budget: 2000
+  rate: 200
+  timeout: 5s
+  max_window: 60s
+  max_response_bytes: 1048576
+
+identities:
+[[template "alice-and-bob" .]]  newcomer:
     # A new account for every experiment: a welcome bonus is one per account, so the race needs an
     # account the sequential baseline did not spend.
     fresh: per-experiment
@@ -217,7 +228,22 @@ checks:
   race/limit-overrun:
     identity: alice
     probes: [redeem-coupon, order-with-referral, claim-bonus]
-`))
+`)
+
+// surfaceConfigTemplate is the shortest config that scans the lab: the origin, the lab's OpenAPI
+// document, the identities with their hooks, and which operations may write. No probes, no checks:
+// every check that fits the document's operations runs on them.
+var surfaceConfigTemplate = withIdentities("surface", `# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]], from its OpenAPI document.
+version: 1
+target:
+  origins:
+    - [[.URL]]
+openapi:
+  source: [[.URL]]/openapi.json
+  destructive: [createItem, deleteItem, createCoupon, deleteCoupon]
+  single_use: [redeemCoupon]
+identities:
+[[template "alice-and-bob" .]]`)
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
 {{if eq .Flavor "vulnerable"}}  Revocations are seen after up to {{.IntrospectionTTL}} (introspection cache), scope changes after up to
@@ -284,10 +310,24 @@ func (l *Lab) Config(name string) (*config.Config, error) {
 
 // ConfigYAML returns a scan config for this lab, the same as examples/tocsin.yaml but for the lab's
 // URL. It refers to the secrets as ${TOCSIN_LAB_CLIENT_SECRET} and ${TOCSIN_LAB_ADMIN_KEY}; see Env.
-func (l *Lab) ConfigYAML() []byte {
+func (l *Lab) ConfigYAML() []byte { return ConfigFor(l.url, l.opts.Flavor) }
+
+// SurfaceConfigYAML returns the shortest config that scans this lab: origins, its OpenAPI document
+// and identities, and nothing else; checks pick their operations from the document.
+func (l *Lab) SurfaceConfigYAML() []byte { return render(surfaceConfigTemplate, l.url, l.opts.Flavor) }
+
+// ConfigFor returns the scan config of a lab of flavor served at url (scheme://host:port), as
+// ConfigYAML would once it listens there: `tocsin lab --write-config` writes it without serving.
+func ConfigFor(url, flavor string) []byte { return render(configTemplate, url, flavor) }
+
+// OpenAPIFor returns the OpenAPI document of a lab of flavor served at url.
+func OpenAPIFor(url, flavor string) []byte { return render(openapiTemplate, url, flavor) }
+
+// render executes one of the documents that depend only on the lab's URL and flavour.
+func render(t *template.Template, url, flavor string) []byte {
 	var b bytes.Buffer
-	if err := configTemplate.Execute(&b, l.templateData()); err != nil {
-		panic("lab: config template: " + err.Error()) // the data is fixed: a failure is a bug here
+	if err := t.Execute(&b, map[string]any{"URL": url, "Flavor": flavor, "ClientID": clientID}); err != nil {
+		panic("lab: " + t.Name() + " template: " + err.Error()) // the data is fixed: a failure is a bug here
 	}
 	return b.Bytes()
 }

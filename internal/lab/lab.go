@@ -168,6 +168,7 @@ func (l *Lab) serve(ln net.Listener) {
 	mux := http.NewServeMux()
 	l.idp.routes(mux)
 	l.api.routes(mux)
+	mux.HandleFunc("GET /openapi.json", l.serveOpenAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "flavor": opts.Flavor})
 	})

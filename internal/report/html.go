@@ -350,6 +350,22 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 {{- end}}
 </table></div>
 </div>
+{{- with .Surface}}
+<div class="card">
+<h3>Surface</h3>
+<p class="muted">{{join .Sources ", "}}: {{.Line}}</p>
+{{- range .Notes}}<p class="muted">{{.}}</p>{{end}}
+<div class="scroll"><table>
+<tr><th>status</th><th>operation</th><th>checks, and why</th></tr>
+{{- range .Operations}}
+<tr><td class="status">{{.Status}}</td><td><code>{{.Endpoint}}</code>{{if ne .ID .Endpoint}}<br><span class="muted">{{.ID}}</span>{{end}}</td><td>{{range .Checks}}<code>{{.Check}}</code>: {{.Why}}<br>{{end}}{{.Reason}}</td></tr>
+{{- end}}
+{{- range .Unselected}}
+<tr><td class="status status-skipped">no operation</td><td><code>{{.Check}}</code></td><td>{{.Reason}}</td></tr>
+{{- end}}
+</table></div>
+</div>
+{{- end}}
 </section>
 {{- end}}
 <footer>

@@ -42,7 +42,10 @@ type Report struct {
 	// everywhere, so someone removes it by hand.
 	LeftOnTarget []Leftover    `json:"left_on_target,omitempty"`
 	Checks       []CheckResult `json:"checks"`
-	Summary      Summary       `json:"summary"`
+	// Surface lists the operations of the config's openapi: or har: and what the scan did with
+	// each; absent when the config names neither.
+	Surface *Surface `json:"surface,omitempty"`
+	Summary Summary  `json:"summary"`
 	// Score (0-100) and Grade (A-F) rate the scan by the rule in docs/score.md. Finish fills them
 	// only for a complete scan with no inconclusive check: a grade for what was not decided would
 	// be a pass for what was not tested.

@@ -155,18 +155,22 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for def, typ := range map[string]reflect.Type{
-		"report":   reflect.TypeFor[Report](),
-		"tool":     reflect.TypeFor[Tool](),
-		"target":   reflect.TypeFor[Target](),
-		"check":    reflect.TypeFor[CheckResult](),
-		"summary":  reflect.TypeFor[Summary](),
-		"finding":  reflect.TypeFor[finding.Finding](),
-		"location": reflect.TypeFor[finding.Location](),
-		"window":   reflect.TypeFor[finding.Window](),
-		"inflight": reflect.TypeFor[finding.Inflight](),
-		"pass":     reflect.TypeFor[finding.Pass](),
-		"event":    reflect.TypeFor[finding.Event](),
-		"exchange": reflect.TypeFor[finding.Exchange](),
+		"report":          reflect.TypeFor[Report](),
+		"tool":            reflect.TypeFor[Tool](),
+		"target":          reflect.TypeFor[Target](),
+		"check":           reflect.TypeFor[CheckResult](),
+		"summary":         reflect.TypeFor[Summary](),
+		"finding":         reflect.TypeFor[finding.Finding](),
+		"location":        reflect.TypeFor[finding.Location](),
+		"window":          reflect.TypeFor[finding.Window](),
+		"inflight":        reflect.TypeFor[finding.Inflight](),
+		"pass":            reflect.TypeFor[finding.Pass](),
+		"event":           reflect.TypeFor[finding.Event](),
+		"exchange":        reflect.TypeFor[finding.Exchange](),
+		"surface":         reflect.TypeFor[Surface](),
+		"operation":       reflect.TypeFor[Operation](),
+		"operation_check": reflect.TypeFor[OperationCheck](),
+		"unselected":      reflect.TypeFor[Unselected](),
 	} {
 		d, ok := doc.Defs[def]
 		if !ok {

@@ -126,6 +126,9 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if r.Surface != nil {
+		writeSurfaceText(p, r.Surface)
+	}
 	return p.err
 }
 

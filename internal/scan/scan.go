@@ -31,6 +31,10 @@ type Options struct {
 
 // Run runs every check the target configures, in config order.
 func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, error) {
+	// With openapi: or har:, checks that name no probes pick them among the operations first.
+	if err := check.Choose(t); err != nil {
+		return nil, err
+	}
 	ids := t.CheckOrder
 	if len(opts.Only) > 0 {
 		for _, id := range opts.Only {
@@ -87,6 +91,9 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 			res.Experiments = append(res.Experiments, report.Experiment{Probe: x.Probe, Endpoint: x.Endpoint, Verdict: string(x.Verdict), Reason: x.Reason})
 		}
 		res.Status, res.Reason = checkStatus(res.Experiments, len(findings), err, t.Redactor.String)
+		if why := unselected(t, id); why != "" && len(res.Experiments) == 0 && err == nil {
+			res.Reason = why
+		}
 		r.Checks = append(r.Checks, res)
 	}
 	// What minting tokens created (accounts a login registered) goes last, once nothing needs it.
@@ -97,6 +104,7 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 	for _, l := range ledger.Leftovers() {
 		r.LeftOnTarget = append(r.LeftOnTarget, report.Leftover{Check: l.Check, Probe: l.Probe, Count: l.Count, What: l.What, Reason: l.Reason})
 	}
+	r.Surface = surfaceReport(t)
 	r.Interrupted = ctx.Err() != nil
 	r.FinishedAt = time.Now()
 	r.DurationMS = float64(r.FinishedAt.Sub(r.StartedAt).Microseconds()) / 1000

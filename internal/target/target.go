@@ -35,6 +35,8 @@ type Target struct {
 	CheckOrder []string
 	MaxWindow  time.Duration
 	Redactor   *redact.Redactor
+	// Surface is the API's operations from the config's openapi: and har:; nil without them.
+	Surface *Surface
 }
 
 // Plan is one check's configuration.
@@ -102,6 +104,11 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 	}
 	for _, p := range cfg.Probes {
 		t.Probes[p.Name] = buildProbe(p, base)
+	}
+	if cfg.HasSurface() {
+		if err := t.loadSurfaces(ctx, cfg); err != nil {
+			return nil, r.Error(err)
+		}
 	}
 	for _, ch := range cfg.Checks {
 		t.Checks[ch.ID] = Plan{Identity: ch.Identity, Verifier: ch.Verifier, Probes: slices.Clone(ch.Probes)}
