@@ -161,6 +161,94 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
         }
       }
     },
+    "/public/items/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "operationId": "getPublicItem",
+        "summary": "Whether an item exists: a public catalogue, no token and no write",
+        "security": [],
+        "responses": {
+          "200": {"description": "it exists", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}}}}}},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/referrals": {
+      "post": {
+        "operationId": "createReferral",
+        "summary": "Create a referral code another account can apply",
+        "security": [{"oauth2": ["items:write"]}],
+        "responses": {
+          "201": {"description": "created", "content": {"application/json": {"schema": {"type": "object", "properties": {"referral_code": {"type": "string"}}}}}},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/referrals/{code}": {
+      "parameters": [{"name": "code", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {
+        "operationId": "deleteReferral",
+        "summary": "Delete a referral code you created",
+        "security": [{"oauth2": ["items:write"]}],
+        "responses": {"204": {"description": "deleted"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/apply-referral": {
+      "post": {
+        "operationId": "applyReferral",
+        "summary": "Apply another account's referral code: you get a discount coupon (find it in GET /discount-coupons)",
+        "security": [{"oauth2": ["items:write"]}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["referral_code"], "properties": {"referral_code": {"type": "string"}}}}}},
+        "responses": {
+          "200": {"description": "applied", "content": {"application/json": {"schema": {"type": "object", "properties": {"message": {"type": "string"}, "discount": {"type": "integer"}}}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/discount-coupons": {
+      "get": {
+        "operationId": "listDiscountCoupons",
+        "summary": "Your discount coupons",
+        "security": [{"oauth2": ["items:read"]}],
+        "responses": {
+          "200": {"description": "your coupons", "content": {"application/json": {"schema": {"type": "object", "properties": {"coupons": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "referral_code": {"type": "string"}, "discount": {"type": "integer"}, "used": {"type": "boolean"}}}}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/discount-coupons/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {
+        "operationId": "deleteDiscountCoupon",
+        "summary": "Delete a discount coupon of yours and the orders placed with it",
+        "security": [{"oauth2": ["items:write"]}],
+        "responses": {"204": {"description": "deleted"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/orders": {
+      "post": {
+        "operationId": "placeOrder",
+        "summary": "Place an order with a discount coupon: once per coupon",
+        "security": [{"oauth2": ["items:write"]}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["coupon_id"], "properties": {"coupon_id": {"type": "string"}}}}}},
+        "responses": {
+          "201": {"description": "ordered", "content": {"application/json": {"schema": {"type": "object", "properties": {"order_id": {"type": "string"}, "discount": {"type": "integer"}}}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/tokens/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {
+        "operationId": "revokeTokenByID",
+        "summary": "Revoke one of your tokens by its id (login's token_id)",
+        "responses": {"204": {"description": "revoked"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}
+      }
+    },
     "/register": {
       "post": {
         "operationId": "register",

@@ -30,6 +30,7 @@ func TestScanFromOpenAPIOnly(t *testing.T) {
 	}{
 		{lab.Vulnerable, []key{
 			{"toctou/revoked-token-accepted", "GET /items/{{id}}"},
+			{"toctou/revoked-token-accepted", "GET /discount-coupons"},
 			{"toctou/revoked-token-accepted", "GET /reports/summary"},
 			{"toctou/scope-downgrade-ignored", "GET /reports/summary"},
 			{"race/limit-overrun", "POST /coupons/{{id}}/redeem"},
