@@ -78,7 +78,7 @@ func newScanCmd(s *stdio) *cobra.Command {
 	var cf configFlags
 	var o outputFlags
 	var only []string
-	var sourceRoot string
+	var sourceRoot, wordlist string
 	cmd := &cobra.Command{
 		Use:     "scan [-c FILE] [flags]",
 		Short:   "Scan an API described by a config file",
@@ -93,6 +93,14 @@ func newScanCmd(s *stdio) *cobra.Command {
 			if err := o.validate(); err != nil {
 				return failed(s, err)
 			}
+			if wordlist != "" {
+				// Read when the check runs; a file that cannot be opened is a usage error now.
+				f, err := os.Open(wordlist)
+				if err != nil {
+					return failed(s, fmt.Errorf("--jwt-wordlist: %w", err))
+				}
+				f.Close()
+			}
 			cfg, err := config.Load(path)
 			if err != nil {
 				return failed(s, err)
@@ -103,7 +111,7 @@ func newScanCmd(s *stdio) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			r, err := scanConfig(ctx, s, cfg, scanRun{name: path, only: only, out: &o, verbose: cf.verbose, locate: locate})
+			r, err := scanConfig(ctx, s, cfg, scanRun{name: path, only: only, out: &o, verbose: cf.verbose, locate: locate, jwtWordlist: wordlist})
 			if r == nil {
 				return failed(s, err)
 			}
@@ -120,6 +128,8 @@ func newScanCmd(s *stdio) *cobra.Command {
 	cf.register(cmd)
 	cmd.Flags().StringSliceVar(&only, "check", nil, "run only this check `ID` (repeatable, or comma-separated); it must be in the config's checks")
 	cmd.Flags().StringVar(&sourceRoot, "source-root", "", "the repository root `folder` that finding locations (SARIF) are relative to; default: the git work tree holding the config, else the working directory")
+	cmd.Flags().StringVar(&wordlist, "jwt-wordlist", "", "a `file` of candidate HMAC secrets, one per line, that jwt/weak-hmac-secret tries offline after its built-in list")
+	_ = cmd.MarkFlagFilename("jwt-wordlist")
 	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(checkIDs()...))
 	_ = cmd.MarkFlagDirname("source-root")
 	o.register(cmd, "low")
@@ -150,6 +160,8 @@ type scanRun struct {
 	verbose bool
 	prefix  string // before each progress line: the demo scans two labs at once
 	locate  func(probe string) *finding.Location
+	// jwtWordlist is --jwt-wordlist.
+	jwtWordlist string
 }
 
 // scanConfig builds the target from cfg and scans it. On interruption it returns the partial report
@@ -171,7 +183,7 @@ func scanConfig(ctx context.Context, s *stdio, cfg *config.Config, run scanRun) 
 		t.Client.SetLog(requestLogger(p, run.prefix, red))
 	}
 	r, err := scan.Run(ctx, t, scan.Options{
-		Name: run.name, Version: version(), Only: run.only, Locate: run.locate,
+		Name: run.name, Version: version(), Only: run.only, Locate: run.locate, JWTWordlist: run.jwtWordlist,
 		Progress: p.printer(run.prefix), Alert: p.alert(run.prefix),
 	})
 	return r, red.Error(err)

@@ -35,8 +35,9 @@ func FuzzParse(f *testing.F) {
 		if _, err := Tampered(tok, tok.CopyClaims()); err != nil {
 			t.Fatalf("Tampered(%q): %v", s, err)
 		}
-		WithoutSignature(tok)
-		CorruptSignature(tok)
+		if _, err := Reassembled(tok, tok.CopyClaims(), Corrupted(tok.Signature)); err != nil {
+			t.Fatalf("Reassembled(%q): %v", s, err)
+		}
 	})
 }
 

@@ -41,25 +41,26 @@ func Unsigned(t *Token, claims map[string]any, alg string) (string, error) {
 // Tampered returns t with its payload replaced by claims and its header and signature kept as they
 // were: a signature that no longer matches.
 func Tampered(t *Token, claims map[string]any) (string, error) {
+	return Reassembled(t, claims, t.Signature)
+}
+
+// Reassembled returns t's header (as received) with claims as its payload and sig as its signature:
+// empty for a token whose signature was removed, Corrupted(t.Signature) for one that does not match.
+func Reassembled(t *Token, claims map[string]any, sig []byte) (string, error) {
 	b, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
-	return t.parts[0] + "." + base64.RawURLEncoding.EncodeToString(b) + "." + t.parts[2], nil
+	return t.parts[0] + "." + base64.RawURLEncoding.EncodeToString(b) + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
-// WithoutSignature returns t with its signature segment emptied.
-func WithoutSignature(t *Token) string { return t.SigningInput() + "." }
-
-// CorruptSignature returns t with every bit of its signature's first byte flipped, or ok false when
-// it has no signature to corrupt.
-func CorruptSignature(t *Token) (token string, ok bool) {
-	if len(t.Signature) == 0 {
-		return "", false
+// Corrupted returns a copy of sig with every bit of its first byte flipped; an empty sig stays empty.
+func Corrupted(sig []byte) []byte {
+	out := append([]byte(nil), sig...)
+	if len(out) > 0 {
+		out[0] ^= 0xff
 	}
-	sig := append([]byte(nil), t.Signature...)
-	sig[0] ^= 0xff
-	return t.SigningInput() + "." + base64.RawURLEncoding.EncodeToString(sig), true
+	return out
 }
 
 // Sign signs claims with method and key under header (whose alg it sets to method's).

@@ -106,10 +106,11 @@ func (t *Token) Subject() string {
 
 // Expiry is the exp claim; ok is false when it is absent or not a number.
 func (t *Token) Expiry() (exp time.Time, ok bool) {
-	return numericDate(t.Claims["exp"])
+	return ParseNumericDate(t.Claims["exp"])
 }
 
-func numericDate(v any) (time.Time, bool) {
+// ParseNumericDate reads a claim value as a NumericDate (seconds since the epoch).
+func ParseNumericDate(v any) (time.Time, bool) {
 	var f float64
 	switch n := v.(type) {
 	case json.Number:
