@@ -58,7 +58,7 @@ func (AuthMissing) Meta() Meta {
 type credential struct {
 	variant, made string
 	token         string // "" sends no Authorization header
-	label         string // how evidence names it
+	label         string // how evidence names it: empty for no token
 }
 
 func (c AuthMissing) Run(ctx context.Context, env *Env) ([]finding.Finding, error) {
@@ -179,7 +179,7 @@ func missingAuth(ctx context.Context, env *Env, meta Meta, key *forge.Key, p *pr
 func credentials(key *forge.Key, real, ident string) ([]credential, error) {
 	malformed := "tocsin.malformed." + strings.ToLower(rand.Text())
 	out := []credential{
-		{variant: "no credentials", made: "the probe without its Authorization header", label: "(none)"},
+		{variant: "no credentials", made: "the probe without its Authorization header"},
 		{variant: "a malformed bearer token", made: "Authorization: Bearer followed by a value that is no token format (three dot-separated segments that are not base64url JSON)", token: malformed},
 	}
 	unissued := credential{variant: "a token no issuer made"}

@@ -22,7 +22,7 @@ import (
 func authControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars, tl *timeline) error {
 	garbage := "tocsin-invalid-" + strings.ToLower(rand.Text())
 	for _, c := range []struct{ what, token, label string }{
-		{"no token", "", "(none)"},
+		{"no token", "", ""},
 		{"a garbage token", garbage, "[garbage token]"},
 	} {
 		r, err := sendControl(ctx, env, p, vars, c.token, c.label, c.what, tl)
@@ -39,7 +39,7 @@ func authControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars,
 
 // sendControl sends p once as a control: with token (none when empty: no Authorization header, and
 // {{token}} elsewhere renders empty) and the experiment's vars. The exchange joins tl, its token
-// shown as label.
+// shown as label (empty for none).
 func sendControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars, token, label, what string, tl *timeline) (*probe.Result, error) {
 	v := maps.Clone(vars)
 	v["token"] = token
@@ -78,7 +78,7 @@ func forgeryControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Va
 	if err := realTokenAccepted(ctx, env, p, vars, ident, tl); err != nil {
 		return err
 	}
-	r, err := sendControl(ctx, env, p, vars, "", "(none)", "no token", tl)
+	r, err := sendControl(ctx, env, p, vars, "", "", "no token", tl)
 	if err != nil {
 		return err
 	}

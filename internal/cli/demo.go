@@ -109,7 +109,7 @@ func runDemo(s *stdio, lf *labFlags, o *outputFlags) error {
 		return exitError(ExitUsage)
 	}
 	if o.format == "text" && o.out == "" && len(done) == 2 {
-		fmt.Fprintf(s.out, "\nThe vulnerable API honoured stale authorization %d time(s); the fixed API, built on guard, %d.\n",
+		fmt.Fprintf(s.out, "\nThe vulnerable API gave %d finding(s) (stale authorization, missing authentication, forged JWTs accepted); the fixed API, built on guard, %d.\n",
 			done[0].Summary.Total, done[1].Summary.Total)
 		fmt.Fprint(s.out, "Scan your own API: tocsin scan -c tocsin.yaml (see examples/tocsin.yaml).\n")
 	}

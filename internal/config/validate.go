@@ -227,7 +227,7 @@ func (v *validator) identities() {
 			known = append(known, slices.Sorted(maps.Keys(v.c.Vars))...)
 			v.chain(field, "teardown", id.Teardown, teardownStep, known)
 		}
-		if id.JWKSURL != "" || v.c.written(field+".jwks_url") {
+		if id.JWKSURL != "" {
 			v.checkURL(field+".jwks_url", id.JWKSURL, "https://idp.example/.well-known/jwks.json")
 		}
 		if id.Revoke != nil {

@@ -98,6 +98,25 @@ identities:
       path: /account
       accept: [204]
 
+  legacy:
+    token:
+      http:
+        method: POST
+        path: /legacy/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
+
+  sso:
+    jwks_url: [[.URL]]/sso/jwks.json
+    token:
+      http:
+        method: POST
+        path: /sso/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
+
 vars:
   greeting: hello
 
@@ -170,6 +189,30 @@ probes:
     accept: [200]
     reject: [401, 403, 409]
 
+  read-daily-report:
+    method: GET
+    path: /reports/daily
+    accept: [200]
+
+  whoami-none:
+    path: /jwt/none/whoami
+    accept: [200]
+  whoami-unverified:
+    path: /jwt/unverified/whoami
+    accept: [200]
+  whoami-embedded:
+    path: /jwt/embedded/whoami
+    accept: [200]
+  legacy-whoami:
+    path: /legacy/whoami
+    accept: [200]
+  legacy-session:
+    path: /legacy/session
+    accept: [200]
+  sso-whoami:
+    path: /sso/whoami
+    accept: [200]
+
 checks:
   toctou/revoked-token-accepted:
     identity: alice
@@ -184,6 +227,30 @@ checks:
   race/limit-overrun:
     identity: alice
     probes: [redeem-coupon, claim-bonus]
+  auth/missing:
+    identity: alice
+    probes: [read-daily-report, read-item]
+  jwt/none-algorithm:
+    identity: alice
+    verifier: bob
+    probes: [whoami-none]
+  jwt/signature-not-verified:
+    identity: alice
+    verifier: bob
+    probes: [whoami-unverified]
+  jwt/embedded-key:
+    identity: alice
+    verifier: bob
+    probes: [whoami-embedded]
+  jwt/weak-hmac-secret:
+    identity: legacy
+    probes: [legacy-whoami]
+  jwt/algorithm-confusion:
+    identity: sso
+    probes: [sso-whoami]
+  jwt/expired-accepted:
+    identity: legacy
+    probes: [legacy-session]
 `))
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
