@@ -32,8 +32,12 @@ Each check proves a flaw from outside and measures it: toctou/revoked-token-acce
 token and replays a request until the API refuses it; toctou/scope-downgrade-ignored removes a scope
 and replays a privileged request until refused; toctou/inflight-revocation revokes a token while a
 destructive action it authorized is in flight and reads the resource right after, as another identity;
-race/limit-overrun sends synchronised copies of a one-shot action. Findings carry the measured window,
-a timeline and remediation. ` + "`tocsin checks`" + ` lists them.
+race/limit-overrun sends synchronised copies of a one-shot action; auth/missing sends each probe with no
+credentials, a malformed token and a token no issuer made; the jwt/* checks forge tokens from the
+identity's JWT (alg none, a changed payload, a cracked HMAC secret, the issuer's public key as an HMAC
+secret, a key in the jwk header, an old exp) and send them where the real token is accepted and no token
+refused. Findings carry the measured window or what was sent in place of the token, a timeline and
+remediation. ` + "`tocsin checks`" + ` lists them.
 
 Exit status (docs/ci.md):
   0  the scan is complete, every check decided, and no finding is at or above --fail-on
