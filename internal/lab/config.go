@@ -278,6 +278,12 @@ Logins also return a refresh_token that works once; trade it for the next access
 one revokes its whole family):
   curl -s -u {{.ClientID}}:{{.ClientSecret}} -d grant_type=refresh_token -d "refresh_token=$REFRESH" {{.URL}}/oauth/token
 {{end}}
+Tokens checked the ways real code gets wrong ({{if eq .Flavor "vulnerable"}}one mistake per route{{else}}every route verifies correctly{{end}}):
+  curl -s -H "Authorization: Bearer $TOKEN" {{.URL}}/jwt/none/whoami    (also /jwt/unverified/whoami, /jwt/embedded/whoami)
+  curl -s -H 'Content-Type: application/json' -d '{"username":"alice","password":"alice-password"}' {{.URL}}/legacy/login
+    (HS256 tokens that live 2 s: GET /legacy/whoami, GET /legacy/session; POST /sso/login is the same for RS256)
+  curl -s {{.URL}}/sso/.well-known/openid-configuration
+
 Downgrade alice (drop reports:read), then restore her:
   curl -s -X PUT -H 'Authorization: Bearer {{.AdminKey}}' -H 'Content-Type: application/json' \
     -d '{"scopes": ["items:read", "items:write", "items:delete"]}' {{.URL}}/idp/subjects/alice/scopes

@@ -121,15 +121,10 @@ func unverifiedClaims(token string) (jwt.MapClaims, *jwt.Token, error) {
 
 // verifyNone: "unsigned tokens come from our own job runner" taken as verified, in any case of none.
 func (j *jwtRoutes) verifyNone(token string) (jwt.MapClaims, error) {
-	if !j.vulnerable {
-		return j.verifyIDP(token)
-	}
-	claims, t, err := unverifiedClaims(token)
-	if err != nil {
-		return nil, err
-	}
-	if alg, _ := t.Header["alg"].(string); strings.EqualFold(alg, "none") {
-		return claims, j.checkClaims(claims, j.idp.issuer)
+	if _, t, err := unverifiedClaims(token); j.vulnerable && err == nil {
+		if alg, _ := t.Header["alg"].(string); strings.EqualFold(alg, "none") {
+			return j.verifyUnverified(token)
+		}
 	}
 	return j.verifyIDP(token)
 }
