@@ -235,3 +235,11 @@ func TestConfusionFindsTheKey(t *testing.T) {
 		t.Errorf("sent %d requests, want only the login", n)
 	}
 }
+
+// A check run without a ledger (a caller that keeps no verdicts) still runs.
+func TestJWTCheckWithoutLedger(t *testing.T) {
+	_, tgt := labTarget(t, lab.Options{Flavor: lab.Vulnerable})
+	if fs := runCheck(t, check.NoneAlgorithm{}, tgt); len(fs) != 1 {
+		t.Fatalf("findings %+v", fs)
+	}
+}
