@@ -55,6 +55,7 @@ test: deps test-deps fmt-check vet actionlint
 # pin plus a second connection, and revocations under load. Compare runs with benchstat.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/check/
+	$(GO) test -run '^$$' -bench CrackHMAC -benchtime 2000000x -count 1 ./internal/forge/
 	TOCSIN_REQUIRE_DEPS=1 $(GO) test -run '^$$' -bench 'Endpoint|RevokeInFlight' -benchtime 1s -count 3 ./guard/
 	TOCSIN_REQUIRE_DEPS=1 $(GO) test -run '^$$' -bench 'PostgresRequest|RevokeUnderLoad' -benchtime 6x ./guard/
 
@@ -63,6 +64,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/probe/
 	$(GO) test -run '^$$' -fuzz FuzzLearnBody -fuzztime 30s ./internal/redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./internal/forge/
+	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./internal/forge/
+	$(GO) test -run '^$$' -fuzz FuzzParseDiscovery -fuzztime 30s ./internal/forge/
 
 demo:
 	$(GO) run ./cmd/tocsin demo

@@ -13,6 +13,10 @@ package check
 //   - toctou/inflight-revocation: a DELETE with a setup that creates the resource and a GET on the
 //     same path to read it back.
 //   - race/limit-overrun: an operation the config marks single_use, never guessed.
+//   - auth/missing: every operation that needs a token (writes only where destructive allows);
+//     public operations are listed as public, never flagged.
+//   - jwt/*: one read that needs a token, preferring one that needs no setup; these run from the
+//     surface only when listed under checks, since they apply only to a JWT.
 //
 // The identity under test is the check's, or (with no checks listed) the first identity in the
 // config that has what the check needs (a revoke hook and a source of fresh tokens; a downgrade
@@ -35,6 +39,12 @@ import (
 
 // selector is one check's rule: whether op fits it as identity id, and why.
 type selector struct {
+	// listedOnly: the check runs from the surface only when the config lists it (the jwt/* checks
+	// apply only to an identity whose token is a JWT, which is known only once one is minted).
+	listedOnly bool
+	// one: a single operation is enough (a forged token needs one read to prove itself); one
+	// without a setup is preferred.
+	one bool
 	// identity says what the identity under test lacks for this check, or "" when it has all.
 	identity func(t *target.Target, name string, id *identity.Identity) string
 	// fits says why op fits, or "" when it does not.
@@ -106,6 +116,37 @@ var selectors = map[string]selector{
 	},
 }
 
+func init() {
+	// auth/missing: every operation that needs a token is tried without one (writes only where
+	// destructive allows, on what a setup creates); a public operation is listed, never flagged.
+	selectors[config.CheckAuthMissing] = selector{
+		identity: func(*target.Target, string, *identity.Identity) string { return "" },
+		fits: func(t *target.Target, name string, op *target.Op) string {
+			p := t.Probes[op.Probe]
+			if op.Public() || recorded(op.Operation) || !covers(t.Surface, name, op.Operation) || !op.Read() && (!p.Destructive || len(p.Setup) == 0) {
+				return ""
+			}
+			return fmt.Sprintf("a %s that needs %s: it must refuse no token, a malformed one and one no issuer made", op.Method, needs(op.Operation))
+		},
+		none: "no operation that needs a token has a probe",
+	}
+	// jwt/*: a forged token needs one read that needs a token to prove itself.
+	for _, id := range config.JWTChecks {
+		selectors[id] = selector{
+			listedOnly: true,
+			one:        true,
+			identity:   func(*target.Target, string, *identity.Identity) string { return "" },
+			fits: func(t *target.Target, name string, op *target.Op) string {
+				if !op.Read() || op.Public() || !covers(t.Surface, name, op.Operation) {
+					return ""
+				}
+				return fmt.Sprintf("a %s that needs %s: a forged token must be refused there", op.Method, needs(op.Operation))
+			},
+			none: "no read that needs a token has a probe",
+		}
+	}
+}
+
 func canRevoke(_ *target.Target, _ string, id *identity.Identity) string {
 	switch {
 	case id.Revoke == nil:
@@ -133,6 +174,10 @@ func Choose(t *target.Target) error {
 	for _, id := range ids {
 		plan := t.Checks[id]
 		sel, ok := selectors[id]
+		if s.Auto && (!ok || sel.listedOnly) {
+			s.Unselected[id] = "runs when listed under checks (it applies only to an identity whose token is a JWT)"
+			continue
+		}
 		if !ok || len(plan.Probes) > 0 {
 			order = append(order, id)
 			continue
@@ -187,7 +232,18 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 		}
 		out := target.Plan{Identity: name, Verifier: plan.Verifier}
 		var uses []func()
-		for _, op := range s.Ops {
+		ops := s.Ops
+		if sel.one {
+			// Prefer an operation that needs nothing created first.
+			ops = slices.Clone(ops)
+			slices.SortStableFunc(ops, func(a, b *target.Op) int {
+				return cmpBool(hasSetup(t, a), hasSetup(t, b))
+			})
+		}
+		for _, op := range ops {
+			if sel.one && len(out.Probes) == 1 {
+				break
+			}
 			if op.Probe == "" || t.Probes[op.Probe] == nil {
 				continue
 			}
@@ -229,6 +285,30 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 		return plan, sel.none // the same for every identity
 	}
 	return plan, strings.Join(lacks, "; ")
+}
+
+// recorded reports whether op's security was only seen in traffic (a HAR file): a request that
+// carried a token does not say the operation needs one, so auth/missing cannot claim it does.
+func recorded(op *surface.Operation) bool {
+	return slices.ContainsFunc(op.Security, func(r surface.Requirement) bool {
+		return slices.ContainsFunc(r, func(s surface.SchemeScopes) bool { return s.Scheme == surface.HARScheme })
+	})
+}
+
+func hasSetup(t *target.Target, op *target.Op) bool {
+	p := t.Probes[op.Probe]
+	return p != nil && len(p.Setup) > 0
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
 }
 
 // verifierFor returns who reads back what op's probe removes: anonymous when that read is public,

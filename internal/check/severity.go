@@ -32,3 +32,30 @@ func stalenessSeverity(w *finding.Window, destructive bool) (finding.Severity, s
 		return finding.Low + bump, "honoured for under 1 s, " + what
 	}
 }
+
+// forgerySeverity is the rule for jwt/* findings where a forged token was accepted (docs/severity.md):
+// critical when one claimed another identity's subject, since that is impersonation shown, not
+// inferred; high otherwise, since whoever can forge a token for one subject can write any other.
+func forgerySeverity(accepted []finding.Forged) (finding.Severity, string) {
+	for _, a := range accepted {
+		if a.OtherSubject {
+			return finding.Critical, fmt.Sprintf("a forged token claiming another identity's subject (%s) was accepted: impersonation", a.Subject)
+		}
+	}
+	return finding.High, "a forged token was accepted for the identity's own subject; forging one for any other subject takes nothing more"
+}
+
+// expirySeverity is the rule for jwt/expired-accepted: medium. An expired token still accepted
+// stretches the life of a stolen one, but someone must have stolen it first.
+func expirySeverity([]finding.Forged) (finding.Severity, string) {
+	return finding.Medium, "a token past its exp was accepted: a stolen token lives longer than its issuer said"
+}
+
+// missingAuthSeverity is the rule for auth/missing: high, as anyone can call the operation; critical
+// when the probe changes data.
+func missingAuthSeverity(destructive bool) (finding.Severity, string) {
+	if destructive {
+		return finding.Critical, "an operation that changes data was performed without valid credentials"
+	}
+	return finding.High, "an operation that requires authentication answered without valid credentials"
+}

@@ -64,6 +64,7 @@ type Ledger struct {
 	experiments map[string][]Experiment // by check ID
 	restores    []RestoreFailure
 	leftovers   []Leftover
+	forgers     map[string]Forger // by identity: a way to forge its tokens that a check proved
 }
 
 // Leftovers returns what checks could not remove from the target.
@@ -140,6 +141,18 @@ func fatal(ctx context.Context, err error) bool {
 // An experiment that errs does not stop the next one, unless nothing could run after it (fatal);
 // the first such error is returned so that the scan reports the check as stopped.
 func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error)) ([]finding.Finding, error) {
+	return forEachProbeFindings(ctx, env, checkID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) ([]finding.Finding, error) {
+		f, err := run(ctx, p, id)
+		if f == nil {
+			return nil, err
+		}
+		return []finding.Finding{*f}, err
+	})
+}
+
+// forEachProbeFindings is forEachProbe for checks that may prove several findings in one experiment
+// (auth/missing: one per credential the API should have refused).
+func forEachProbeFindings(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe, id *identity.Identity) ([]finding.Finding, error)) ([]finding.Finding, error) {
 	t := env.Target
 	var out []finding.Finding
 	for i, name := range env.Plan.Probes {
@@ -156,18 +169,22 @@ func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx co
 			return out, fmt.Errorf("identity %q is not defined", idName)
 		}
 		before := t.Client.Sent()
-		f, err := run(ctx, p, id)
+		fs, err := run(ctx, p, id)
 		if err != nil {
 			err = t.Redactor.Error(err)
-			f = nil // a finding comes with no error; an error means the claim was not finished
+			fs = nil // a finding comes with no error; an error means the claim was not finished
 		}
-		verdict, reason := classify(f, err)
+		var first *finding.Finding
+		if len(fs) > 0 {
+			first = &fs[0]
+		}
+		verdict, reason := classify(first, err)
 		env.record(checkID, Experiment{Probe: p.Name, Endpoint: p.Endpoint(), Verdict: verdict, Reason: t.Redactor.String(reason)})
-		if f != nil {
+		for _, f := range fs {
 			if f.Requests == 0 {
 				f.Requests = t.Client.Sent() - before
 			}
-			out = append(out, *f)
+			out = append(out, f)
 		}
 		if err != nil && fatal(ctx, err) {
 			for _, rest := range env.Plan.Probes[i+1:] {

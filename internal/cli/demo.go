@@ -18,8 +18,9 @@ import (
 const demoLong = `Starts the embedded lab twice on 127.0.0.1 ephemeral ports, an identity provider with the resource
 API in its vulnerable flavour and in its fixed flavour (built on tocsin's guard library), scans both
 with the same config, and prints the findings. The vulnerable API caches token introspection and
-permissions (--ttl, --permission-ttl); the fixed one checks the grant at the moment of each action.
-Nothing leaves this machine.
+permissions (--ttl, --permission-ttl), leaves a report without authentication and verifies JWTs the
+ways real code gets wrong; the fixed one checks the grant at the moment of each action and verifies
+every token with its own key and algorithm. Nothing leaves this machine.
 
 Exit status: 0 unless --fail-on is given and a finding is at or above it; 2 on an error.`
 
@@ -111,7 +112,7 @@ func runDemo(s *stdio, lf *labFlags, o *outputFlags) error {
 		return exitError(ExitUsage)
 	}
 	if o.format == "text" && o.out == "" && len(done) == 2 {
-		fmt.Fprintf(s.out, "\nThe vulnerable API: %d finding(s), each proven with its evidence above; the fixed API, built on guard: %d.\n",
+		fmt.Fprintf(s.out, "\nThe vulnerable API gave %d finding(s) (stale authorization, races, missing authentication, forged JWTs accepted), each proven with its evidence above; the fixed API, built on guard, %d.\n",
 			done[0].Summary.Total, done[1].Summary.Total)
 		fmt.Fprint(s.out, "Scan your own API: tocsin scan -c tocsin.yaml (see examples/tocsin.yaml).\n")
 	}

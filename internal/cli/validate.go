@@ -188,6 +188,21 @@ func describeCheck(w io.Writer, t *target.Target, id string, maxWindow time.Dura
 	case config.CheckLimitOverrun:
 		does = "creates a fresh resource with each probe's setup and sends the action 20 times one after another, then on another fresh resource 20 copies released together"
 		perProbe = 2*(20+1) + 4
+	case config.CheckAuthMissing:
+		does = fmt.Sprintf("sends each probe with a token of %s (it must be accepted), then with no credentials, a malformed bearer token and a token no issuer made; a destructive probe gets a fresh resource from its setup for each", plan.Identity)
+		perProbe = 4 + 4*2
+	case config.CheckJWTWeakSecret:
+		does = fmt.Sprintf("cracks the HMAC secret of %s's token offline (the built-in list, then --jwt-wordlist); only a secret found is tried on the probes", plan.Identity)
+		perProbe = 5
+	case config.CheckJWTExpired:
+		does = fmt.Sprintf("sends %s's token again after its exp (waiting up to %s), or a token forged with an old exp where a check before it proved forging possible", plan.Identity, maxWindow)
+		perProbe = 6
+	case config.CheckJWTNone, config.CheckJWTSignature, config.CheckJWTConfusion, config.CheckJWTEmbeddedKey:
+		does = fmt.Sprintf("forges tokens from %s's JWT and sends them to each probe, after checking that the real token is accepted there and no token refused", plan.Identity)
+		if plan.Verifier != "" {
+			does += fmt.Sprintf("; one that works is sent again claiming %s's subject", plan.Verifier)
+		}
+		perProbe = 12
 	default:
 		does = "runs with the identity and probes above"
 		perProbe = 50

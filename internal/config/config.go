@@ -19,10 +19,21 @@ const (
 	CheckScopeDowngrade       = "toctou/scope-downgrade-ignored"
 	CheckInflightRevocation   = "toctou/inflight-revocation"
 	CheckLimitOverrun         = "race/limit-overrun"
+	CheckAuthMissing          = "auth/missing"
+	CheckJWTNone              = "jwt/none-algorithm"
+	CheckJWTSignature         = "jwt/signature-not-verified"
+	CheckJWTWeakSecret        = "jwt/weak-hmac-secret"
+	CheckJWTConfusion         = "jwt/algorithm-confusion"
+	CheckJWTEmbeddedKey       = "jwt/embedded-key"
+	CheckJWTExpired           = "jwt/expired-accepted"
 )
 
 // KnownChecks lists the check IDs a config may name under checks. Validate rejects any other.
-var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, CheckInflightRevocation, CheckLimitOverrun}
+var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, CheckInflightRevocation, CheckLimitOverrun,
+	CheckAuthMissing, CheckJWTNone, CheckJWTSignature, CheckJWTWeakSecret, CheckJWTConfusion, CheckJWTEmbeddedKey, CheckJWTExpired}
+
+// JWTChecks are the checks that forge tokens from the identity's JWT and send them to read probes.
+var JWTChecks = []string{CheckJWTNone, CheckJWTSignature, CheckJWTWeakSecret, CheckJWTConfusion, CheckJWTEmbeddedKey, CheckJWTExpired}
 
 // Defaults for limits left out of the file.
 const (
@@ -94,7 +105,10 @@ type Identity struct {
 	Fresh string
 	// Teardown removes what minting a token created (an account a login chain registered): steps run
 	// at the end of the scan once per token the source minted, with that token's variables.
-	Teardown  []*Probe
+	Teardown []*Probe
+	// JWKSURL is where the issuer of this identity's JWTs publishes its public keys (a JWKS), for
+	// jwt/algorithm-confusion; empty: found through the issuer's OpenID discovery document.
+	JWKSURL   string
 	Revoke    *Hook // nil when absent
 	Downgrade *Hook
 	Restore   *Hook

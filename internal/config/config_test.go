@@ -45,7 +45,7 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if cfg.Limits != wantLimits {
 		t.Errorf("limits %+v, want %+v", cfg.Limits, wantLimits)
 	}
-	if !slices.Equal(cfg.IdentityOrder, []string{"alice", "bob", "newcomer"}) {
+	if !slices.Equal(cfg.IdentityOrder, []string{"alice", "bob", "newcomer", "legacy", "sso"}) {
 		t.Errorf("identity order %v", cfg.IdentityOrder)
 	}
 	alice := cfg.Identity("alice")
@@ -64,6 +64,9 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if alice.Restore == nil || alice.Restore.HTTP == nil || alice.Restore.HTTP.Expect != nil {
 		t.Errorf("alice restore %+v", alice.Restore)
 	}
+	if sso := cfg.Identity("sso"); sso.JWKSURL != "http://127.0.0.1:8787/sso/jwks.json" || len(sso.Token.HTTP) != 1 {
+		t.Errorf("sso %+v", sso)
+	}
 	if bob := cfg.Identity("bob"); bob.Token.OAuth2.AuthStyle != "basic" || bob.Revoke != nil {
 		t.Errorf("bob %+v", bob)
 	}
@@ -74,7 +77,8 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	for _, p := range cfg.Probes {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "order-with-referral", "claim-bonus"}) {
+	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "order-with-referral", "claim-bonus",
+		"read-daily-report", "whoami-none", "whoami-unverified", "whoami-embedded", "legacy-whoami", "legacy-session", "sso-whoami"}) {
 		t.Errorf("probe order %v", names)
 	}
 	del := cfg.Probe("delete-item")

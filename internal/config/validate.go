@@ -228,6 +228,9 @@ func (v *validator) identities() {
 			known = append(known, slices.Sorted(maps.Keys(v.c.Vars))...)
 			v.chain(field, "teardown", id.Teardown, teardownStep, known)
 		}
+		if id.JWKSURL != "" {
+			v.checkURL(field+".jwks_url", id.JWKSURL, "https://idp.example/.well-known/jwks.json")
+		}
 		if id.Revoke != nil {
 			v.hook(field+".revoke", id.Revoke, true)
 		}
@@ -797,6 +800,29 @@ func (v *validator) identityNeeds(field string, ch *Check, name string, id *Iden
 }
 
 func (v *validator) probeNeeds(field string, ch *Check) {
+	if slices.Contains(JWTChecks, ch.ID) {
+		// Forged tokens go to reads: a forged write would act on the API as whoever the token names.
+		for j, name := range ch.Probes {
+			if p := v.c.Probe(name); p != nil && p.Destructive {
+				v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q is destructive; %s sends forged tokens to read probes only", name, ch.ID),
+					"name a read (GET) that the identity's token may call and that refuses a request without a token")
+			}
+		}
+		if ch.Verifier == Anonymous {
+			v.add(field+".verifier", "anonymous has no subject to claim", "name a second identity whose subject forged tokens claim, e.g. verifier: bob, or leave it out")
+		}
+		return
+	}
+	if ch.ID == CheckAuthMissing {
+		// A write sent without valid credentials may succeed: only on what the scan created.
+		for j, name := range ch.Probes {
+			if p := v.c.Probe(name); p != nil && p.Destructive && len(p.Setup) == 0 {
+				v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q is destructive and has no setup, so %s could act on something the scan did not create", name, ch.ID),
+					"give probes."+name+" a setup that creates what it acts on")
+			}
+		}
+		return
+	}
 	if ch.ID == CheckLimitOverrun {
 		// The check spends the probe on resources its setup creates: one for the sequential baseline,
 		// one for the race.

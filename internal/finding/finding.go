@@ -75,6 +75,9 @@ type Finding struct {
 	Window         *Window `json:"window,omitempty"`
 	// Inflight holds the figures of an in-flight revocation proof.
 	Inflight *Inflight `json:"inflight,omitempty"`
+	// Forged lists what an auth/missing or jwt/* check sent in place of the identity's token, and
+	// how the API answered each.
+	Forged []Forged `json:"forged,omitempty"`
 	// Requests is how many HTTP requests the check spent proving this finding.
 	Requests    int      `json:"requests"`
 	Evidence    []Event  `json:"evidence,omitempty"`
@@ -159,6 +162,22 @@ type Inflight struct {
 	RefusedAfterRevocation bool `json:"refused_after_revocation"`
 }
 
+// Forged is a credential a check sent in place of the identity's real token: none at all, a
+// malformed one, or a token it forged. The token itself is a secret of the run and never in a report
+// (evidence shows it as a [forged:...] label); Made says how it was built, so it can be built again.
+type Forged struct {
+	// Variant names it, e.g. "no credentials", `alg "None"`, "payload changed: sub of bob".
+	Variant string `json:"variant"`
+	// Made says how it was built from the identity's token.
+	Made string `json:"made"`
+	// Subject is the sub claim it carried, when it is a JWT.
+	Subject string `json:"subject,omitempty"`
+	// OtherSubject is true when Subject belongs to another identity: accepted, it impersonates.
+	OtherSubject bool   `json:"other_subject,omitempty"`
+	Status       int    `json:"status"`
+	Outcome      string `json:"outcome"` // accepted, rejected, inconclusive
+}
+
 // Event is one entry of an evidence timeline.
 type Event struct {
 	// AtMS is the offset from the start of the experiment this timeline belongs to.
@@ -183,6 +202,7 @@ const (
 	EventVerify      = "verify"
 	EventNote        = "note"
 	EventControl     = "control" // a request that rules out another explanation (no token, the change undone)
+	EventForged      = "forged"  // a request with a credential a check forged in place of the identity's token
 )
 
 // Exchange is one HTTP request and its response, with secrets already redacted.

@@ -63,10 +63,11 @@ func TestVulnerableFlaskYieldsOneFindingPerCheck(t *testing.T) {
 			t.Errorf("%s: %d findings, want 1", id, n)
 		}
 	}
-	if len(rep.Findings) != 3 {
-		t.Fatalf("%d findings, want 3 (one per check): %s", len(rep.Findings), summaries(rep))
+	if len(rep.Findings) != 3+len(wantForged) {
+		t.Fatalf("%d findings, want %d (one per check, one per credential auth/missing sent): %s", len(rep.Findings), 3+len(wantForged), summaries(rep))
 	}
 	assertStatuses(t, rep, report.StatusFailed)
+	assertForged(t, byCheck)
 
 	revoked := byCheck[checkRevoked][0]
 	assertWindowContainsTTL(t, revoked, "revocation", ttl)
@@ -75,6 +76,42 @@ func TestVulnerableFlaskYieldsOneFindingPerCheck(t *testing.T) {
 	// The introspection cache also accepts a token revoked before the DELETE is sent, which the
 	// check's control attempt notices.
 	assertInflight(t, byCheck[checkInflight][0], false)
+}
+
+// wantForged is, for each finding of auth/missing and the jwt/* checks on the vulnerable app, what it
+// accepted in place of the identity's token: each route's flaw lets through exactly these.
+var wantForged = [][2]string{
+	{"auth/missing", "no credentials"},
+	{"auth/missing", "a malformed bearer token"},
+	{"auth/missing", "a token no issuer made"},
+	{"jwt/none-algorithm", `alg "none", no signature; alg "None", no signature; alg "NONE", no signature; alg "none", no signature, claiming bob`},
+	{"jwt/signature-not-verified", "payload changed, original signature kept; signature removed; signature corrupted; payload changed, original signature kept, claiming bob"},
+	{"jwt/embedded-key", "ES256 with tocsin's key in the jwk header; RS256 with tocsin's key in the jwk header; ES256 with tocsin's key in the jwk header, claiming bob"},
+	{"jwt/weak-hmac-secret", "HS256 re-signed with the secret found"},
+	{"jwt/algorithm-confusion", "HS256 keyed with the public key as DER (SubjectPublicKeyInfo)"},
+	{"jwt/expired-accepted", "forged with exp an hour ago"},
+}
+
+func assertForged(t *testing.T, byCheck map[string][]finding.Finding) {
+	t.Helper()
+	var got [][2]string
+	for _, id := range []string{"auth/missing", "jwt/none-algorithm", "jwt/signature-not-verified", "jwt/embedded-key", "jwt/weak-hmac-secret", "jwt/algorithm-confusion", "jwt/expired-accepted"} {
+		for _, f := range byCheck[id] {
+			var accepted []string
+			for _, fg := range f.Forged {
+				if fg.Outcome == "accepted" {
+					accepted = append(accepted, fg.Variant)
+				}
+			}
+			got = append(got, [2]string{id, strings.Join(accepted, "; ")})
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(wantForged) {
+		t.Errorf("accepted in place of the token:\n got %q\nwant %q", got, wantForged)
+	}
+	if w := byCheck["jwt/weak-hmac-secret"]; len(w) == 1 && !strings.Contains(w[0].Summary, "from the built-in list, entry 6") {
+		t.Errorf("weak secret summary %q: the seed's your-secret is entry 6 of the built-in list", w[0].Summary)
+	}
 }
 
 // With both caches off, what is left is the seed's DELETE alone: a revoked token is refused by
@@ -86,7 +123,7 @@ func TestFlaskSeedDeleteWithoutCaches(t *testing.T) {
 		"FLASK_INTROSPECTION_TTL": "0",
 		"FLASK_PERMISSION_TTL":    "0",
 	})
-	rep := scanFlask(t, app)
+	rep := scanFlask(t, app, checkRevoked, checkDowngrade, checkInflight)
 	if len(rep.Findings) != 1 || rep.Findings[0].Check != checkInflight {
 		t.Fatalf("want exactly one %s finding, got: %s", checkInflight, summaries(rep))
 	}
@@ -123,8 +160,8 @@ func assertStatuses(t *testing.T, rep *report.Report, want string) {
 	if len(rep.LeftOnTarget) > 0 || !rep.Complete() {
 		t.Errorf("status %s, left on the target %+v: want a complete scan that removed what it created", rep.Status, rep.LeftOnTarget)
 	}
-	if len(rep.Checks) != 3 {
-		t.Errorf("%d checks ran, want the 3 the config lists: %+v", len(rep.Checks), rep.Checks)
+	if len(rep.Checks) != 10 {
+		t.Errorf("%d checks ran, want the 10 the config lists: %+v", len(rep.Checks), rep.Checks)
 	}
 	for _, c := range rep.Checks {
 		if c.Status != want {
@@ -289,7 +326,7 @@ func scanFlaskWith(t testing.TB, app *flaskApp, data []byte, only ...string) *re
 		t.Fatal(err)
 	}
 	// PyJWT's tokens start with the base64 of `{"`: eyJ. None may reach a report, nor any secret.
-	for _, secret := range []string{"eyJ", app.env["FLASK_CLIENT_SECRET"], app.env["FLASK_ADMIN_KEY"], "alice-password", "bob-password"} {
+	for _, secret := range []string{"eyJ", app.env["FLASK_CLIENT_SECRET"], app.env["FLASK_ADMIN_KEY"], "alice-password", "bob-password", "your-secret"} {
 		if bytes.Contains(out, []byte(secret)) {
 			t.Errorf("the JSON report contains %q", secret)
 		}

@@ -158,7 +158,9 @@ func tokenFromJSON(data []byte, r *redact.Redactor) (Token, error) {
 		default:
 			continue // objects, arrays, null: not usable in a template
 		}
-		r.Add("token-field", text)
+		if !redact.Descriptive(k) {
+			r.Add("token-field", text)
+		}
 		switch k {
 		case "token", "access_token":
 			if tok.Value == "" || k == "token" {

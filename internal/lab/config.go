@@ -109,6 +109,25 @@ identities:
       path: /account
       accept: [204]
 
+  legacy:
+    token:
+      http:
+        method: POST
+        path: /legacy/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
+
+  sso:
+    jwks_url: [[.URL]]/sso/jwks.json
+    token:
+      http:
+        method: POST
+        path: /sso/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
+
 vars:
   greeting: hello
 
@@ -214,6 +233,30 @@ probes:
     accept: [200]
     reject: [401, 403, 409]
 
+  read-daily-report:
+    method: GET
+    path: /reports/daily
+    accept: [200]
+
+  whoami-none:
+    path: /jwt/none/whoami
+    accept: [200]
+  whoami-unverified:
+    path: /jwt/unverified/whoami
+    accept: [200]
+  whoami-embedded:
+    path: /jwt/embedded/whoami
+    accept: [200]
+  legacy-whoami:
+    path: /legacy/whoami
+    accept: [200]
+  legacy-session:
+    path: /legacy/session
+    accept: [200]
+  sso-whoami:
+    path: /sso/whoami
+    accept: [200]
+
 checks:
   toctou/revoked-token-accepted:
     identity: alice
@@ -228,6 +271,30 @@ checks:
   race/limit-overrun:
     identity: alice
     probes: [redeem-coupon, order-with-referral, claim-bonus]
+  auth/missing:
+    identity: alice
+    probes: [read-daily-report, read-item]
+  jwt/none-algorithm:
+    identity: alice
+    verifier: bob
+    probes: [whoami-none]
+  jwt/signature-not-verified:
+    identity: alice
+    verifier: bob
+    probes: [whoami-unverified]
+  jwt/embedded-key:
+    identity: alice
+    verifier: bob
+    probes: [whoami-embedded]
+  jwt/weak-hmac-secret:
+    identity: legacy
+    probes: [legacy-whoami]
+  jwt/algorithm-confusion:
+    identity: sso
+    probes: [sso-whoami]
+  jwt/expired-accepted:
+    identity: legacy
+    probes: [legacy-session]
 `)
 
 // surfaceConfigTemplate is the shortest config that scans the lab: the origin, the lab's OpenAPI
@@ -270,6 +337,12 @@ Logins also return a refresh_token that works once; trade it for the next access
 one revokes its whole family):
   curl -s -u {{.ClientID}}:{{.ClientSecret}} -d grant_type=refresh_token -d "refresh_token=$REFRESH" {{.URL}}/oauth/token
 {{end}}
+Tokens checked the ways real code gets wrong ({{if eq .Flavor "vulnerable"}}one mistake per route{{else}}every route verifies correctly{{end}}):
+  curl -s -H "Authorization: Bearer $TOKEN" {{.URL}}/jwt/none/whoami    (also /jwt/unverified/whoami, /jwt/embedded/whoami)
+  curl -s -H 'Content-Type: application/json' -d '{"username":"alice","password":"alice-password"}' {{.URL}}/legacy/login
+    (HS256 tokens that live 2 s: GET /legacy/whoami, GET /legacy/session; POST /sso/login is the same for RS256)
+  curl -s {{.URL}}/sso/.well-known/openid-configuration
+
 Downgrade alice (drop reports:read), then restore her:
   curl -s -X PUT -H 'Authorization: Bearer {{.AdminKey}}' -H 'Content-Type: application/json' \
     -d '{"scopes": ["items:read", "items:write", "items:delete"]}' {{.URL}}/idp/subjects/alice/scopes

@@ -41,7 +41,9 @@ type Options struct {
 	// write lock from its load to its commit, so a token-bearing read waits behind a delete while an
 	// anonymous read (GET /public/items/{id}) does not. Both flavours.
 	SingleWriter bool
-	Logger       *slog.Logger // nil discards
+	// LegacyTokenLifetime is how long the tokens of POST /legacy/login live (tokens.go); default 2s.
+	LegacyTokenLifetime time.Duration
+	Logger              *slog.Logger // nil discards
 
 	// Guard, in the fixed flavour, is the guard the API and the identity provider share; nil makes a
 	// memory one. Pass a guard on PostgreSQL (guard.NewPostgres) to run replicas (StartReplica).
@@ -76,7 +78,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.TokenLifetime == 0 {
 		o.TokenLifetime = 15 * time.Minute
 	}
-	if o.TokenLifetime < time.Second {
+	if o.LegacyTokenLifetime == 0 {
+		o.LegacyTokenLifetime = 2 * time.Second
+	}
+	if o.TokenLifetime < time.Second || o.LegacyTokenLifetime < time.Second {
 		return o, fmt.Errorf("lab: token lifetime %v is too short (hint: at least 1s; JWT times have whole seconds)", o.TokenLifetime)
 	}
 	if o.Logger == nil {
@@ -93,6 +98,7 @@ type Lab struct {
 	served    chan error
 	idp       *idp
 	api       *api
+	jwt       *jwtRoutes   // tokens.go
 	guard     *guard.Guard // fixed flavour only
 	closeOnce sync.Once
 	closeErr  error
@@ -136,6 +142,7 @@ func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
 	}
 	l.api = newAPI(authz, opts.ActionGap, opts.onGap)
 	l.api.singleWriter = opts.SingleWriter
+	l.jwt = newJWTRoutes(l.idp, l.url, opts.Flavor == Vulnerable, opts.LegacyTokenLifetime)
 	l.serve(ln)
 	return l, nil
 }
@@ -156,7 +163,7 @@ func (l *Lab) StartReplica(ctx context.Context, addr string, g *guard.Guard) (*L
 	if err != nil {
 		return nil, fmt.Errorf("lab: listen on %s: %w", addr, err)
 	}
-	r := &Lab{opts: l.opts, url: "http://" + ln.Addr().String(), served: make(chan error, 1), idp: l.idp, guard: g}
+	r := &Lab{opts: l.opts, url: "http://" + ln.Addr().String(), served: make(chan error, 1), idp: l.idp, guard: g, jwt: l.jwt}
 	r.api = &api{authz: &fixed{idp: l.idp, guard: g}, gap: l.api.gap, onGap: l.api.onGap, resources: l.api.resources, singleWriter: l.api.singleWriter}
 	r.serve(ln)
 	return r, nil
@@ -169,6 +176,7 @@ func (l *Lab) serve(ln net.Listener) {
 	l.idp.routes(mux)
 	l.api.routes(mux)
 	mux.HandleFunc("GET /openapi.json", l.serveOpenAPI)
+	l.jwt.routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "flavor": opts.Flavor})
 	})

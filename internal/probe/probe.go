@@ -149,7 +149,9 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 			return res, fmt.Errorf("probe %q: extract %s from the %d response: %w", p.Name, name, resp.Status, err)
 		}
 		res.Extracted[name] = v
-		c.Redactor().Add("extract", v)
+		if !redact.Descriptive(name) { // an expires_in of 2 is no secret, and would hide every "2"
+			c.Redactor().Add("extract", v)
+		}
 	}
 	return res, nil
 }

@@ -24,14 +24,18 @@ var credentialStems = []string{"token", "secret", "passw", "pwd", "key", "creden
 // CredentialName reports whether a query parameter, header or field with this name holds a
 // credential. Its words (split at punctuation and camelCase, lower-cased) are checked: one contains
 // token, secret, passw(ord), pwd, key, credential, cookie, session or signature, or starts with auth
-// (not author, authority); and none says the value only describes one: type (token_type: "Bearer"),
-// hint, url, uri, expir(es), or the access-control- headers.
+// (not author, authority); and none says the value only describes one or is public: type
+// (token_type: "Bearer"), hint, url, uri, expir(es), public (public_key), the access-control-
+// headers, or a JSON Web Key Set's "keys".
 func CredentialName(name string) bool {
 	words := nameWords(name)
+	if len(words) == 1 && (words[0] == "keys" || words[0] == "jwks") {
+		return false // a JSON Web Key Set ({"keys": [...]}) publishes public keys
+	}
 	credential := false
 	for i, w := range words {
 		switch {
-		case w == "type" || w == "hint" || w == "url" || w == "uri" || strings.HasPrefix(w, "expir"),
+		case w == "type" || w == "hint" || w == "url" || w == "uri" || w == "public" || strings.HasPrefix(w, "expir"),
 			i == 0 && w == "access" && len(words) > 1 && words[1] == "control":
 			return false
 		case strings.HasPrefix(w, "auth") && w != "author" && w != "authors" && w != "authority":
@@ -45,6 +49,17 @@ func CredentialName(name string) bool {
 		}
 	}
 	return credential
+}
+
+// Descriptive reports whether a name says its value only describes a credential (expires_in,
+// token_type, scope_hint, jwks_url): such a value, extracted or learned, is not a secret of the run.
+func Descriptive(name string) bool {
+	for _, w := range nameWords(name) {
+		if w == "type" || w == "hint" || w == "url" || w == "uri" || strings.HasPrefix(w, "expir") {
+			return true
+		}
+	}
+	return false
 }
 
 // nameWords splits a name into lower-case words at anything but letters and digits, and where a

@@ -17,7 +17,7 @@ func TestCredentialName(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"id", "username", "token_type", "tokenType", "token_type_hint", "expires_in", "token_url",
-		"Access-Control-Allow-Credentials", "author", "Content-Type", "scope", "email", "name", "Keep-Alive"} {
+		"Access-Control-Allow-Credentials", "author", "Content-Type", "scope", "email", "name", "Keep-Alive", "keys", "public_key", "publicKey", "jwks"} {
 		if CredentialName(name) {
 			t.Errorf("%q is taken for a credential", name)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,65 @@ func goldenReports() []*Report {
 		},
 		Remediation: "Check the grant at the moment of the action and pin it while it runs.",
 	}
+	// A forgery: what was sent in place of the token, with the controls that make it a proof.
+	whoami := "http://127.0.0.1:8787/jwt/none/whoami"
+	forgedReq := func(at float64, detail, token string, status int, outcome, body string) finding.Event {
+		kind := finding.EventForged
+		if strings.HasPrefix(detail, "control") {
+			kind = finding.EventControl
+		}
+		return finding.Event{AtMS: at, Kind: kind, Detail: detail, HTTP: &finding.Exchange{
+			Method: "GET", URL: whoami, Token: token, Status: status, Outcome: outcome, SentMS: at, ReceivedMS: at + 0.4, BodyExcerpt: body}}
+	}
+	none := finding.Finding{
+		ID:       finding.StableID("jwt/none-algorithm", "GET /jwt/none/whoami", "alice"),
+		Check:    "jwt/none-algorithm",
+		Title:    "Unsigned JWT (alg none) accepted",
+		Severity: finding.Critical,
+		CWE:      "CWE-347",
+		Endpoint: "GET /jwt/none/whoami",
+		Probe:    "whoami-none",
+		Identity: "alice",
+		Location: &finding.Location{File: "api/tocsin.yaml", Line: 240, Column: 3, EndColumn: 14},
+		Summary: "GET /jwt/none/whoami accepted 2 of the 3 tokens forged from a JWT of alice (oauth2 password, alg HS256), where the real token " +
+			"is accepted and a request without one refused: alg \"none\", no signature; alg \"none\", no signature, claiming bob.",
+		SeverityReason: "a forged token claiming another identity's subject (bob) was accepted: impersonation",
+		Forged: []finding.Forged{
+			{Variant: `alg "none", no signature`, Made: "the header of alice's token with alg \"none\", its claims, an empty signature segment", Subject: "alice", Status: 200, Outcome: "accepted"},
+			{Variant: `alg "NONE", no signature`, Made: "the header of alice's token with alg \"NONE\", its claims, an empty signature segment", Subject: "alice", Status: 401, Outcome: "rejected"},
+			{Variant: `alg "none", no signature, claiming bob`, Made: "the header of alice's token with alg \"none\", its claims, an empty signature segment; sub set to \"bob\", the subject of bob", Subject: "bob", OtherSubject: true, Status: 200, Outcome: "accepted"},
+		},
+		Requests: 6,
+		Evidence: []finding.Event{
+			forgedReq(0.8, "control: the real token of alice", "[token:5e6f7a8b]", 200, "accepted", `{"sub":"alice","via":"none"}`),
+			forgedReq(1.5, "control: no token", "", 401, "rejected", `{"error":"invalid_token"}`),
+			forgedReq(2.1, `alg "none", no signature`, "[forged:0c1d2e3f]", 200, "accepted", `{"sub":"alice","via":"none"}`),
+			forgedReq(2.7, `alg "NONE", no signature`, "[forged:4a5b6c7d]", 401, "rejected", `{"error":"invalid_token"}`),
+			forgedReq(3.4, `alg "none", no signature, claiming bob`, "[forged:8e9fa0b1]", 200, "accepted", `{"sub":"bob","via":"none"}`),
+		},
+		Remediation: "Verify every token with the algorithm and key your server chooses.\n- PyJWT: jwt.decode(token, key, algorithms=[\"RS256\"]).",
+		References:  []string{"https://cwe.mitre.org/data/definitions/347.html"},
+	}
+	missing := finding.Finding{
+		ID:             finding.StableID("auth/missing", "GET /reports/daily no credentials", "alice"),
+		Check:          "auth/missing",
+		Title:          "Operation answers without valid authentication",
+		Severity:       finding.High,
+		CWE:            "CWE-306",
+		Endpoint:       "GET /reports/daily",
+		Probe:          "read-daily-report",
+		Identity:       "alice",
+		Summary:        "GET /reports/daily answered 200 (accepted) with no credentials, as it does with a real token of alice: it does not require valid authentication.",
+		SeverityReason: "an operation that requires authentication answered without valid credentials",
+		Forged:         []finding.Forged{{Variant: "no credentials", Made: "the probe without its Authorization header", Status: 200, Outcome: "accepted"}},
+		Requests:       2,
+		Evidence: []finding.Event{
+			{AtMS: 0.6, Kind: finding.EventControl, Detail: "control: the real token of alice", HTTP: &finding.Exchange{Method: "GET", URL: "http://127.0.0.1:8787/reports/daily", Token: "[token:5e6f7a8b]", Status: 200, Outcome: "accepted", SentMS: 0.6, ReceivedMS: 0.9}},
+			{AtMS: 1.2, Kind: finding.EventForged, Detail: "no credentials", HTTP: &finding.Exchange{Method: "GET", URL: "http://127.0.0.1:8787/reports/daily", Status: 200, Outcome: "accepted", SentMS: 1.2, ReceivedMS: 1.5, BodyExcerpt: `{"items":0}`}},
+		},
+		Remediation: "Authenticate every operation that is not meant to be public.",
+		References:  []string{"https://cwe.mitre.org/data/definitions/306.html"},
+	}
 	vulnerable := &Report{
 		Schema:     Schema,
 		Tool:       Tool{Name: "tocsin", Version: "v0.9.0"},
@@ -133,6 +193,8 @@ func goldenReports() []*Report {
 			{ID: "toctou/in-flight-action", Title: "Action committed after revocation", Status: StatusFailed, Findings: 1, Requests: 9, DurationMS: 900},
 			{ID: "toctou/refresh-after-revoke", Title: "Refresh token still works after revocation", Status: StatusSkipped, Reason: `identity "alice" has a static token: nothing to refresh`},
 			{ID: "toctou/session-survives-logout", Title: "Session survives logout", Status: StatusError, Reason: "revoke: POST http://127.0.0.1:8787/oauth/revoke answered 500", Requests: 3, DurationMS: 12.5},
+			{ID: "auth/missing", Title: "Operation answers without valid authentication", Status: StatusFailed, Endpoints: []string{"GET /reports/daily"}, Findings: 1, Requests: 2, DurationMS: 3.1},
+			{ID: "jwt/none-algorithm", Title: "Unsigned JWT (alg none) accepted", Status: StatusFailed, Endpoints: []string{"GET /jwt/none/whoami"}, Findings: 1, Requests: 6, DurationMS: 4.2},
 			{ID: "race/limit-overrun", Title: "One-shot action succeeds several times when requests race", Status: StatusInconclusive, Endpoints: []string{"POST /coupons/{{coupon_id}}/redeem"},
 				Reason: "redeem-coupon: none of the 20 synchronised copies got an answer", Requests: 42, DurationMS: 310.5,
 				Experiments: []Experiment{{Probe: "redeem-coupon", Endpoint: "POST /coupons/{{coupon_id}}/redeem", Verdict: "inconclusive", Reason: "none of the 20 synchronised copies got an answer"}}},
@@ -141,7 +203,7 @@ func goldenReports() []*Report {
 			Manual: "curl -sS -X PUT http://127.0.0.1:8787/idp/subjects/alice/scopes -H 'Authorization: Bearer [credential:0a1b2c3d]' --data-raw '{\"scopes\": [\"reports:read\"]}'",
 			Error:  "restore failed 6 times in 1m0s; last: status 500"}},
 		// Out of order on purpose: Finish sorts.
-		Findings: []finding.Finding{revoked, inflight, never},
+		Findings: []finding.Finding{revoked, inflight, missing, never, none},
 	}
 	vulnerable.Finish()
 	fixed := &Report{

@@ -143,6 +143,7 @@ article.finding.sev-border-critical { border-left-color: var(--critical); } arti
 article.finding.sev-border-medium { border-left-color: var(--medium); } article.finding.sev-border-low { border-left-color: var(--low); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 10px 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+ul.forged { margin: 0; padding-left: 1.2em; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -271,6 +272,9 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 {{- end}}
 {{- with .Inflight}}
 <dt>In flight</dt><dd>revocation acknowledged {{ms .AckMS}} after the action was sent; a read at {{ms .VerifyMS}} still found the resource; the action answered at {{ms .AnsweredMS}} (usual latency {{ms .ActionLatencyMS}}); attempts: {{.Attempts}}</dd>
+{{- end}}
+{{- with .Forged}}
+<dt>Sent instead</dt><dd><ul class="forged">{{range .}}<li><strong>{{.Variant}}</strong>: {{.Outcome}} ({{.Status}}){{if eq .Outcome "accepted"}}<br><span class="muted">built as: {{.Made}}</span>{{end}}</li>{{end}}</ul></dd>
 {{- end}}
 <dt>Severity</dt><dd><span class="sev sev-{{.Severity}}">{{upper .Severity.String}}</span>{{if .SeverityReason}} {{.SeverityReason}}{{end}}</dd>
 <dt>Requests</dt><dd>{{.Requests}}</dd>

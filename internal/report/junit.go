@@ -211,6 +211,9 @@ func junitFailure(fs []finding.Finding) *junitProblem {
 				fmt.Fprintf(&b, "Window: [%.1f ms, %.1f ms] after the %s was acknowledged\n", w.LastAcceptedMS, w.FirstRejectedMS, w.Change)
 			}
 		}
+		for _, fg := range f.Forged {
+			fmt.Fprintf(&b, "Sent instead: %s: %s (%d)\n", fg.Variant, fg.Outcome, fg.Status)
+		}
 		if f.SeverityReason != "" {
 			fmt.Fprintf(&b, "Severity: %s\n", f.SeverityReason)
 		}

@@ -93,6 +93,15 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 			p.f("  in flight: revocation acknowledged %s after the action was sent; a read at %s still found the resource;\n", ms(in.AckMS), ms(in.VerifyMS))
 			p.f("             the action answered at %s (usual latency %s); attempts %d\n", ms(in.AnsweredMS), ms(in.ActionLatencyMS), in.Attempts)
 		}
+		if len(f.Forged) > 0 {
+			p.f("  sent in place of the token:\n")
+			for _, fg := range f.Forged {
+				p.wrap("    ", fmt.Sprintf("%s: %s (%d)", fg.Variant, fg.Outcome, fg.Status))
+				if fg.Outcome == "accepted" {
+					p.wrap("      ", "built as: "+fg.Made)
+				}
+			}
+		}
 		if f.SeverityReason != "" {
 			p.f("  severity:  %s\n", f.SeverityReason)
 		}

@@ -27,6 +27,8 @@ type Options struct {
 	// Locate, when set, says where a probe is written in the config, so that each finding points
 	// at the line the user can change (code scanning shows it there).
 	Locate func(probe string) *finding.Location
+	// JWTWordlist is a file of candidate secrets for jwt/weak-hmac-secret, after its built-in list.
+	JWTWordlist string
 }
 
 // Run runs every check the target configures, in config order.
@@ -76,7 +78,7 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 			opts.Progress(fmt.Sprintf("%s: running (check %d of %d)", meta.ID, i+1, len(ids)))
 		}
 		start, before := time.Now(), t.Client.Sent()
-		findings, err := c.Run(ctx, &check.Env{Target: t, Plan: t.Checks[id], Progress: opts.Progress, Alert: opts.Alert, Ledger: ledger})
+		findings, err := c.Run(ctx, &check.Env{Target: t, Plan: t.Checks[id], Progress: opts.Progress, Alert: opts.Alert, Ledger: ledger, JWTWordlist: opts.JWTWordlist})
 		res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		res.Requests = t.Client.Sent() - before
 		res.Findings = len(findings)

@@ -118,7 +118,7 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 }
 
 func buildIdentity(name string, ci *config.Identity, base string, vars probe.Vars, c *client.Client, hc *http.Client, r *redact.Redactor) (*identity.Identity, error) {
-	id := &identity.Identity{Name: name, PerExperiment: ci.Fresh == config.FreshPerExperiment}
+	id := &identity.Identity{Name: name, PerExperiment: ci.Fresh == config.FreshPerExperiment, JWKSURL: ci.JWKSURL}
 	switch src := ci.Token; {
 	case src.HTTP != nil:
 		id.Source = identity.NewLogin(buildSteps(src.HTTP, base), vars, c, r)

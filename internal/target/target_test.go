@@ -43,6 +43,9 @@ func TestBuildExample(t *testing.T) {
 		alice.Revoke == nil || alice.Revoke.Kind() != "rfc7009" || alice.Downgrade == nil || alice.Restore == nil {
 		t.Fatalf("alice %+v", alice)
 	}
+	if sso := tg.Identities["sso"]; sso == nil || sso.JWKSURL != "http://127.0.0.1:8787/sso/jwks.json" {
+		t.Errorf("sso %+v", sso)
+	}
 	if bob := tg.Identities["bob"]; bob == nil || bob.Revoke != nil || bob.Downgrade != nil {
 		t.Errorf("bob %+v", bob)
 	}
@@ -64,7 +67,8 @@ func TestBuildExample(t *testing.T) {
 	if !del.Destructive || len(del.Verify) != 1 || !slices.Equal(del.Verify[0].Reject, []int{404}) || len(del.Setup) != 1 {
 		t.Errorf("delete-item %+v", del)
 	}
-	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade, config.CheckInflightRevocation, config.CheckLimitOverrun}) {
+	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade, config.CheckInflightRevocation, config.CheckLimitOverrun,
+		config.CheckAuthMissing, config.CheckJWTNone, config.CheckJWTSignature, config.CheckJWTEmbeddedKey, config.CheckJWTWeakSecret, config.CheckJWTConfusion, config.CheckJWTExpired}) {
 		t.Errorf("check order %v", tg.CheckOrder)
 	}
 	if p := tg.Checks[config.CheckRevokedTokenAccepted]; p.Identity != "alice" || !slices.Equal(p.Probes, []string{"read-item"}) {
