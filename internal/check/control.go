@@ -52,7 +52,7 @@ func sendControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars,
 		return nil, fmt.Errorf("control with %s: %w", what, err)
 	}
 	x := exchangeOf(env.Target.Redactor, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
-	tl.add(r.Response.Sent, finding.EventControl, "control: "+what, x, r.Response.Sent, r.Response.Received)
+	tl.add(r.Response.Sent, finding.EventControl, "with "+what, x, r.Response.Sent, r.Response.Received)
 	return r, nil
 }
 
@@ -111,7 +111,7 @@ func changeInEffect(ctx context.Context, env *Env, ident *identity.Identity, p *
 		return err
 	}
 	x := resultExchange(red, r)
-	tl.add(r.Response.Sent, finding.EventControl, "control: a token minted after the "+kind, x, r.Response.Sent, r.Response.Received)
+	tl.add(r.Response.Sent, finding.EventControl, "with a token minted after the "+kind, x, r.Response.Sent, r.Response.Received)
 	switch r.Outcome {
 	case probe.Rejected:
 		return nil

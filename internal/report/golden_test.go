@@ -150,8 +150,8 @@ func goldenReports() []*Report {
 		},
 		Requests: 6,
 		Evidence: []finding.Event{
-			forgedReq(0.8, "control: the real token of alice", "[token:5e6f7a8b]", 200, "accepted", `{"sub":"alice","via":"none"}`),
-			forgedReq(1.5, "control: no token", "", 401, "rejected", `{"error":"invalid_token"}`),
+			forgedReq(0.8, "with the real token of alice", "[token:5e6f7a8b]", 200, "accepted", `{"sub":"alice","via":"none"}`),
+			forgedReq(1.5, "with no token", "", 401, "rejected", `{"error":"invalid_token"}`),
 			forgedReq(2.1, `alg "none", no signature`, "[forged:0c1d2e3f]", 200, "accepted", `{"sub":"alice","via":"none"}`),
 			forgedReq(2.7, `alg "NONE", no signature`, "[forged:4a5b6c7d]", 401, "rejected", `{"error":"invalid_token"}`),
 			forgedReq(3.4, `alg "none", no signature, claiming bob`, "[forged:8e9fa0b1]", 200, "accepted", `{"sub":"bob","via":"none"}`),
@@ -173,7 +173,7 @@ func goldenReports() []*Report {
 		Forged:         []finding.Forged{{Variant: "no credentials", Made: "the probe without its Authorization header", Status: 200, Outcome: "accepted"}},
 		Requests:       2,
 		Evidence: []finding.Event{
-			{AtMS: 0.6, Kind: finding.EventControl, Detail: "control: the real token of alice", HTTP: &finding.Exchange{Method: "GET", URL: "http://127.0.0.1:8787/reports/daily", Token: "[token:5e6f7a8b]", Status: 200, Outcome: "accepted", SentMS: 0.6, ReceivedMS: 0.9}},
+			{AtMS: 0.6, Kind: finding.EventControl, Detail: "with the real token of alice", HTTP: &finding.Exchange{Method: "GET", URL: "http://127.0.0.1:8787/reports/daily", Token: "[token:5e6f7a8b]", Status: 200, Outcome: "accepted", SentMS: 0.6, ReceivedMS: 0.9}},
 			{AtMS: 1.2, Kind: finding.EventForged, Detail: "no credentials", HTTP: &finding.Exchange{Method: "GET", URL: "http://127.0.0.1:8787/reports/daily", Status: 200, Outcome: "accepted", SentMS: 1.2, ReceivedMS: 1.5, BodyExcerpt: `{"items":0}`}},
 		},
 		Remediation: "Authenticate every operation that is not meant to be public.",
