@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -23,18 +24,44 @@ Exit status: 0 unless --fail-on is given and a finding is at or above it; 2 on a
 
 type labFlags struct {
 	ttl, permissionTTL, gap time.Duration
+	// How the vulnerable lab learns of revocations (the staleness window's cause), for trying the
+	// staleness checks on each pattern; the defaults are the introspection cache above.
+	latency                   lab.Latency
+	stampOnAnswer, offlineJWT bool
+	denylistSync, propagation time.Duration
+	tokenLifetime             time.Duration
 }
 
-func (l *labFlags) register(fs interface {
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
+func (l *labFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.ttl, "ttl", 2*time.Second, "vulnerable lab: introspection cache TTL (negative turns the cache off)")
 	fs.DurationVar(&l.permissionTTL, "permission-ttl", 2*time.Second, "vulnerable lab: per-subject permission cache TTL (negative turns it off)")
 	fs.DurationVar(&l.gap, "gap", 150*time.Millisecond, "check-to-use gap before destructive actions, both flavours")
+	fs.Func("introspect-latency", "vulnerable lab: how long each introspection call takes, `d` or a range such as 5ms-60ms drawn uniformly per call", func(s string) error {
+		var err error
+		l.latency, err = lab.ParseLatency(s)
+		return err
+	})
+	fs.Func("cache-stamp", "vulnerable lab: an introspection cache entry lives from the `arrival` of the request that filled it (default) or from the introspection's answer (as real proxies do)", func(s string) error {
+		switch s {
+		case "arrival", "answer":
+			l.stampOnAnswer = s == "answer"
+			return nil
+		}
+		return fmt.Errorf("want arrival or answer, not %q", s)
+	})
+	fs.BoolVar(&l.offlineJWT, "offline-jwt", false, "vulnerable lab: verify JWTs offline with no revocation check (a revoked token works until its exp; see --token-lifetime)")
+	fs.DurationVar(&l.denylistSync, "denylist-sync", 0, "vulnerable lab: verify JWTs offline against a revocation list pulled every `period`")
+	fs.DurationVar(&l.propagation, "propagation-delay", 0, "vulnerable lab: verify JWTs offline against a revocation store that lags this `delay` behind the acknowledgement")
+	fs.DurationVar(&l.tokenLifetime, "token-lifetime", 15*time.Minute, "access token lifetime (exp), both flavours; at least 1s")
 }
 
 func (l *labFlags) options(flavor string) lab.Options {
-	return lab.Options{Flavor: flavor, IntrospectionTTL: l.ttl, PermissionTTL: l.permissionTTL, ActionGap: l.gap}
+	return lab.Options{
+		Flavor: flavor, IntrospectionTTL: l.ttl, PermissionTTL: l.permissionTTL, ActionGap: l.gap,
+		IntrospectionLatency: l.latency, StampOnAnswer: l.stampOnAnswer,
+		OfflineJWT: l.offlineJWT, DenylistSync: l.denylistSync, PropagationDelay: l.propagation,
+		TokenLifetime: l.tokenLifetime,
+	}
 }
 
 func runDemo(s *stdio, args []string) int {
@@ -53,6 +80,10 @@ func runDemo(s *stdio, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if err := lf.options(lab.Vulnerable).Validate(); err != nil {
+		fail(s.err, err)
+		return ExitUsage
+	}
 	flavors := []string{"vulnerable", "fixed"}
 	reports := make([]*report.Report, len(flavors))
 	errs := make([]error, len(flavors))

@@ -39,6 +39,10 @@ func runLab(s *stdio, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := lf.options(flavor)
+	if err := opts.Validate(); err != nil {
+		fail(s.err, err)
+		return ExitUsage
+	}
 	// Secrets from the environment, when set, so that a script can know them before the lab starts.
 	opts.ClientSecret = os.Getenv("TOCSIN_LAB_CLIENT_SECRET")
 	opts.AdminKey = os.Getenv("TOCSIN_LAB_ADMIN_KEY")
