@@ -23,6 +23,9 @@ func WriteHTML(w io.Writer, reports []*Report) error {
 		slices.SortStableFunc(fs, func(a, b finding.Finding) int { return int(b.Severity) - int(a.Severity) })
 		for _, f := range fs {
 			hf := htmlFinding{Finding: f, Timeline: buildTimeline(f), URI: readableURI(endpointURI(r, f)), Zero: "the start of the experiment"}
+			if f.Window != nil {
+				hf.Facts, hf.Passes = windowFacts(f.Window, f.Requests), passRows(f.Window)
+			}
 			for _, e := range f.Evidence {
 				if e.Kind == finding.EventChangeAcked {
 					hf.Zero = "the acknowledgement"
@@ -53,7 +56,9 @@ type htmlFinding struct {
 	finding.Finding
 	Timeline *svgTimeline
 	URI      string
-	Zero     string // what evidence offsets count from
+	Zero     string     // what evidence offsets count from
+	Facts    []fact     // a staleness window's cause, figures and worst case
+	Passes   [][]string // a staleness window's passes, one row each
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -193,8 +198,8 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 <dl class="facts">
 <dt>Endpoint</dt><dd><code>{{.Endpoint}}</code>{{if .URI}} <span class="muted mono">{{.URI}}</span>{{end}}</dd>
 {{- if .Identity}}<dt>Identity</dt><dd>{{.Identity}}{{if .Probe}} (probe {{.Probe}}){{end}}</dd>{{end}}
-{{- with .Window}}
-<dt>Window</dt><dd>{{if .Never}}still honoured at {{ms .LastAcceptedMS}}, when tocsin stopped waiting{{else}}ends in [{{ms .LastAcceptedMS}}, {{ms .FirstRejectedMS}}] after the {{.Change}} was acknowledged{{end}}; cache filled {{ms .FillToChangeMS}} before it; passes: {{len .Passes}}</dd>
+{{- range .Facts}}
+<dt>{{.Label}}</dt><dd>{{.Text}}</dd>
 {{- end}}
 {{- with .Inflight}}
 <dt>In flight</dt><dd>revocation acknowledged {{ms .AckMS}} after the action was sent; a read at {{ms .VerifyMS}} still found the resource; the action answered at {{ms .AnsweredMS}} (usual latency {{ms .ActionLatencyMS}}); attempts: {{.Attempts}}</dd>
@@ -243,6 +248,16 @@ footer { color: var(--muted); font-size: 13px; margin-top: 32px; }
 </div>
 {{- if .References}}
 <div><strong>References</strong> {{range $i, $r := .References}}{{if $i}} · {{end}}<a href="{{$r}}">{{$r}}</a>{{end}}</div>
+{{- end}}
+{{- if .Passes}}
+<details><summary>Passes ({{len .Passes}}; milliseconds from each pass's own acknowledgement)</summary>
+<table>
+<tr><th class="num">pass</th><th>first use sent .. answered</th><th class="num">change sent</th><th>window</th><th>{{.Window.Parameter}} ({{.Window.Frame}})</th><th>set on purpose</th><th class="num">replays</th></tr>
+{{- range .Passes}}
+<tr>{{range .}}<td class="mono">{{.}}</td>{{end}}</tr>
+{{- end}}
+</table>
+</details>
 {{- end}}
 {{- if .Evidence}}
 <details><summary>Evidence ({{len .Evidence}} events, milliseconds from {{.Zero}})</summary>

@@ -94,8 +94,12 @@ func sarifRun(r *Report) *sarif.Run {
 			Add("security-severity", securitySeverity[f.Severity]).
 			Add("identity", f.Identity).
 			Add("requests", f.Requests)
-		if f.Window != nil {
-			props.Add("window", f.Window)
+		if w := f.Window; w != nil {
+			props.Add("window", w)
+			if w.Cause != "" {
+				// Flat, so that a query over code-scanning alerts need not open the window.
+				props.Add("cause", w.Cause).Add("worst-case-ms", w.WorstCaseMS)
+			}
 		}
 		res.WithProperties(props)
 		run.AddResult(res)
