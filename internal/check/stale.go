@@ -316,12 +316,18 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior
 			if inconclusive++; inconclusive >= maxInconclusive {
 				return nil, m.inconclusiveErr(r)
 			}
-		} else if m.restore == nil || n == 1 {
-			return nil, fmt.Errorf("probe %q: %s answered %d with a fresh token of %q before any change (hint: the probe must be accepted by a valid token; check its path, setup and accept statuses, and the identity's scopes)", m.probe.Name, m.probe.Endpoint(), r.Response.Status, m.ident.Name)
+		} else if m.restore == nil {
+			return nil, m.refusedBeforeChange(r, 0)
 		} else {
-			p.fillCertain = true // refused after the restore: the next acceptance is the refill
+			// A downgrade made moments ago (the previous pass, an earlier probe or check) may still
+			// be cached: wait for the restore to be honoured. The acceptance after the refusal is
+			// then the refill.
+			p.fillCertain = true
 		}
 		if time.Since(armStart) > maxWindow {
+			if n == 1 {
+				return nil, m.refusedBeforeChange(r, maxWindow)
+			}
 			return nil, fmt.Errorf("probe %q: still refused %s after restoring identity %q (hint: the restore hook may not give back the privilege the probe needs)", m.probe.Name, maxWindow, m.ident.Name)
 		}
 		next := time.Now().Add(wait)
@@ -352,26 +358,15 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior
 	p.ack, p.vars = time.Now(), vars
 	tl.add(p.changeSent, finding.EventChangeSent, m.kind+" sent ("+m.change.Kind()+")", nil, time.Time{}, time.Time{})
 	tl.add(p.ack, finding.EventChangeAcked, m.kind+" acknowledged", nil, time.Time{}, time.Time{})
-	sched := coarseSchedule(0)
-	if n > 1 {
-		sched = placeReplays(prior, inf, p, maxWindow, m.wakeLag)
-	}
-
-	prev := time.Duration(0)
+	next := replayOffsets(prior, inf, p, maxWindow, m.wakeLag)
 	inconclusive = 0
 	lastProgress := time.Now()
 	for i := 0; ; i++ {
-		offset := sched(i, prev)
-		if offset > maxWindow {
-			// "Never within max_window" must be measured: the last replay goes out at max_window,
-			// not wherever the schedule's last step before it happened to fall.
-			if prev >= maxWindow || i == 0 {
-				p.stoppedBy = finding.StoppedMaxWindow
-				break
-			}
-			offset = maxWindow
+		offset, ok := next()
+		if !ok {
+			p.stoppedBy = finding.StoppedMaxWindow
+			break
 		}
-		prev = offset
 		if err := sleepUntil(ctx, p.ack.Add(offset)); err != nil {
 			return p, err
 		}
@@ -423,6 +418,16 @@ func jwtTimes(token string) (exp, iat time.Time) {
 		iat = i.Time
 	}
 	return exp, iat
+}
+
+// refusedBeforeChange is the error for a probe a fresh token cannot use before any change, for as long
+// as waited.
+func (m *staleMeasurement) refusedBeforeChange(r *probe.Result, waited time.Duration) error {
+	during := ""
+	if waited > 0 {
+		during = fmt.Sprintf(" for %s", waited)
+	}
+	return fmt.Errorf("probe %q: %s answered %d with a fresh token of %q before any change%s (hint: the probe must be accepted by a valid token; check its path, setup and accept statuses, and the identity's scopes)", m.probe.Name, m.probe.Endpoint(), r.Response.Status, m.ident.Name, during)
 }
 
 func (m *staleMeasurement) inconclusiveErr(r *probe.Result) error {

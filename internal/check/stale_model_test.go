@@ -81,7 +81,8 @@ func simulate(api simAPI, seed uint64, maxWindow time.Duration) ([]*stalePass, i
 		if api.cause == finding.CauseExpiry {
 			lifetime = 3 * time.Second
 		}
-		p.exp = p.minted.Add(lifetime).Truncate(time.Second)
+		p.iat = p.minted.Truncate(time.Second)
+		p.exp = p.iat.Add(lifetime)
 		p.fillSent = p.minted.Add(300 * time.Microsecond)
 		p.fillReceived = p.fillSent.Add(api.fillRTT(r))
 		p.acceptedBefore = p.fillReceived.Add(100 * time.Microsecond)
@@ -91,21 +92,14 @@ func simulate(api simAPI, seed uint64, maxWindow time.Duration) ([]*stalePass, i
 		}
 		p.ack = p.changeSent.Add(800*time.Microsecond + time.Duration(r.Int64N(int64(400*time.Microsecond))))
 		end := api.end(p)
-		sched := coarseSchedule(0)
-		if n > 1 {
-			sched = placeReplays(passes, inf, p, maxWindow, wakeLag)
-		}
-		at, prev := p.ack, time.Duration(0)
+		next := replayOffsets(passes, inf, p, maxWindow, wakeLag)
+		at := p.ack
 		for i := 0; ; i++ {
-			offset := sched(i, prev)
-			if offset > maxWindow {
-				if prev >= maxWindow || i == 0 {
-					p.stoppedBy = finding.StoppedMaxWindow
-					break
-				}
-				offset = maxWindow
+			offset, ok := next()
+			if !ok {
+				p.stoppedBy = finding.StoppedMaxWindow
+				break
 			}
-			prev = offset
 			sent := p.ack.Add(offset)
 			if sent.Before(at) {
 				sent = at

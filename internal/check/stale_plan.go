@@ -20,11 +20,14 @@ import (
 // just before or just after a predicted refresh, to observe the shortest and the longest window.
 
 const (
-	firstStep     = 25 * time.Millisecond // coarse schedule: smallest step
-	growth        = 1.4                   // coarse schedule: each step this much longer than the offset so far
-	refinePoints  = 24                    // at most this many replays aimed in one pass
-	precisionGoal = 8 * time.Millisecond  // stop once one pass brackets the cause's parameter this narrowly
-	maxPasses     = 5
+	firstStep    = 25 * time.Millisecond // coarse schedule: smallest step
+	growth       = 1.4                   // coarse schedule: each step this much longer than the offset so far
+	refinePoints = 24                    // at most this many replays aimed in one pass
+	// separatePoints caps a pass begun to separate the causes: its job is to show which prediction
+	// holds, and the replays aimed at the ones that do not are spent before the end.
+	separatePoints = 16
+	precisionGoal  = 8 * time.Millisecond // stop once one pass brackets the cause's parameter this narrowly
+	maxPasses      = 5
 	// minSeparation is the least a wait or gap moves a prediction: well over a loopback round trip
 	// and the frame tolerance, so a moved end cannot pass for an unmoved one.
 	minSeparation = 20 * time.Millisecond
@@ -72,7 +75,8 @@ func planPass(passes []*stalePass, inf inference, now time.Time, perSubject bool
 	}
 	needPhase := !inf.phaseMoved
 	needGap := has(finding.CauseLifetime) && has(finding.CauseDelay)
-	needExp := has(finding.CauseExpiry) && len(inf.consistent) > 1
+	// exp has whole seconds: moving the mint by half a second separates it once brackets are narrower.
+	needExp := has(finding.CauseExpiry) && len(inf.consistent) > 1 && widest <= time.Second/4
 	lastChance := len(passes)+1 >= maxPasses
 	gap := max(minSeparation, 3*widest)
 	if widest == forever {
@@ -119,6 +123,21 @@ func phaseWait(passes []*stalePass, consistent []familyState, now time.Time) (wa
 		if n == 0 {
 			continue
 		}
+		target := end.Add(m.hi + minSeparation) // the next pass's reference must come after this
+		if f.name == finding.FrameTokenExp {
+			// exp has whole seconds: the next token's exp is the first whole second past its
+			// mint plus its lifetime, so the wait must carry the mint past the right second.
+			mintLag, lifetime := last.minted.Sub(last.started), last.exp.Sub(last.iat)
+			if last.iat.IsZero() {
+				lifetime = last.exp.Sub(last.minted).Round(time.Second)
+			}
+			exp := target.Truncate(time.Second)
+			if exp.Before(target) {
+				exp = exp.Add(time.Second)
+			}
+			wait, ok = max(wait, exp.Sub(now.Add(mintLag+lifetime)), minSeparation), true
+			continue
+		}
 		// How soon after its start a pass reaches the reference, at least.
 		setup := forever
 		for _, p := range passes {
@@ -129,8 +148,7 @@ func phaseWait(passes []*stalePass, consistent []familyState, now time.Time) (wa
 		if setup == forever {
 			continue
 		}
-		need := end.Add(m.hi + minSeparation).Sub(now.Add(setup))
-		wait, ok = max(wait, need, minSeparation), true
+		wait, ok = max(wait, target.Sub(now.Add(setup)), minSeparation), true
 	}
 	return wait, ok
 }
@@ -181,6 +199,30 @@ func planPhase(passes []*stalePass, fit periodFit, now time.Time) passPlan {
 		return passPlan{changeAt: at, why: "periodic: changing just before a predicted refresh"}
 	}
 	return passPlan{changeAt: t.hi.Add(margin), why: "periodic: changing just after a predicted refresh"}
+}
+
+// replayOffsets yields, one call per replay, when pass cur's next replay goes out after its
+// acknowledgement: on the coarse schedule in the first pass, aimed from the earlier passes (prior,
+// inferred as inf) in later ones. None goes past maxWindow, and the last goes out at maxWindow:
+// "never within max_window" must be measured, not wherever the schedule's last step before it fell.
+// ok is false once the replays reached maxWindow.
+func replayOffsets(prior []*stalePass, inf inference, cur *stalePass, maxWindow, wakeLag time.Duration) func() (offset time.Duration, ok bool) {
+	sched := coarseSchedule(0)
+	if len(prior) > 0 {
+		sched = placeReplays(prior, inf, cur, maxWindow, wakeLag)
+	}
+	i, prev := 0, time.Duration(0)
+	return func() (time.Duration, bool) {
+		offset := sched(i, prev)
+		if offset > maxWindow {
+			if prev >= maxWindow || i == 0 {
+				return 0, false
+			}
+			offset = maxWindow
+		}
+		i, prev = i+1, offset
+		return offset, true
+	}
 }
 
 // schedule returns the offset after the acknowledgement at which replay i should be sent, given
@@ -256,7 +298,11 @@ func placeReplays(passes []*stalePass, inf inference, cur *stalePass, maxWindow,
 			add(t.lo, t.hi, span{})
 		}
 	}
-	points := aimPoints(spans, maxWindow)
+	most := refinePoints
+	if cur.gap > 0 || cur.waitBefore > 0 {
+		most = separatePoints
+	}
+	points := aimPoints(spans, maxWindow, most)
 	// A guard is a hypothesis the pass only has to catch, not bracket finely: a few points each.
 	for _, g := range guards {
 		if g.lo, g.hi = max(g.lo, 0), min(g.hi, maxWindow); g.lo <= g.hi {
@@ -274,9 +320,9 @@ func placeReplays(passes []*stalePass, inf inference, cur *stalePass, maxWindow,
 
 // aimPoints spreads replays over spans (offsets after the acknowledgement): merged where they
 // overlap, cut to [0, maxWindow], at least three points on each part, about one per aimSpacing,
-// refinePoints at most unless the parts need more for their three. An open span ends the points: the
+// most at most unless the parts need more for their three. An open span ends the points: the
 // coarse schedule takes over from its start.
-func aimPoints(spans []span, maxWindow time.Duration) []time.Duration {
+func aimPoints(spans []span, maxWindow time.Duration, most int) []time.Duration {
 	var parts []span
 	openFrom := forever
 	for _, s := range spans {
@@ -303,7 +349,7 @@ func aimPoints(spans []span, maxWindow time.Duration) []time.Duration {
 		total += s.width()
 	}
 	const perPart = 3
-	k := min(refinePoints, int(math.Ceil(float64(total)/float64(aimSpacing))))
+	k := min(most, int(math.Ceil(float64(total)/float64(aimSpacing))))
 	k = max(k, perPart*len(merged))
 	var points []time.Duration
 	for _, s := range merged {
