@@ -83,7 +83,7 @@ func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]find
 			Endpoint:       p.Endpoint(),
 			Probe:          p.Name,
 			Identity:       id.Name,
-			Summary:        staleSummary(w, p.Endpoint()),
+			Summary:        staleSummary(w, p.Endpoint()) + stoppedNote(w),
 			Window:         w,
 			Requests:       t.Client.Sent() - before,
 			Evidence:       events,

@@ -154,7 +154,7 @@ func (m *staleMeasurement) passSummary(p *stalePass, inf inference) finding.Pass
 func (m *staleMeasurement) passNote(p *stalePass, inf inference) string {
 	w := p.window()
 	var b strings.Builder
-	fmt.Fprintf(&b, "pass %d (its own acknowledgement): ", p.n)
+	fmt.Fprintf(&b, "pass %d, acknowledged here: ", p.n)
 	if w.closed() {
 		fmt.Fprintf(&b, "honoured until %s after its acknowledgement", finding.FormatBracket(ms(w.lo), ms(w.hi)))
 	} else {
@@ -277,6 +277,17 @@ func staleSummary(w *finding.Window, endpoint string) string {
 	}
 	return fmt.Sprintf("%s still honoured by %s %s: %s; the passes could not tell its cause (%s) apart, so no lifetime or delay is claimed.",
 		subject, endpoint, acked, observed, strings.Join(w.Candidates, ", "))
+}
+
+// stoppedNote says, after a summary, that the measurement stopped before it was done and how far the
+// replays reached (a window that never closed says so itself).
+func stoppedNote(w *finding.Window) string {
+	r := w.Reach
+	if r == nil || r.StoppedBy == finding.StoppedMaxWindow || w.Cause == finding.CauseNever {
+		return ""
+	}
+	return fmt.Sprintf(" The measurement stopped early: pass %d's last replay went out %s after its acknowledgement, still accepted, and the replays stopped because %s.",
+		r.Pass, fmtMS(r.LastReplayMS), r.Detail)
 }
 
 // frameShort names a frame after a figure.

@@ -66,8 +66,8 @@ func goldenReports() []*Report {
 				Method: "GET", URL: item, Token: "(none)", Status: 401, Outcome: "rejected", SentMS: -4243.1, ReceivedMS: -4242.9}},
 			{AtMS: -4242.8, Kind: finding.EventControl, Detail: "control: a garbage token", HTTP: &finding.Exchange{
 				Method: "GET", URL: item, Token: "[garbage token]", Status: 401, Outcome: "rejected", SentMS: -4242.8, ReceivedMS: -4242.6}},
-			{AtMS: -4242, Kind: finding.EventNote, Detail: "pass 1 (its own acknowledgement): honoured until [1550.2, 2170.4] ms after its acknowledgement; lifetime [1550.6, 2170.9] ms counted from the request that filled the API's cache"},
-			{AtMS: -2062, Kind: finding.EventNote, Detail: "pass 2 (its own acknowledgement): honoured until [1993.5, 2005.5] ms after its acknowledgement; lifetime [1993.8, 2006.0] ms counted from the request that filled the API's cache"},
+			{AtMS: -4242, Kind: finding.EventNote, Detail: "pass 1, acknowledged here: honoured until [1550.2, 2170.4] ms after its acknowledgement; lifetime [1550.6, 2170.9] ms counted from the request that filled the API's cache"},
+			{AtMS: -2062, Kind: finding.EventNote, Detail: "pass 2, acknowledged here: honoured until [1993.5, 2005.5] ms after its acknowledgement; lifetime [1993.8, 2006.0] ms counted from the request that filled the API's cache"},
 			{AtMS: -20.66, Kind: finding.EventToken, Detail: "fresh token for alice (oauth2 password)"},
 			{AtMS: -20.59, Kind: finding.EventFill, Detail: "probe before the change", HTTP: &finding.Exchange{
 				Method: "GET", URL: item, Token: "[token:1a2b3c4d]", Status: 200, Outcome: "accepted", SentMS: -20.59, ReceivedMS: -20.362}},
