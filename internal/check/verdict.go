@@ -113,11 +113,15 @@ func inconclusive(format string, args ...any) error {
 	return &InconclusiveError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// classify turns how an experiment ended into its verdict and reason.
+// classify turns how an experiment ended into its verdict and reason. A finding that comes with an
+// error was proven before the error stopped the experiment: the verdict is the error (the experiment
+// did not finish, so the scan is incomplete), and the finding is reported all the same.
 func classify(f *finding.Finding, err error) (Verdict, string) {
 	var inc *InconclusiveError
 	var sk *SkipError
 	switch {
+	case err != nil && f != nil:
+		return Errored, err.Error() + " (a finding proven before the error is reported)"
 	case err == nil && f != nil:
 		return Found, ""
 	case err == nil:
@@ -138,8 +142,11 @@ func fatal(ctx context.Context, err error) bool {
 
 // forEachProbe runs one experiment per probe the plan names, as the identity under test for that
 // probe (the probe's own `as:`, else the check's identity), and records each verdict in the ledger.
-// An experiment that errs does not stop the next one, unless nothing could run after it (fatal);
-// the first such error is returned so that the scan reports the check as stopped.
+// run returns a finding, an error, or both: a finding proven before an error stopped the experiment
+// stands (it is reported; the experiment's verdict is the error, so the check's status is error and
+// the scan incomplete, and exit codes let findings win). An experiment that errs does not stop the
+// next one, unless nothing could run after it (fatal); the first such error is returned so that the
+// scan reports the check as stopped.
 func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error)) ([]finding.Finding, error) {
 	return forEachProbeFindings(ctx, env, checkID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) ([]finding.Finding, error) {
 		f, err := run(ctx, p, id)
@@ -172,7 +179,6 @@ func forEachProbeFindings(ctx context.Context, env *Env, checkID string, run fun
 		fs, err := run(ctx, p, id)
 		if err != nil {
 			err = t.Redactor.Error(err)
-			fs = nil // a finding comes with no error; an error means the claim was not finished
 		}
 		var first *finding.Finding
 		if len(fs) > 0 {

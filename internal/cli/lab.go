@@ -106,6 +106,9 @@ func runLab(s *stdio, flavor, addr string, w labWrites, lf *labFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts := lf.options(flavor)
+	if err := opts.Validate(); err != nil {
+		return failed(s, err)
+	}
 	// Secrets from the environment, when set, so that a script can know them before the lab starts.
 	opts.ClientSecret = os.Getenv("TOCSIN_LAB_CLIENT_SECRET")
 	opts.AdminKey = os.Getenv("TOCSIN_LAB_ADMIN_KEY")

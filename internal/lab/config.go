@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"text/template"
 
@@ -313,8 +314,9 @@ identities:
 [[template "alice-and-bob" .]]`)
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
-{{if eq .Flavor "vulnerable"}}  Revocations are seen after up to {{.IntrospectionTTL}} (introspection cache), scope changes after up to
-  {{.PermissionTTL}} (permission cache), and a DELETE acts on the decision made when it arrived, {{.ActionGap}} later.
+{{if eq .Flavor "vulnerable"}}  {{.Revocation}}.
+  Scope changes are seen after up to {{.PermissionTTL}} (permission cache), and a DELETE acts on the decision
+  made when it arrived, {{.ActionGap}} later.
 {{else}}  Every action runs inside guard.Do: revocations and scope changes take effect at once, and are
   acknowledged only after actions already running on the token have finished.
 {{end}}
@@ -361,7 +363,32 @@ func (l *Lab) templateData() map[string]any {
 		"IntrospectionTTL": ttlText(l.opts.IntrospectionTTL.String(), l.opts.IntrospectionTTL < 0),
 		"PermissionTTL":    ttlText(l.opts.PermissionTTL.String(), l.opts.PermissionTTL < 0),
 		"ActionGap":        l.opts.ActionGap.String(),
+		"Revocation":       l.revocationText(),
 	}
+}
+
+// revocationText says how the vulnerable API learns of a revocation, and so what window to expect.
+func (l *Lab) revocationText() string {
+	o := l.opts
+	switch {
+	case o.OfflineJWT:
+		return fmt.Sprintf("Tokens are verified offline and revocation is never checked: a revoked token works until its exp\n  (tokens live %s)", o.TokenLifetime)
+	case o.DenylistSync > 0:
+		return fmt.Sprintf("Tokens are verified offline against a revocation list pulled every %s: a revocation is seen\n  at the next pull", o.DenylistSync)
+	case o.PropagationDelay > 0:
+		return fmt.Sprintf("Tokens are verified offline against a revocation store read from a replica %s behind: a\n  revocation is seen %s after it was acknowledged", o.PropagationDelay, o.PropagationDelay)
+	case o.IntrospectionTTL < 0:
+		return "Tokens are introspected on every request (no cache)"
+	}
+	from := "the request that filled it"
+	if o.StampOnAnswer {
+		from = "the introspection answer that filled it"
+	}
+	text := fmt.Sprintf("Revocations are seen after up to %s (introspection cache, counted from %s)", o.IntrospectionTTL, from)
+	if o.IntrospectionLatency.Max > 0 {
+		text += fmt.Sprintf(";\n  each introspection takes %s", o.IntrospectionLatency)
+	}
+	return text
 }
 
 func ttlText(ttl string, off bool) string {

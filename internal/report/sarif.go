@@ -254,6 +254,11 @@ func sarifResultOf(r *Report, f finding.Finding, ruleIndex int) sarifResult {
 	}
 	if f.Window != nil {
 		res.Properties["window"] = f.Window
+		if f.Window.Cause != "" {
+			// Flat, so that a query over code-scanning alerts need not open the window.
+			res.Properties["cause"] = f.Window.Cause
+			res.Properties["worst-case-ms"] = f.Window.WorstCaseMS
+		}
 	}
 	if len(f.Forged) > 0 {
 		res.Properties["forged"] = f.Forged

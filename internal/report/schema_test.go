@@ -165,6 +165,9 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"window":          reflect.TypeFor[finding.Window](),
 		"inflight":        reflect.TypeFor[finding.Inflight](),
 		"pass":            reflect.TypeFor[finding.Pass](),
+		"bracket":         reflect.TypeFor[finding.Bracket](),
+		"periodic":        reflect.TypeFor[finding.Periodic](),
+		"reach":           reflect.TypeFor[finding.Reach](),
 		"event":           reflect.TypeFor[finding.Event](),
 		"exchange":        reflect.TypeFor[finding.Exchange](),
 		"surface":         reflect.TypeFor[Surface](),
@@ -184,7 +187,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 				continue
 			}
 			fields = append(fields, name)
-			if !strings.Contains(opts, "omitempty") {
+			if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
 				required = append(required, name)
 			}
 		}
