@@ -49,12 +49,14 @@ actionlint:
 test: deps test-deps fmt-check vet actionlint
 	TOCSIN_REQUIRE_DEPS=1 $(GO) test -race -count=1 -timeout 30m ./...
 
-# Figures: bracket width and requests of the staleness measurement on the lab at TTL 1 s and 3 s,
-# the in-flight check's proof rate by gap and its false positives, and guard's cost per request
-# against plain JWT validation (memory and PostgreSQL stores), one transaction per request against a
-# pin plus a second connection, and revocations under load. Compare runs with benchstat.
+# Figures: the staleness measurement on each lab variant (containment, cause, width, requests, wall
+# time; docs/checks.md has 20-run figures), the in-flight check's proof rate by gap and its false
+# positives, and guard's cost per request against plain JWT validation (memory and PostgreSQL stores),
+# one transaction per request against a pin plus a second connection, and revocations under load.
+# Compare runs with benchstat.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./internal/check/
+	$(GO) test -run '^$$' -bench CrackHMAC -benchtime 2000000x -count 1 ./internal/forge/
 	TOCSIN_REQUIRE_DEPS=1 $(GO) test -run '^$$' -bench 'Endpoint|RevokeInFlight' -benchtime 1s -count 3 ./guard/
 	TOCSIN_REQUIRE_DEPS=1 $(GO) test -run '^$$' -bench 'PostgresRequest|RevokeUnderLoad' -benchtime 6x ./guard/
 
@@ -62,6 +64,10 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 30s ./internal/probe/
+	$(GO) test -run '^$$' -fuzz FuzzLearnBody -fuzztime 30s ./internal/redact/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./internal/forge/
+	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./internal/forge/
+	$(GO) test -run '^$$' -fuzz FuzzParseDiscovery -fuzztime 30s ./internal/forge/
 
 demo:
 	$(GO) run ./cmd/tocsin demo

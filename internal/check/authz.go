@@ -179,7 +179,7 @@ func (x *authzRun) listed(ctx context.Context, vars probe.Vars, tok identity.Tok
 	if err != nil {
 		return false, err
 	}
-	x.event(finding.EventControl, "control: what "+who+" may see, by "+who+"'s own list", r)
+	x.event(finding.EventControl, who+"'s own list: what "+who+" may see", r)
 	if r.Outcome != probe.Accepted {
 		return false, inconclusive("%s's own list (%s) answered %d, so what %s may see could not be learned (hint: check the probe's list request and %s's permissions)", who, x.p.List.Endpoint(), r.Response.Status, who, who)
 	}

@@ -89,7 +89,7 @@ func (x *authzRun) bfla(ctx context.Context, two pair) (*finding.Finding, error)
 	if err != nil {
 		return nil, err
 	}
-	x.event(finding.EventControl, "control: "+privileged.Name+", who holds the privilege, calls it", priv)
+	x.event(finding.EventControl, privileged.Name+", who holds the privilege, calls it", priv)
 	if priv.Outcome != probe.Accepted {
 		return nil, inconclusive("%s, the privileged identity, was refused too (%s answered %d): nothing shows the operation works (hint: check the probe and %s's privileges)", privileged.Name, p.Endpoint(), priv.Response.Status, privileged.Name)
 	}

@@ -96,7 +96,7 @@ func (x *authzRun) bola(ctx context.Context, two pair) (*finding.Finding, error)
 	if err != nil {
 		return nil, err
 	}
-	x.event(finding.EventControl, "control: "+owner.Name+" reads its own object", ownerRead)
+	x.event(finding.EventControl, owner.Name+" reads its own object", ownerRead)
 	if ownerRead.Outcome != probe.Accepted {
 		return nil, inconclusive("%s could not read its own object: %s answered %d (hint: check the probe's accept statuses and %s's permissions)", owner.Name, p.Endpoint(), ownerRead.Response.Status, owner.Name)
 	}
@@ -144,7 +144,7 @@ func (x *authzRun) ownRead(ctx context.Context, attacker *identity.Identity, ch 
 	if err != nil {
 		return nil, err
 	}
-	x.event(finding.EventControl, "control: "+attacker.Name+" reads its own object", r)
+	x.event(finding.EventControl, attacker.Name+" reads its own object", r)
 	if r.Outcome != probe.Accepted {
 		return nil, inconclusive("%s could not read an object of its own either (%s answered %d): the refusal of another's would say nothing about who owns what (hint: give %s the permission the operation needs, or test it with authz/bfla)", attacker.Name, x.p.Endpoint(), r.Response.Status, attacker.Name)
 	}
@@ -249,7 +249,7 @@ func (x *authzRun) ownWrite(ctx context.Context, ch *chains, tok identity.Token,
 	if err != nil {
 		return err
 	}
-	x.event(finding.EventControl, fmt.Sprintf("control: %s does it to %s", who, what), r)
+	x.event(finding.EventControl, fmt.Sprintf("%s does it to %s", who, what), r)
 	if r.Outcome != probe.Accepted {
 		return inconclusive("%s could not %s %s either (%s answered %d): a refusal of the attempt would say nothing about authorization (hint: give %s the permission the operation needs)", who, operation(x.p.Method), what, x.p.Endpoint(), r.Response.Status, who)
 	}

@@ -33,8 +33,12 @@ type Env struct {
 	// Alert, when set, receives what the user must see even with --quiet: an identity left changed.
 	Alert func(msg string)
 	// Ledger, when set, receives each experiment's verdict and every failed restore; the scan
-	// reads it to decide whether the scan is complete. Nil discards.
+	// reads it to decide whether the scan is complete. Checks also leave there what a later check
+	// can build on (a proven way to forge an identity's tokens). Nil discards.
 	Ledger *Ledger
+	// JWTWordlist, when set, is a file of candidate secrets that jwt/weak-hmac-secret tries after
+	// its built-in list (--jwt-wordlist).
+	JWTWordlist string
 }
 
 func (e *Env) progress(format string, args ...any) {
@@ -81,10 +85,26 @@ func All() []Check {
 		ScopeDowngradeIgnored{},
 		LimitOverrun{},
 		InflightRevocation{},
+		AuthMissing{},
+		NoneAlgorithm{},
+		SignatureNotVerified{},
+		WeakHMACSecret{},
+		AlgorithmConfusion{},
+		EmbeddedKey{},
+		ExpiredAccepted{}, // after the checks that can prove forging, which it builds on
 		BOLA{},
 		BFLA{},
 		MassAssignment{},
 	}
+}
+
+// IDs returns every check's ID, in the order of All.
+func IDs() []string {
+	var ids []string
+	for _, c := range All() {
+		ids = append(ids, c.Meta().ID)
+	}
+	return ids
 }
 
 // ByID returns the check with the given ID, or nil.

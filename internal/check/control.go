@@ -20,35 +20,77 @@ import (
 // vars, and returns an *InconclusiveError if either is accepted: an API that lets anyone through is
 // missing authentication, not holding stale authorization. The exchanges join tl.
 func authControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars, tl *timeline) error {
-	t := env.Target
-	red := t.Redactor
 	garbage := "tocsin-invalid-" + strings.ToLower(rand.Text())
-	for _, c := range []struct {
-		what  string
-		probe *probe.Probe
-		token string
-	}{
-		{"no token", p.WithoutCredential(), ""},
-		{"a garbage token", p, garbage},
+	for _, c := range []struct{ what, token, label string }{
+		{"no token", "", ""},
+		{"a garbage token", garbage, "[garbage token]"},
 	} {
-		v := maps.Clone(vars)
-		v["token"] = c.token // empty: no Authorization header, and {{token}} elsewhere renders empty
-		r, err := c.probe.Do(ctx, t.Client, v)
+		r, err := sendControl(ctx, env, p, vars, c.token, c.label, c.what, tl)
 		if err != nil {
-			return fmt.Errorf("control with %s: %w", c.what, err)
+			return err
 		}
-		label := "(none)"
-		if c.token != "" {
-			label = "[garbage token]"
-		}
-		x := exchangeOf(red, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
-		tl.add(r.Response.Sent, finding.EventControl, "control: "+c.what, x, r.Response.Sent, r.Response.Received)
 		if r.Outcome == probe.Accepted {
-			return inconclusive("%s was accepted with %s (status %d): the API does not require authentication here, so neither a token's state nor whose token it is can matter (missing authentication, not a stale decision or a flaw between identities; hint: point this check at a probe the API refuses without a valid token, and fix the endpoint's authentication)",
+			return inconclusive("%s was accepted with %s (status %d): the API does not require authentication here, so neither a token's state nor whose token it is can matter (missing authentication, not a stale decision or a flaw between identities; hint: auth/missing reports it as a finding (add this probe to its probes), and point this check at a probe the API refuses without a valid token)",
 				p.Endpoint(), c.what, r.Response.Status)
 		}
 	}
 	return nil
+}
+
+// sendControl sends p once as a control: with token (none when empty: no Authorization header, and
+// {{token}} elsewhere renders empty) and the experiment's vars. The exchange joins tl, its token
+// shown as label (empty for none).
+func sendControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars, token, label, what string, tl *timeline) (*probe.Result, error) {
+	v := maps.Clone(vars)
+	v["token"] = token
+	q := p
+	if token == "" {
+		q = p.WithoutCredential()
+	}
+	r, err := q.Do(ctx, env.Target.Client, v)
+	if err != nil {
+		return nil, fmt.Errorf("control with %s: %w", what, err)
+	}
+	x := exchangeOf(env.Target.Redactor, r.Method, r.URL, label, r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
+	tl.add(r.Response.Sent, finding.EventControl, "with "+what, x, r.Response.Sent, r.Response.Received)
+	return r, nil
+}
+
+// realTokenAccepted sends p with the identity's real token: an API that refuses it there tells
+// nothing by refusing anything else. It returns an *InconclusiveError when the token is not accepted.
+func realTokenAccepted(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars, ident string, tl *timeline) error {
+	tok := vars["token"]
+	r, err := sendControl(ctx, env, p, vars, tok, tokenLabel(env.Target.Redactor, tok), "the real token of "+ident, tl)
+	if err != nil {
+		return err
+	}
+	if r.Outcome != probe.Accepted {
+		return inconclusive("%s answered %d to a real token of %q, which the probe's accept statuses do not include: nothing sent in its place can be judged (hint: point the check at a probe the identity may call, and check its accept statuses)",
+			p.Endpoint(), r.Response.Status, ident)
+	}
+	return nil
+}
+
+// forgeryControl is what makes an accepted forged token a proof: the identity's real token is
+// accepted by p, and a request with no token is refused (else the endpoint is public, and accepts
+// anything). It returns an *InconclusiveError when either fails.
+func forgeryControl(ctx context.Context, env *Env, p *probe.Probe, vars probe.Vars, ident string, tl *timeline) error {
+	if err := realTokenAccepted(ctx, env, p, vars, ident, tl); err != nil {
+		return err
+	}
+	r, err := sendControl(ctx, env, p, vars, "", "", "no token", tl)
+	if err != nil {
+		return err
+	}
+	switch r.Outcome {
+	case probe.Rejected:
+		return nil
+	case probe.Accepted:
+		return inconclusive("%s was accepted with no token (status %d): it is public or ignores authentication, so a forged token being accepted proves nothing about its verification (auth/missing reports it; hint: point this check at a probe that refuses a request without a token)",
+			p.Endpoint(), r.Response.Status)
+	}
+	return inconclusive("%s answered %d to a request with no token, neither accepted nor refused, so the endpoint could not be shown to require a token (hint: set the probe's reject statuses)",
+		p.Endpoint(), r.Response.Status)
 }
 
 // changeInEffect sends p with a token minted after the change, to confirm that the change is still
@@ -69,7 +111,7 @@ func changeInEffect(ctx context.Context, env *Env, ident *identity.Identity, p *
 		return err
 	}
 	x := resultExchange(red, r)
-	tl.add(r.Response.Sent, finding.EventControl, "control: a token minted after the "+kind, x, r.Response.Sent, r.Response.Received)
+	tl.add(r.Response.Sent, finding.EventControl, "with a token minted after the "+kind, x, r.Response.Sent, r.Response.Received)
 	switch r.Outcome {
 	case probe.Rejected:
 		return nil

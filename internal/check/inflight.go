@@ -388,6 +388,8 @@ type primedProbe struct {
 	*race.Primed
 	probe *probe.Probe
 	req   race.Request
+	shown string // the URL as evidence shows it (probe.ShownURL)
+	token string // the token it carries
 }
 
 // prime renders p and primes it, with the end of its headers withheld.
@@ -400,7 +402,11 @@ func (r *inflightRun) prime(ctx context.Context, p *probe.Probe, vars probe.Vars
 	if err != nil {
 		return nil, err
 	}
-	return &primedProbe{Primed: pr, probe: p, req: req}, nil
+	shown, err := p.ShownURL(vars, r.env.Target.Redactor)
+	if err != nil {
+		shown = req.URL
+	}
+	return &primedProbe{Primed: pr, probe: p, req: req, shown: shown, token: vars["token"]}, nil
 }
 
 // result waits for the response and judges it as the probe says.
@@ -411,7 +417,8 @@ func (pp *primedProbe) result() (*probe.Result, error) {
 	}
 	return &probe.Result{
 		Method:   pp.req.Method,
-		URL:      pp.req.URL,
+		URL:      pp.shown,
+		Token:    pp.token,
 		Response: &client.Response{Status: resp.Status, Header: resp.Header, Body: resp.Body, Truncated: resp.Truncated, Sent: resp.Sent, Received: resp.Received},
 		Outcome:  probe.Judge(resp.Status, pp.probe.Accept, pp.probe.Reject),
 	}, nil

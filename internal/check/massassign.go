@@ -156,7 +156,7 @@ func (x *authzRun) massAssign(ctx context.Context, id *identity.Identity, verifi
 	if err != nil {
 		return nil, err
 	}
-	x.event(finding.EventControl, "control: the request as configured", r0)
+	x.event(finding.EventControl, "the request as configured", r0)
 	if r0.Outcome != probe.Accepted {
 		return nil, inconclusive("%s refused the request as configured (%d), so nothing shows what extra properties would do (hint: check the probe's body and %s's permissions)", p.Endpoint(), r0.Response.Status, id.Name)
 	}

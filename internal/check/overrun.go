@@ -160,6 +160,11 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		return nil, fmt.Errorf("probe %q: race: %w", p.Name, red.Error(err))
 	}
 	rel := b.Release
+	// Every copy is the same request: evidence shows it with its secrets as labels where they stand.
+	shownURL, err := p.ShownURL(vars, red)
+	if err != nil {
+		shownURL = reqs[0].URL
+	}
 	succeeded, failed, undecided := 0, 0, 0
 	for i, r := range b.Responses {
 		if r.Err != nil {
@@ -174,7 +179,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		case probe.Inconclusive:
 			undecided++
 		}
-		x := exchangeOf(red, reqs[i].Method, reqs[i].URL, label, r.Status, o, r.Body, r.Truncated)
+		x := exchangeOf(red, reqs[i].Method, shownURL, label, r.Status, o, r.Body, r.Truncated)
 		x.SentMS, x.ReceivedMS = at(r.Sent), at(r.Received)
 		note(r.Received, fmt.Sprintf("race copy %d: %s", i+1, o), x)
 	}

@@ -7,7 +7,6 @@ package check
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/identity"
@@ -68,7 +67,7 @@ func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]find
 		defer m.chains.teardown(ctx, nil)
 		before := t.Client.Sent()
 		w, events, err := m.measure(ctx)
-		if err != nil || w == nil {
+		if w == nil {
 			return nil, err
 		}
 		sev, why := stalenessSeverity(w, p.Destructive)
@@ -82,25 +81,12 @@ func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]find
 			Endpoint:       p.Endpoint(),
 			Probe:          p.Name,
 			Identity:       id.Name,
-			Summary:        staleSummary(w, p.Endpoint()),
+			Summary:        staleSummary(w, p.Endpoint()) + stoppedNote(w),
 			Window:         w,
 			Requests:       t.Client.Sent() - before,
 			Evidence:       events,
-			Remediation:    meta.Remediation,
+			Remediation:    remediationFor(w.Cause, kind, meta.Remediation),
 			References:     meta.References,
-		}, nil
+		}, err // an error with a window: stopped early, after the finding was proven
 	})
-}
-
-func staleSummary(w *finding.Window, endpoint string) string {
-	subject := "A revoked token was"
-	if w.Change == "downgrade" {
-		subject = "A privilege removed by a downgrade was"
-	}
-	if w.Never {
-		return fmt.Sprintf("%s still honoured by %s %s after the %s was acknowledged, by the last replay, sent at max_window (never refused within %s).",
-			subject, endpoint, fmtMS(w.LastAcceptedMS), w.Change, fmtMS(w.LastAcceptedMS))
-	}
-	return fmt.Sprintf("%s still honoured by %s for between %s and %s after the %s was acknowledged (passes: %d; cache filled %s before the %s).",
-		subject, endpoint, fmtMS(w.LastAcceptedMS), fmtMS(w.FirstRejectedMS), w.Change, len(w.Passes), fmtMS(w.FillToChangeMS), w.Change)
 }

@@ -2,10 +2,15 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/identity"
 	"github.com/tocsin/tocsin/internal/probe"
@@ -15,24 +20,19 @@ import (
 // The staleness measurement shared by the revocation and downgrade checks.
 //
 // One pass: mint a fresh token, make the probe accepted (this fills whatever the API caches), apply the
-// change (revoke or downgrade) and wait for its acknowledgement at R, then replay the probe on a
-// schedule until it is refused. The window is bracketed by the last replay accepted (its send time,
-// so the API still honoured the old state at or after that moment) and the first refused (its
-// receive time, so the API had stopped by then): the bracket always contains the true end.
-//
-// Precision comes from the schedule, not from brute force. The first pass polls on a geometric
-// schedule, so a window of any length up to max_window costs a few dozen requests; each later pass
-// uses a fresh token and spends a dozen replays evenly across the previous bracket (plus a margin for
-// the jitter between passes), shrinking it about tenfold, until it is narrower than targetWidth.
+// change (revoke or downgrade) and wait for its acknowledgement, then replay the probe until it is
+// refused. Each pass is kept as data with absolute times (stale_model.go): when the token was minted
+// and its exp, the first use's send and receipt, the change's send and acknowledgement, every
+// replay's send, receipt and outcome. The passes are combined only in a frame in which they agree,
+// which names the window's cause (a cache lifetime from the first use, a delay after the change, a
+// periodic refresh, the token's expiry, or never within the replays); stale_plan.go places each later
+// pass's replays where the causes still standing predict its end, and begins it so that they predict
+// different ends. The measurement stops when one cause remains and one pass brackets its parameter
+// within precisionGoal, or after maxPasses.
 
-const (
-	firstStep       = 25 * time.Millisecond // coarse schedule: smallest step
-	growth          = 1.4                   // coarse schedule: each step this much longer than the offset so far
-	refinePoints    = 16                    // replays spread across a bracket in a refinement pass
-	targetWidth     = 8 * time.Millisecond  // stop refining once the bracket is this narrow
-	maxPasses       = 5
-	maxInconclusive = 5 // consecutive inconclusive answers before the measurement gives up
-)
+// maxInconclusive is how many consecutive answers that are neither accepted nor refused end the
+// measurement.
+const maxInconclusive = 5
 
 // staleMeasurement describes one experiment: which identity and probe, what change, how to undo it.
 type staleMeasurement struct {
@@ -54,67 +54,20 @@ type staleMeasurement struct {
 	chains       *chains       // the probe's setup and teardown
 }
 
-func (m *staleMeasurement) learn(p passResult) {
-	if p.haveRejected {
-		m.lastRejectAt = p.rejectedAt
-		m.fillWindow = p.firstRejected + p.fillToChange
-	}
-}
-
-// replay is one observation after the change.
-type replay struct {
-	sent, received time.Duration // relative to the acknowledgement
-	outcome        probe.Outcome
-	status         int
-}
-
-// passResult is what one pass saw.
-type passResult struct {
-	fillToChange  time.Duration
-	lastAccepted  time.Duration
-	haveAccepted  bool // at least one replay after the acknowledgement was accepted
-	firstRejected time.Duration
-	haveRejected  bool
-	rejectedAt    time.Time // when the first refused replay was sent
-	replays       int
-	events        []finding.Event
-	ack           time.Time  // when the change was acknowledged
-	vars          probe.Vars // the pass's variables (token, setup's extracts), for controls
-	controls      []finding.Event
-}
-
-func (p passResult) never() bool { return !p.haveRejected }
-
-// schedule returns the offset after the acknowledgement at which replay i should be sent, given
-// the offset of the previous replay.
-type schedule func(i int, prev time.Duration) time.Duration
-
-func coarseSchedule(from time.Duration) schedule {
-	return func(i int, prev time.Duration) time.Duration {
-		if i == 0 {
-			return from
+func (m *staleMeasurement) learn(p *stalePass) {
+	for _, r := range p.replays {
+		if r.outcome == probe.Rejected {
+			m.lastRejectAt = r.sent
+			m.fillWindow = r.received.Sub(p.fillSent)
+			return
 		}
-		next := time.Duration(float64(prev) * growth)
-		return max(next, prev+firstStep)
 	}
 }
 
-// refineSchedule spreads refinePoints replays evenly across [lo, hi], then falls back to the coarse
-// schedule should the window outlast hi in this pass.
-func refineSchedule(lo, hi time.Duration) schedule {
-	lo = max(lo, 0)
-	step := (hi - lo) / (refinePoints - 1)
-	coarse := coarseSchedule(hi)
-	return func(i int, prev time.Duration) time.Duration {
-		if i < refinePoints {
-			return lo + time.Duration(i)*step
-		}
-		return coarse(i-refinePoints+1, prev)
-	}
-}
-
-// measure runs passes until the bracket is narrow enough. It returns a nil window when the first
-// replay after the acknowledgement was already refused: the API honoured the change at once.
+// measure runs passes until one cause remains and is bracketed narrowly enough. It returns a nil
+// window when the first replay after the first acknowledgement was already refused: the API honoured
+// the change at once. A window and an error together mean the measurement stopped early (the budget,
+// the deadline, a failed request) after a replay had already proven the finding.
 func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []finding.Event, error) {
 	if m.restore != nil {
 		// Put the identity back however the measurement ends; a scan must not leave it downgraded.
@@ -124,122 +77,123 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 			}
 		}()
 	}
-	maxWindow := m.env.Target.MaxWindow
-	first, err := m.pass(ctx, 1, func(time.Duration) schedule { return coarseSchedule(0) }, maxWindow)
-	if err != nil {
-		return nil, nil, err
-	}
-	w := &finding.Window{
-		Change:         m.kind,
-		MaxWaitMS:      ms(maxWindow),
-		FillToChangeMS: finding.Round(ms(first.fillToChange)),
-	}
-	w.Passes = append(w.Passes, passSummary(first))
-	if !first.haveAccepted && first.haveRejected {
-		return nil, first.events, nil
-	}
-	m.learn(first)
-	if first.never() {
-		if err := m.confirmChange(ctx, &first); err != nil {
-			return nil, nil, err
+	var passes []*stalePass
+	var inf inference
+	for n := 1; n <= maxPasses; n++ {
+		plan := planPass(passes, inf, time.Now(), m.restore != nil)
+		if n > 1 {
+			m.env.progress("%s: pass %d: %s", m.checkID, n, plan.why)
 		}
-		w.Never = true
-		w.LastAcceptedMS = finding.Round(ms(first.lastAccepted))
-		return w, first.events, nil
-	}
-	last := first
-	lo, hi := first.lastAccepted, first.firstRejected
-	// The evidence is the latest pass that saw both sides of the transition; notes say what else
-	// happened.
-	evidence, prevFill := first.events, first.fillToChange
-	var notes []finding.Event
-	for n := 2; n <= maxPasses && hi-lo > targetWidth; n++ {
-		// Between passes the time from cache fill to acknowledgement differs a little, which moves a
-		// window counted from the fill; widen the bracket by that difference and by a tenth of its
-		// width so that the transition falls inside it either way.
-		m.env.progress("%s: pass %d: refining [%.1f, %.1f] ms", m.checkID, n, ms(lo), ms(hi))
-		refine := func(fillToChange time.Duration) schedule {
-			margin := max((hi-lo)/10, 2*time.Millisecond) + (fillToChange - prevFill).Abs() + m.wakeLag
-			return refineSchedule(lo-margin, hi+margin)
+		p, err := m.pass(ctx, n, plan, passes, inf)
+		if p != nil && len(p.replays) > 0 {
+			passes = append(passes, p)
 		}
-		p, err := m.pass(ctx, n, refine, maxWindow)
 		if err != nil {
-			return nil, nil, err
+			return m.stoppedEarly(ctx, passes, err)
 		}
-		w.Passes = append(w.Passes, passSummary(p))
-		last = p
-		if p.never() {
-			notes = append(notes, note(p, fmt.Sprintf("pass %d: still accepted at the max window; the window varies between tokens", n)))
-			break
+		if n == 1 && (len(passes) == 0 || !p.acceptedAfterAck() && p.closed()) {
+			return nil, nil, nil // honoured the change at once
 		}
 		m.learn(p)
-		if p.haveAccepted {
-			evidence = p.events
+		inf = infer(passes)
+		if measured(passes, inf) {
+			break
 		}
-		newLo, newHi := lo, min(hi, p.firstRejected)
-		if p.haveAccepted {
-			newLo = max(lo, p.lastAccepted)
-		}
-		if newLo > newHi {
-			// This pass closed outside the earlier bracket: the window moved between tokens by more
-			// than the margin (typically because the first pass's cache entry was filled earlier by
-			// another request). Later passes all start from a fresh fill, so continue from this one.
-			notes = append(notes, note(p, fmt.Sprintf("pass %d closed at %.1f ms, outside the earlier bracket [%.1f, %.1f] ms; refining from this pass", n, ms(p.firstRejected), ms(lo), ms(hi))))
-			newLo, newHi = 0, p.firstRejected
-			if p.haveAccepted {
-				newLo = p.lastAccepted
-			}
-		}
-		lo, hi, prevFill = newLo, newHi, p.fillToChange
-		w.FillToChangeMS = ms(p.fillToChange)
 	}
 	// The claim stands only if the change is still in effect now that the window closed.
-	if err := m.confirmChange(ctx, &last); err != nil {
+	if err := m.confirmChange(ctx, passes[len(passes)-1]); err != nil {
 		return nil, nil, err
 	}
-	if last.haveAccepted {
-		evidence = last.events // the control's exchange is on it
-	} else {
-		evidence = append(evidence, last.controls...)
+	w, events := m.window(passes, inf)
+	return w, events, nil
+}
+
+// measured reports whether the passes are enough: the window never closed, one cause remains and is
+// bracketed within precisionGoal (or no further pass can narrow it: the API's own time to refuse sets
+// the width), or a periodic refresh's period and its extreme windows are known.
+func measured(passes []*stalePass, inf inference) bool {
+	switch {
+	case inf.cause == finding.CauseNever:
+		return true
+	case inf.fixed != nil:
+		return inf.narrowest <= precisionGoal || answerBound(passes[inf.bracketAt], inf.fixed.frame)
+	case inf.cause == finding.CausePeriodic && inf.period.ok:
+		f := inf.period
+		period := (f.period.lo + f.period.hi) / 2
+		return f.period.width() <= period/20 && f.shortest.hi <= period/10 && f.longest.lo >= period*9/10
 	}
-	w.LastAcceptedMS, w.FirstRejectedMS = finding.Round(ms(lo)), finding.Round(ms(hi))
-	w.FillToChangeMS = finding.Round(w.FillToChangeMS)
-	return w, append(evidence, notes...), nil
+	return false
+}
+
+// answerBound reports whether pass p's interval in frame f is wider than precisionGoal because the API
+// took long to answer the refused replay (it may introspect before refusing), not because of where
+// the replays went: another pass would aim no closer, and could narrow the bracket only by luck. A
+// frame that spans a long first use or change is not answer-bound: a later pass may single out
+// which end of it the API counts from.
+func answerBound(p *stalePass, f frameDef) bool {
+	if rlo, rhi, ok := f.ref(p); !ok || rhi.Sub(rlo) > precisionGoal/4 {
+		return false
+	}
+	var lastAccepted, firstRefused *replayObs
+	for i := range p.replays {
+		r := &p.replays[i]
+		switch {
+		case r.outcome == probe.Accepted:
+			lastAccepted = r
+		case r.outcome == probe.Rejected && firstRefused == nil:
+			firstRefused = r
+		}
+	}
+	if lastAccepted == nil || firstRefused == nil {
+		return false
+	}
+	answer := firstRefused.received.Sub(firstRefused.sent)
+	return answer > precisionGoal/2 && answer >= 2*firstRefused.sent.Sub(lastAccepted.sent)
+}
+
+// stoppedEarly ends a measurement that an error cut short. A replay accepted after an
+// acknowledgement is proof enough for a finding: the window is built from the passes made, says how
+// far the replays reached and why they stopped, and comes back with the error (the scan is then
+// incomplete). A downgrade's claim also needs its control; without it there is only the error.
+func (m *staleMeasurement) stoppedEarly(ctx context.Context, passes []*stalePass, err error) (*finding.Window, []finding.Event, error) {
+	proven := false
+	for _, p := range passes {
+		proven = proven || p.acceptedAfterAck()
+	}
+	if !proven {
+		return nil, nil, err
+	}
+	last := passes[len(passes)-1]
+	if !last.closed() && last.stoppedBy == "" {
+		last.stoppedBy, last.stopDetail = stopReason(ctx, err), m.redactor().String(err.Error())
+	}
+	if cerr := m.confirmChange(ctx, last); cerr != nil {
+		return nil, nil, fmt.Errorf("%w (a replay was accepted after the %s, but the control that must confirm the %s was still in effect could not run: %v)", err, m.kind, m.kind, cerr)
+	}
+	w, events := m.window(passes, infer(passes))
+	return w, events, fmt.Errorf("the measurement stopped early, the finding stands on the replays made: %w", err)
+}
+
+// stopReason names why replays stopped for an error, as a finding.Stopped* value.
+func stopReason(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(err, client.ErrBudget):
+		return finding.StoppedBudget
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		return finding.StoppedDeadline
+	}
+	return finding.StoppedError
 }
 
 // confirmChange runs the change-in-effect control at the end of pass p, while the change is still
 // made: for a downgrade, a token minted now must be refused. A revocation spends one token only, so
 // there is nothing to mint; its claim rests on the revoked token's own replays. The control's
-// exchange joins p's evidence.
-func (m *staleMeasurement) confirmChange(ctx context.Context, p *passResult) error {
+// exchange joins p's timeline.
+func (m *staleMeasurement) confirmChange(ctx context.Context, p *stalePass) error {
 	if m.kind != "downgrade" {
 		return nil
 	}
-	var tl timeline
-	err := changeInEffect(ctx, m.env, m.ident, m.probe, p.vars, m.kind, &tl)
-	events := tl.relativeTo(p.ack)
-	p.controls = append(p.controls, events...)
-	p.events = append(p.events, events...)
-	return err
-}
-
-func note(p passResult, detail string) finding.Event {
-	var at float64
-	if n := len(p.events); n > 0 {
-		at = p.events[n-1].AtMS
-	}
-	return finding.Event{AtMS: at, Kind: finding.EventNote, Detail: detail}
-}
-
-func passSummary(p passResult) finding.Pass {
-	s := finding.Pass{Replays: p.replays, FillToChangeMS: finding.Round(ms(p.fillToChange)), Never: p.never()}
-	if p.haveAccepted {
-		s.LastAcceptedMS = finding.Round(ms(p.lastAccepted))
-	}
-	if p.haveRejected {
-		s.FirstRejectedMS = finding.Round(ms(p.firstRejected))
-	}
-	return s
+	return changeInEffect(ctx, m.env, m.ident, m.probe, p.vars, m.kind, &p.tl)
 }
 
 func (m *staleMeasurement) redactor() *redact.Redactor { return m.env.Target.Redactor }
@@ -275,148 +229,200 @@ func (tl *timeline) relativeTo(r time.Time) []finding.Event {
 	return out
 }
 
-// pass runs one measurement pass with a fresh token.
-func (m *staleMeasurement) pass(ctx context.Context, n int, plan func(fillToChange time.Duration) schedule, maxWindow time.Duration) (passResult, error) {
+// pass runs one measurement pass with a fresh token, begun as plan says, its replays placed from
+// what the earlier passes (prior, inferred as inf) predict. It returns the pass's data even when an
+// error cuts it short, or nil when the error came before the change was acknowledged.
+func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior []*stalePass, inf inference) (*stalePass, error) {
 	t := m.env.Target
-	var tl timeline
-	var res passResult
+	maxWindow := t.MaxWindow
+	p := &stalePass{n: n, waitBefore: plan.waitBefore, gap: plan.gap}
+	tl := &p.tl
 
 	if n > 1 && m.restore != nil {
 		if err := retryRestore(ctx, m.ident); err != nil {
-			return res, fmt.Errorf("identity %q: restore before pass %d: %w", m.ident.Name, n, t.Redactor.Error(err))
+			return nil, fmt.Errorf("identity %q: restore before pass %d: %w", m.ident.Name, n, t.Redactor.Error(err))
 		}
 		tl.add(time.Now(), finding.EventRestore, "identity restored", nil, time.Time{}, time.Time{})
 	}
+	if plan.waitBefore > 0 {
+		if err := sleepUntil(ctx, time.Now().Add(plan.waitBefore)); err != nil {
+			return nil, err
+		}
+	}
+	p.started = time.Now()
 	tok, err := m.ident.Source.Token(ctx)
 	if err != nil {
-		return res, fmt.Errorf("identity %q: get token: %w", m.ident.Name, t.Redactor.Error(err))
+		return nil, fmt.Errorf("identity %q: get token: %w", m.ident.Name, t.Redactor.Error(err))
 	}
-	tl.add(time.Now(), finding.EventToken, fmt.Sprintf("fresh token for %s (%s)", m.ident.Name, m.ident.Source.Kind()), nil, time.Time{}, time.Time{})
+	p.minted = time.Now()
+	p.exp, p.iat = jwtTimes(tok.Value)
+	tl.add(p.minted, finding.EventToken, fmt.Sprintf("fresh token for %s (%s)", m.ident.Name, m.ident.Source.Kind()), nil, time.Time{}, time.Time{})
 	vars := m.chains.begin(tok)
 
-	// fill is the send time of the first request in the final unbroken run of accepted requests made
-	// with this token before the change: that is when the API last (re)filled what it caches.
-	var fill time.Time
+	// The fill is the round trip of the first request in the final unbroken run of accepted requests
+	// made with this token before the change: when the API last (re)filled what it caches. A setup
+	// step run as another identity does not use this token.
+	setFill := func(r *probe.Result) {
+		if p.fillSent.IsZero() {
+			p.fillSent, p.fillReceived = r.Response.Sent, r.Response.Received
+		}
+	}
 	results, err := m.chains.setup(ctx, vars)
 	for i, r := range results {
 		tl.add(r.Response.Sent, finding.EventFill, "setup", m.exchange(r, r.Token), r.Response.Sent, r.Response.Received)
-		if fill.IsZero() && runsAs(m.probe.Setup[i], m.ident.Name) {
-			fill = r.Response.Sent
+		if runsAs(m.probe.Setup[i], m.ident.Name) {
+			setFill(r)
 		}
 	}
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	if n == 1 {
 		// Controls before claims: the probe must be refused without a valid token.
 		// They carry no valid token, so they leave whatever the setup's request filled alone.
-		if err := authControl(ctx, m.env, m.probe, vars, &tl); err != nil {
-			return res, err
+		if err := authControl(ctx, m.env, m.probe, vars, tl); err != nil {
+			return nil, err
 		}
 	}
 	// Make the probe accepted before the change. After a restore, the API may still honour the
 	// downgrade for a while (its own cache): wait for that, with backoff, up to the max window.
+	// A fresh token's first use fills a per-token cache for certain; after a restore, the first
+	// acceptance after a refusal refills a per-subject one; on a downgrade's first pass, or when a
+	// restored identity is accepted at once, the subject's cache may have been filled before.
+	p.fillCertain = m.restore == nil
 	armStart := time.Now()
 	wait := firstStep
 	inconclusive := 0
 	for {
 		r, err := m.probe.Do(ctx, t.Client, vars)
 		if err != nil {
-			return res, fmt.Errorf("probe %q: %w", m.probe.Name, t.Redactor.Error(err))
+			return nil, fmt.Errorf("probe %q: %w", m.probe.Name, t.Redactor.Error(err))
 		}
 		tl.add(r.Response.Sent, finding.EventFill, "probe before the change", m.exchange(r, tok.Value), r.Response.Sent, r.Response.Received)
 		if r.Outcome == probe.Accepted {
-			if fill.IsZero() {
-				fill = r.Response.Sent
-			}
+			setFill(r)
+			p.acceptedBefore = r.Response.Sent
 			break
 		}
-		fill = time.Time{}
+		p.fillSent, p.fillReceived = time.Time{}, time.Time{}
 		tl.events[len(tl.events)-1].Kind = finding.EventNote
 		tl.events[len(tl.events)-1].Detail = "probe refused before the change: waiting for the restore to take effect"
 		if r.Outcome == probe.Inconclusive {
 			if inconclusive++; inconclusive >= maxInconclusive {
-				return res, m.inconclusiveErr(r)
+				return nil, m.inconclusiveErr(r)
 			}
-		} else if m.restore == nil || n == 1 {
-			return res, fmt.Errorf("probe %q: %s answered %d with a fresh token of %q before any change (hint: the probe must be accepted by a valid token; check its path, setup and accept statuses, and the identity's scopes)", m.probe.Name, m.probe.Endpoint(), r.Response.Status, m.ident.Name)
+		} else if m.restore == nil {
+			return nil, m.refusedBeforeChange(r, 0)
+		} else {
+			// A downgrade made moments ago (the previous pass, an earlier probe or check) may still
+			// be cached: wait for the restore to be honoured. The acceptance after the refusal is
+			// then the refill.
+			p.fillCertain = true
 		}
 		if time.Since(armStart) > maxWindow {
-			return res, fmt.Errorf("probe %q: still refused %s after restoring identity %q (hint: the restore hook may not give back the privilege the probe needs)", m.probe.Name, maxWindow, m.ident.Name)
+			if n == 1 {
+				return nil, m.refusedBeforeChange(r, maxWindow)
+			}
+			return nil, fmt.Errorf("probe %q: still refused %s after restoring identity %q (hint: the restore hook may not give back the privilege the probe needs)", m.probe.Name, maxWindow, m.ident.Name)
 		}
 		next := time.Now().Add(wait)
 		if waited := m.lastRejectAt.Add(m.fillWindow - 2*firstStep); !m.lastRejectAt.IsZero() && waited.After(next) && time.Until(waited) < maxWindow {
 			next, m.lastRejectAt = waited, time.Time{} // wait out the expected staleness once, then poll
 		}
 		if err := sleepUntil(ctx, next); err != nil {
-			return res, err
+			return nil, err
 		}
 		wait = min(wait*3/2, 250*time.Millisecond)
 	}
+	changeAt := time.Now().Add(plan.gap)
+	if plan.changeAt.After(changeAt) {
+		changeAt = plan.changeAt
+	}
+	if err := sleepUntil(ctx, changeAt); err != nil {
+		return nil, err
+	}
+	if plan.gap == 0 && !plan.changeAt.IsZero() {
+		p.gap = time.Since(p.acceptedBefore) // the wait for the aimed moment, for the report
+	}
 
-	changeSent := time.Now()
+	p.changeSent = time.Now()
 	m.changed = true // from here the change may have taken effect, even if its request fails
 	if err := m.change.Run(ctx, tok); err != nil {
-		return res, fmt.Errorf("identity %q: %s (%s hook): %w", m.ident.Name, m.kind, m.change.Kind(), t.Redactor.Error(err))
+		return nil, fmt.Errorf("identity %q: %s (%s hook): %w", m.ident.Name, m.kind, m.change.Kind(), t.Redactor.Error(err))
 	}
-	ack := time.Now()
-	res.ack, res.vars = ack, vars
-	tl.add(changeSent, finding.EventChangeSent, m.kind+" sent ("+m.change.Kind()+")", nil, time.Time{}, time.Time{})
-	tl.add(ack, finding.EventChangeAcked, m.kind+" acknowledged", nil, time.Time{}, time.Time{})
-	res.fillToChange = ack.Sub(fill)
-	sched := plan(res.fillToChange)
-
-	prev := time.Duration(0)
+	p.ack, p.vars = time.Now(), vars
+	tl.add(p.changeSent, finding.EventChangeSent, m.kind+" sent ("+m.change.Kind()+")", nil, time.Time{}, time.Time{})
+	tl.add(p.ack, finding.EventChangeAcked, m.kind+" acknowledged", nil, time.Time{}, time.Time{})
+	next := replayOffsets(prior, inf, p, maxWindow, m.wakeLag)
 	inconclusive = 0
 	lastProgress := time.Now()
 	for i := 0; ; i++ {
-		offset := sched(i, prev)
-		if offset > maxWindow {
-			// "Never within max_window" must be measured: the last replay goes out at max_window,
-			// not wherever the schedule's last step before it happened to fall.
-			if prev >= maxWindow || i == 0 {
-				break
-			}
-			offset = maxWindow
+		offset, ok := next()
+		if !ok {
+			p.stoppedBy = finding.StoppedMaxWindow
+			break
 		}
-		prev = offset
-		if err := sleepUntil(ctx, ack.Add(offset)); err != nil {
-			return res, err
+		if err := sleepUntil(ctx, p.ack.Add(offset)); err != nil {
+			return p, err
 		}
 		r, err := m.probe.Do(ctx, t.Client, vars)
 		if err != nil {
-			return res, fmt.Errorf("probe %q: replay after %s: %w", m.probe.Name, m.kind, t.Redactor.Error(err))
+			return p, fmt.Errorf("probe %q: replay after %s: %w", m.probe.Name, m.kind, t.Redactor.Error(err))
 		}
-		res.replays++
-		rp := replay{sent: r.Response.Sent.Sub(ack), received: r.Response.Received.Sub(ack), outcome: r.Outcome, status: r.Response.Status}
+		rp := replayObs{sent: r.Response.Sent, received: r.Response.Received, outcome: r.Outcome, status: r.Response.Status}
+		p.replays = append(p.replays, rp)
 		if i == 0 {
 			// The first request after a long wait leaves late even so (the machine wakes slowly);
-			// later refinement passes widen their margin by the worst lag seen.
-			m.wakeLag = min(max(m.wakeLag, rp.sent-offset), 50*time.Millisecond)
+			// later passes widen their margin by the worst lag seen.
+			m.wakeLag = min(max(m.wakeLag, rp.sent.Sub(p.ack)-offset), 50*time.Millisecond)
 		}
 		tl.add(r.Response.Sent, finding.EventReplay, "", m.exchange(r, tok.Value), r.Response.Sent, r.Response.Received)
 		switch rp.outcome {
 		case probe.Accepted:
 			inconclusive = 0
-			res.lastAccepted, res.haveAccepted = rp.sent, true
 		case probe.Rejected:
-			res.firstRejected, res.haveRejected = rp.received, true
-			res.rejectedAt = r.Response.Sent
 		default:
 			if inconclusive++; inconclusive >= maxInconclusive {
-				return res, m.inconclusiveErr(r)
+				return p, m.inconclusiveErr(r)
 			}
 		}
-		if res.haveRejected {
+		if rp.outcome == probe.Rejected {
 			break
 		}
 		if time.Since(lastProgress) > 2*time.Second {
 			lastProgress = time.Now()
-			m.env.progress("%s: pass %d: %s still honoured %.1f s after the %s (%d replays)", m.checkID, n, m.probe.Endpoint(), rp.sent.Seconds(), m.kind, res.replays)
+			m.env.progress("%s: pass %d: %s still honoured %.1f s after the %s (%d replays)", m.checkID, n, m.probe.Endpoint(), rp.sent.Sub(p.ack).Seconds(), m.kind, len(p.replays))
 		}
 	}
-	res.events = tl.relativeTo(ack)
-	return res, nil
+	return p, nil
+}
+
+// jwtTimes reads a token's exp and iat without verifying it, when it is a JWT; zero otherwise.
+func jwtTimes(token string) (exp, iat time.Time) {
+	if strings.Count(token, ".") != 2 {
+		return
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(token, claims); err != nil {
+		return
+	}
+	if e, err := claims.GetExpirationTime(); err == nil && e != nil {
+		exp = e.Time
+	}
+	if i, err := claims.GetIssuedAt(); err == nil && i != nil {
+		iat = i.Time
+	}
+	return exp, iat
+}
+
+// refusedBeforeChange is the error for a probe a fresh token cannot use before any change, for as long
+// as waited.
+func (m *staleMeasurement) refusedBeforeChange(r *probe.Result, waited time.Duration) error {
+	during := ""
+	if waited > 0 {
+		during = fmt.Sprintf(" for %s", waited)
+	}
+	return fmt.Errorf("probe %q: %s answered %d with a fresh token of %q before any change%s (hint: the probe must be accepted by a valid token; check its path, setup and accept statuses, and the identity's scopes)", m.probe.Name, m.probe.Endpoint(), r.Response.Status, m.ident.Name, during)
 }
 
 func (m *staleMeasurement) inconclusiveErr(r *probe.Result) error {
@@ -463,9 +469,9 @@ func sleepUntil(ctx context.Context, at time.Time) error {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// roundUp formats a bracket bound for a summary.
+// fmtMS formats a figure for a summary.
 func fmtMS(v float64) string {
-	if v >= 10000 {
+	if v >= 10000 || v <= -10000 {
 		return fmt.Sprintf("%.1f s", v/1000)
 	}
 	if v < 1 && v > -1 {

@@ -64,6 +64,7 @@ type Ledger struct {
 	experiments map[string][]Experiment // by check ID
 	restores    []RestoreFailure
 	leftovers   []Leftover
+	forgers     map[string]Forger // by identity: a way to forge its tokens that a check proved
 }
 
 // Leftovers returns what checks could not remove from the target.
@@ -123,12 +124,16 @@ func passedBecause(format string, args ...any) error {
 	return &nothingToClaim{Reason: fmt.Sprintf(format, args...)}
 }
 
-// classify turns how an experiment ended into its verdict and reason.
+// classify turns how an experiment ended into its verdict and reason. A finding that comes with an
+// error was proven before the error stopped the experiment: the verdict is the error (the experiment
+// did not finish, so the scan is incomplete), and the finding is reported all the same.
 func classify(f *finding.Finding, err error) (Verdict, string) {
 	var inc *InconclusiveError
 	var sk *SkipError
 	var none *nothingToClaim
 	switch {
+	case err != nil && f != nil:
+		return Errored, err.Error() + " (a finding proven before the error is reported)"
 	case err == nil && f != nil:
 		return Found, ""
 	case err == nil:
@@ -151,9 +156,24 @@ func fatal(ctx context.Context, err error) bool {
 
 // forEachProbe runs one experiment per probe the plan names, as the identity under test for that
 // probe (the probe's own `as:`, else the check's identity), and records each verdict in the ledger.
-// An experiment that errs does not stop the next one, unless nothing could run after it (fatal);
-// the first such error is returned so that the scan reports the check as stopped.
+// run returns a finding, an error, or both: a finding proven before an error stopped the experiment
+// stands (it is reported; the experiment's verdict is the error, so the check's status is error and
+// the scan incomplete, and exit codes let findings win). An experiment that errs does not stop the
+// next one, unless nothing could run after it (fatal); the first such error is returned so that the
+// scan reports the check as stopped.
 func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error)) ([]finding.Finding, error) {
+	return forEachProbeFindings(ctx, env, checkID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) ([]finding.Finding, error) {
+		f, err := run(ctx, p, id)
+		if f == nil {
+			return nil, err
+		}
+		return []finding.Finding{*f}, err
+	})
+}
+
+// forEachProbeFindings is forEachProbe for checks that may prove several findings in one experiment
+// (auth/missing: one per credential the API should have refused).
+func forEachProbeFindings(ctx context.Context, env *Env, checkID string, run func(ctx context.Context, p *probe.Probe, id *identity.Identity) ([]finding.Finding, error)) ([]finding.Finding, error) {
 	t := env.Target
 	var out []finding.Finding
 	for i, name := range env.Plan.Probes {
@@ -170,18 +190,21 @@ func forEachProbe(ctx context.Context, env *Env, checkID string, run func(ctx co
 			return out, fmt.Errorf("identity %q is not defined", idName)
 		}
 		before := t.Client.Sent()
-		f, err := run(ctx, p, id)
+		fs, err := run(ctx, p, id)
 		if err != nil {
 			err = t.Redactor.Error(err)
-			f = nil // a finding comes with no error; an error means the claim was not finished
 		}
-		verdict, reason := classify(f, err)
+		var first *finding.Finding
+		if len(fs) > 0 {
+			first = &fs[0]
+		}
+		verdict, reason := classify(first, err)
 		env.record(checkID, Experiment{Probe: p.Name, Endpoint: p.Endpoint(), Verdict: verdict, Reason: t.Redactor.String(reason)})
-		if f != nil {
+		for _, f := range fs {
 			if f.Requests == 0 {
 				f.Requests = t.Client.Sent() - before
 			}
-			out = append(out, *f)
+			out = append(out, f)
 		}
 		if err != nil && fatal(ctx, err) {
 			for _, rest := range env.Plan.Probes[i+1:] {

@@ -382,7 +382,7 @@ func TestLoginSourceAndRevokeByTokenID(t *testing.T) {
 	if err != nil || len(fs) != 1 || xs[0].Verdict != check.Found {
 		t.Fatalf("findings %+v experiments %+v err %v; want one finding", fs, xs, err)
 	}
-	assertWindowContainsTTL(t, fs[0], ttl)
+	assertWindow(t, fs[0], finding.CauseLifetime, ttl)
 	_, fixed := labTarget(t, lab.Options{Flavor: lab.Fixed}, byID)
 	fs, xs, err = runRecorded(t, check.RevokedTokenAccepted{}, fixed)
 	if err != nil || len(fs) != 0 || xs[0].Verdict != check.Passed {

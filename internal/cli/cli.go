@@ -49,7 +49,8 @@ token or removes a scope during the scan, replays what the old state allowed, an
 outside how long the API still lets it through, with a timeline as evidence.
 
 Start with ` + "`tocsin demo`" + ` (scans a built-in vulnerable API and its fixed twin), then write a
-tocsin.yaml for your API (tocsin lab --write-config lab.yaml writes a complete one to start from),
+tocsin.yaml for your API (tocsin init --openapi spec.yaml writes one from its OpenAPI document;
+tocsin lab --write-config lab.yaml writes a complete one to start from),
 check it with ` + "`tocsin validate`" + ` and scan it with ` + "`tocsin scan`" + `.`
 
 // Main runs the command line and returns the exit code.
@@ -106,6 +107,7 @@ func newRoot(s *stdio) *cobra.Command {
 	root.AddCommand(
 		newScanCmd(s),
 		newValidateCmd(s),
+		newInitCmd(s),
 		newDemoCmd(s),
 		newLabCmd(s),
 		newChecksCmd(s),

@@ -18,15 +18,22 @@ import (
 const demoLong = `Starts the embedded lab twice on 127.0.0.1 ephemeral ports, an identity provider with the resource
 API in its vulnerable flavour and in its fixed flavour (built on tocsin's guard library), scans both
 with the same config, and prints the findings. The vulnerable API caches token introspection and
-permissions (--ttl, --permission-ttl) and lets one account reach another's notes and the admin routes;
-the fixed one checks the grant at the moment of each action, and whose it is.
-Nothing leaves this machine.
+permissions (--ttl, --permission-ttl), leaves a report without authentication, verifies JWTs the
+ways real code gets wrong and lets one account reach another's notes and the admin routes; the fixed
+one checks the grant at the moment of each action, and whose it is, and verifies every token with its
+own key and algorithm. Nothing leaves this machine.
 
 Exit status: 0 unless --fail-on is given and a finding is at or above it; 2 on an error.`
 
 type labFlags struct {
 	ttl, permissionTTL, gap time.Duration
 	singleWriter            bool
+	// How the vulnerable lab learns of revocations (the staleness window's cause), for trying the
+	// staleness checks on each pattern; the defaults are the introspection cache above.
+	latency                   lab.Latency
+	stampOnAnswer, offlineJWT bool
+	denylistSync, propagation time.Duration
+	tokenLifetime             time.Duration
 }
 
 func (l *labFlags) register(cmd *cobra.Command) {
@@ -35,10 +42,34 @@ func (l *labFlags) register(cmd *cobra.Command) {
 	fs.DurationVar(&l.permissionTTL, "permission-ttl", 2*time.Second, "vulnerable lab: per-subject permission cache TTL (negative turns it off)")
 	fs.DurationVar(&l.gap, "gap", 150*time.Millisecond, "check-to-use gap before destructive actions, both flavours")
 	fs.BoolVar(&l.singleWriter, "single-writer", false, "both flavours: behave like an application on a single-writer database: every token-bearing request writes a last-used stamp, and a DELETE holds the write lock from load to commit (GET /public/items/{id} reads without a token or a write)")
+	fs.Func("introspect-latency", "vulnerable lab: how long each introspection call takes, `d` or a range such as 5ms-60ms drawn uniformly per call", func(s string) error {
+		var err error
+		l.latency, err = lab.ParseLatency(s)
+		return err
+	})
+	fs.Func("cache-stamp", "vulnerable lab: an introspection cache entry lives from the `arrival` of the request that filled it (default) or from the introspection's answer (as real proxies do)", func(s string) error {
+		switch s {
+		case "arrival", "answer":
+			l.stampOnAnswer = s == "answer"
+			return nil
+		}
+		return fmt.Errorf("want arrival or answer, not %q", s)
+	})
+	_ = cmd.RegisterFlagCompletionFunc("cache-stamp", completeValues("arrival", "answer"))
+	fs.BoolVar(&l.offlineJWT, "offline-jwt", false, "vulnerable lab: verify JWTs offline with no revocation check (a revoked token works until its exp; see --token-lifetime)")
+	fs.DurationVar(&l.denylistSync, "denylist-sync", 0, "vulnerable lab: verify JWTs offline against a revocation list pulled every `period`")
+	fs.DurationVar(&l.propagation, "propagation-delay", 0, "vulnerable lab: verify JWTs offline against a revocation store that lags this `delay` behind the acknowledgement")
+	fs.DurationVar(&l.tokenLifetime, "token-lifetime", 15*time.Minute, "access token lifetime (exp), both flavours; at least 1s")
 }
 
 func (l *labFlags) options(flavor string) lab.Options {
-	return lab.Options{Flavor: flavor, IntrospectionTTL: l.ttl, PermissionTTL: l.permissionTTL, ActionGap: l.gap, SingleWriter: l.singleWriter}
+	return lab.Options{
+		Flavor: flavor, IntrospectionTTL: l.ttl, PermissionTTL: l.permissionTTL, ActionGap: l.gap,
+		SingleWriter:         l.singleWriter,
+		IntrospectionLatency: l.latency, StampOnAnswer: l.stampOnAnswer,
+		OfflineJWT: l.offlineJWT, DenylistSync: l.denylistSync, PropagationDelay: l.propagation,
+		TokenLifetime: l.tokenLifetime,
+	}
 }
 
 func newDemoCmd(s *stdio) *cobra.Command {
@@ -64,6 +95,9 @@ func runDemo(s *stdio, lf *labFlags, o *outputFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if err := lf.options(lab.Vulnerable).Validate(); err != nil {
+		return failed(s, err)
+	}
 	flavors := []string{"vulnerable", "fixed"}
 	reports := make([]*report.Report, len(flavors))
 	errs := make([]error, len(flavors))
@@ -112,7 +146,7 @@ func runDemo(s *stdio, lf *labFlags, o *outputFlags) error {
 		return exitError(ExitUsage)
 	}
 	if o.format == "text" && o.out == "" && len(done) == 2 {
-		fmt.Fprintf(s.out, "\nThe vulnerable API honoured stale authorization %d time(s); the fixed API, built on guard, %d.\n",
+		fmt.Fprintf(s.out, "\nThe vulnerable API gave %d finding(s) (stale authorization, races, missing authentication, forged JWTs accepted, one account reaching another's data or privileges), each proven with its evidence above; the fixed API, built on guard, %d.\n",
 			done[0].Summary.Total, done[1].Summary.Total)
 		fmt.Fprint(s.out, "Scan your own API: tocsin scan -c tocsin.yaml (see examples/tocsin.yaml).\n")
 	}

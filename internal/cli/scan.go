@@ -24,7 +24,8 @@ import (
 
 const scanLong = `Scans the API that a config file describes. The file names the origins tocsin may contact, the
 identities and how to get, revoke, downgrade and restore their tokens, the probes (request templates)
-and which checks run with them. Without -c, tocsin.yaml in the working directory is used.
+and which checks run with them; or, with openapi: (or har:), the API's operations, from which probes
+are made and checks pick theirs. Without -c, tocsin.yaml in the working directory is used.
 examples/tocsin.yaml explains every field, and docs/tocsin.schema.json lets an editor complete and
 check them; ` + "`tocsin validate`" + ` checks a config without changing anything on the API.
 
@@ -32,8 +33,14 @@ Each check proves a flaw from outside and measures it: toctou/revoked-token-acce
 token and replays a request until the API refuses it; toctou/scope-downgrade-ignored removes a scope
 and replays a privileged request until refused; toctou/inflight-revocation revokes a token while a
 destructive action it authorized is in flight and reads the resource right after, as another identity;
-race/limit-overrun sends synchronised copies of a one-shot action. Findings carry the measured window,
-a timeline and remediation. ` + "`tocsin checks`" + ` lists them.
+race/limit-overrun sends synchronised copies of a one-shot action; auth/missing sends each probe with no
+credentials, a malformed token and a token no issuer made; the jwt/* checks forge tokens from the
+identity's JWT (alg none, a changed payload, a cracked HMAC secret, the issuer's public key as an HMAC
+secret, a key in the jwk header, an old exp) and send them where the real token is accepted and no token
+refused; the authz/* checks, from probes written for them, try as one identity what only the check's
+owner may do (its objects, its privileged operations) or properties only the API may set, and read the
+effect back. Findings carry the measured window, what was sent in place of the token or the proof
+between identities, a timeline and remediation. ` + "`tocsin checks`" + ` lists them.
 
 Exit status (docs/ci.md):
   0  the scan is complete, every check decided, and no finding is at or above --fail-on
@@ -78,7 +85,7 @@ func newScanCmd(s *stdio) *cobra.Command {
 	var cf configFlags
 	var o outputFlags
 	var only []string
-	var sourceRoot string
+	var sourceRoot, wordlist string
 	cmd := &cobra.Command{
 		Use:     "scan [-c FILE] [flags]",
 		Short:   "Scan an API described by a config file",
@@ -93,6 +100,14 @@ func newScanCmd(s *stdio) *cobra.Command {
 			if err := o.validate(); err != nil {
 				return failed(s, err)
 			}
+			if wordlist != "" {
+				// Read when the check runs; a file that cannot be opened is a usage error now.
+				f, err := os.Open(wordlist)
+				if err != nil {
+					return failed(s, fmt.Errorf("--jwt-wordlist: %w", err))
+				}
+				f.Close()
+			}
 			cfg, err := config.Load(path)
 			if err != nil {
 				return failed(s, err)
@@ -103,7 +118,7 @@ func newScanCmd(s *stdio) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			r, err := scanConfig(ctx, s, cfg, scanRun{name: path, only: only, out: &o, verbose: cf.verbose, locate: locate})
+			r, err := scanConfig(ctx, s, cfg, scanRun{name: path, only: only, out: &o, verbose: cf.verbose, locate: locate, jwtWordlist: wordlist})
 			if r == nil {
 				return failed(s, err)
 			}
@@ -120,7 +135,9 @@ func newScanCmd(s *stdio) *cobra.Command {
 	cf.register(cmd)
 	cmd.Flags().StringSliceVar(&only, "check", nil, "run only this check `ID` (repeatable, or comma-separated); it must be in the config's checks")
 	cmd.Flags().StringVar(&sourceRoot, "source-root", "", "the repository root `folder` that finding locations (SARIF) are relative to; default: the git work tree holding the config, else the working directory")
-	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(checkIDs()...))
+	cmd.Flags().StringVar(&wordlist, "jwt-wordlist", "", "a `file` of candidate HMAC secrets, one per line, that jwt/weak-hmac-secret tries offline after its built-in list")
+	_ = cmd.MarkFlagFilename("jwt-wordlist")
+	_ = cmd.RegisterFlagCompletionFunc("check", completeValues(check.IDs()...))
 	_ = cmd.MarkFlagDirname("source-root")
 	o.register(cmd, "low")
 	return cmd
@@ -134,14 +151,6 @@ func exitCode(code int) error {
 	return exitError(code)
 }
 
-func checkIDs() []string {
-	var ids []string
-	for _, c := range check.All() {
-		ids = append(ids, c.Meta().ID)
-	}
-	return ids
-}
-
 // scanRun is what one scan needs beyond its config.
 type scanRun struct {
 	name    string   // the target's label in the report
@@ -150,6 +159,8 @@ type scanRun struct {
 	verbose bool
 	prefix  string // before each progress line: the demo scans two labs at once
 	locate  func(probe string) *finding.Location
+	// jwtWordlist is --jwt-wordlist.
+	jwtWordlist string
 }
 
 // scanConfig builds the target from cfg and scans it. On interruption it returns the partial report
@@ -170,9 +181,12 @@ func scanConfig(ctx context.Context, s *stdio, cfg *config.Config, run scanRun) 
 	if run.verbose {
 		t.Client.SetLog(requestLogger(p, run.prefix, red))
 	}
+	// Every line the scan prints passes through the redactor, whatever check wrote it.
+	progress, alert := p.printer(run.prefix), p.alert(run.prefix)
 	r, err := scan.Run(ctx, t, scan.Options{
-		Name: run.name, Version: version(), Only: run.only, Locate: run.locate,
-		Progress: p.printer(run.prefix), Alert: p.alert(run.prefix),
+		Name: run.name, Version: version(), Only: run.only, Locate: run.locate, JWTWordlist: run.jwtWordlist,
+		Progress: func(msg string) { progress(red.String(msg)) },
+		Alert:    func(msg string) { alert(red.String(msg)) },
 	})
 	return r, red.Error(err)
 }
@@ -213,6 +227,12 @@ func locator(cfg *config.Config, path, sourceRoot string) (func(string) *finding
 	}
 	return func(probe string) *finding.Location {
 		k, ok := cfg.Key("probes." + probe)
+		for _, surface := range []string{"openapi", "har"} {
+			if !ok {
+				// A probe made from an operation points at the document it came from.
+				k, ok = cfg.Key(surface)
+			}
+		}
 		if !ok {
 			return nil
 		}

@@ -100,6 +100,25 @@ func runValidate(ctx context.Context, s *stdio, cfg *config.Config, path string,
 		fmt.Fprintf(w, "  %s: %s token: ok (%s)\n", name, id.Source.Kind(), detail)
 	}
 
+	if t.Surface != nil {
+		fmt.Fprintf(w, "\nsurface (%s):\n", strings.Join(t.Surface.Sources, ", "))
+		made := 0
+		for _, op := range t.Surface.Ops {
+			if op.Probe != "" && !op.HandWritten {
+				made++
+			}
+		}
+		fmt.Fprintf(w, "  %d operations; probes made from %d of them (the scan report's surface section says why not the others)\n", len(t.Surface.Ops), made)
+		if err := check.Choose(t); err != nil {
+			ok = false
+			fmt.Fprintf(w, "  %v\n", err)
+		}
+		for _, id := range check.IDs() {
+			if why := t.Surface.Unselected[id]; why != "" {
+				fmt.Fprintf(w, "  %s: no operation fits: %s\n", id, why)
+			}
+		}
+	}
 	fmt.Fprintln(w, "\nchecks, in the order a scan runs them:")
 	total := 0
 	for _, id := range t.CheckOrder {
@@ -169,6 +188,21 @@ func describeCheck(w io.Writer, t *target.Target, id string, maxWindow time.Dura
 	case config.CheckLimitOverrun:
 		does = "creates a fresh resource with each probe's setup and sends the action 20 times one after another, then on another fresh resource 20 copies released together"
 		perProbe = 2*(20+1) + 4
+	case config.CheckAuthMissing:
+		does = fmt.Sprintf("sends each probe with a token of %s (it must be accepted), then with no credentials, a malformed bearer token and a token no issuer made; a destructive probe gets a fresh resource from its setup for each", plan.Identity)
+		perProbe = 4 + 4*2
+	case config.CheckJWTWeakSecret:
+		does = fmt.Sprintf("cracks the HMAC secret of %s's token offline (the built-in list, then --jwt-wordlist); only a secret found is tried on the probes", plan.Identity)
+		perProbe = 5
+	case config.CheckJWTExpired:
+		does = fmt.Sprintf("sends %s's token again after its exp (waiting up to %s), or a token forged with an old exp where a check before it proved forging possible", plan.Identity, maxWindow)
+		perProbe = 6
+	case config.CheckJWTNone, config.CheckJWTSignature, config.CheckJWTConfusion, config.CheckJWTEmbeddedKey:
+		does = fmt.Sprintf("forges tokens from %s's JWT and sends them to each probe, after checking that the real token is accepted there and no token refused", plan.Identity)
+		if plan.Verifier != "" {
+			does += fmt.Sprintf("; one that works is sent again claiming %s's subject", plan.Verifier)
+		}
+		perProbe = 12
 	case config.CheckBOLA:
 		does = fmt.Sprintf("has %s create (or list) an object with each probe's setup, learns what %s may see from its own list, then sends the probe on %s's object as %s (and on an object of %s's own, as a control); writes are read back as %s",
 			plan.Owner, plan.Identity, plan.Owner, plan.Identity, plan.Identity, plan.Owner)

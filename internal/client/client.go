@@ -34,6 +34,10 @@ type Options struct {
 	Rate             float64       // requests per second; default 200
 	Timeout          time.Duration // per request; default 10s
 	MaxResponseBytes int64         // body bytes read per response; default 1 MiB
+	// Redactor, when set, learns the secrets of every request sent and every response read, by this
+	// client, its HTTPClient and the race engine, before anyone else sees them (redact.LearnRequest,
+	// LearnResponse): a cookie, a token in a setup's answer, a credential-named field.
+	Redactor *redact.Redactor
 }
 
 // Defaults for zero Options fields.
@@ -92,6 +96,7 @@ func New(o Options) (*Client, error) {
 		o.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	g := newGuard(origins, int64(o.Budget), o.Rate, o.Timeout)
+	g.secrets, g.maxBody = o.Redactor, o.MaxResponseBytes
 	return &Client{
 		guard: g,
 		// No Timeout here: the guard bounds each hop, and Do's body read, itself. No Jar: cookies set by
@@ -191,6 +196,9 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*Response, error) {
 func (c *Client) HTTPClient() *http.Client {
 	return &http.Client{Transport: c.guard, CheckRedirect: c.guard.checkRedirect}
 }
+
+// Redactor is the redactor the client teaches the secrets of its traffic (Options.Redactor), or nil.
+func (c *Client) Redactor() *redact.Redactor { return c.guard.secrets }
 
 // Sent reports how many requests the client has sent, within the budget or not (Unmetered).
 func (c *Client) Sent() int { return int(c.guard.used.Load() + c.guard.unmetered.Load()) }

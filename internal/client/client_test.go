@@ -3,10 +3,12 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tocsin/tocsin/internal/hostile"
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // newServer starts an httptest server on 127.0.0.1 (httptest's default) and counts the requests
@@ -507,5 +510,35 @@ func TestReachSendsNothing(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 || c.Sent() != 0 {
 		t.Errorf("Reach sent %d requests (client counted %d); want none", n, c.Sent())
+	}
+}
+
+// The client teaches its redactor the secrets of everything it sends and reads, before the caller
+// sees the response: Do and the HTTPClient it hands to libraries alike.
+func TestLearnsSecretsOfTraffic(t *testing.T) {
+	srv, _ := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: "sess-" + r.URL.Path[1:]})
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"7","access_token":"at-%s"}`, r.URL.Path[1:])
+	})
+	red := &redact.Redactor{}
+	c := newClient(t, Options{Origins: []string{srv.URL}, Redactor: red})
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/do?api_key=qk1&page=2", strings.NewReader(`{"password":"pw1"}`))
+	req.Header.Set("X-Admin-Key", "ak1")
+	if _, err := c.Do(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.HTTPClient().Get(srv.URL + "/lib")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	want := []string{"ak1", "at-do", "at-lib", "pw1", "qk1", "sess-do", "sess-lib"}
+	if got := red.Secrets(); !slices.Equal(got, want) {
+		t.Errorf("learned %q, want %q", got, want)
+	}
+	if c.Redactor() != red {
+		t.Error("Redactor() is not the one given")
 	}
 }

@@ -31,6 +31,8 @@ type guard struct {
 	timeout   time.Duration
 	transport *http.Transport
 	log       atomic.Pointer[func(Logged)] // SetLog
+	secrets   *redact.Redactor             // learns every request and response; may be nil
+	maxBody   int64                        // how much of a response body is learned
 }
 
 // Logged is one request for a verbose log (tocsin -v): sent and answered, failed, or refused before
@@ -121,6 +123,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !metered {
 		g.unmetered.Add(1)
 	}
+	g.learnRequest(req)
 	ctx, cancel := context.WithTimeout(parent, g.timeout)
 	if st, ok := parent.Value(stampsKey{}).(*stamps); ok {
 		st.attempt()
@@ -144,7 +147,60 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	g.logged(Logged{Method: req.Method, URL: safeURL(req.URL), Status: resp.StatusCode, Took: time.Since(start)})
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	if g.secrets != nil {
+		resp.Body = &learningBody{ReadCloser: resp.Body, header: resp.Header, secrets: g.secrets, max: g.maxBody}
+	}
 	return resp, nil
+}
+
+// learnRequest teaches the redactor what req carries. Its body is read through GetBody, which
+// http.NewRequest sets for the in-memory bodies every request of the scanner has; a body without it
+// is left unread.
+func (g *guard) learnRequest(req *http.Request) {
+	if g.secrets == nil {
+		return
+	}
+	var body []byte
+	if req.GetBody != nil {
+		if rc, err := req.GetBody(); err == nil {
+			body, _ = io.ReadAll(io.LimitReader(rc, maxLearnedRequest))
+			rc.Close()
+		}
+	}
+	g.secrets.LearnRequest(req.URL, req.Header, body)
+}
+
+// maxLearnedRequest bounds what of a request body is read to learn its secrets: the scanner's own
+// requests are small.
+const maxLearnedRequest = 1 << 20
+
+// learningBody keeps what its reader read of a response body, up to max, and teaches the redactor
+// the response's secrets when the body is closed: before Do returns it, and before a library such
+// as x/oauth2 builds an error message quoting it.
+type learningBody struct {
+	io.ReadCloser
+	header  http.Header
+	secrets *redact.Redactor
+	max     int64
+	kept    []byte
+	learned bool
+}
+
+func (b *learningBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if room := b.max - int64(len(b.kept)); room > 0 && n > 0 {
+		b.kept = append(b.kept, p[:min(int64(n), room)]...)
+	}
+	return n, err
+}
+
+func (b *learningBody) Close() error {
+	if !b.learned {
+		b.learned = true
+		b.secrets.LearnResponse(b.header, b.kept)
+		b.kept = nil
+	}
+	return b.ReadCloser.Close()
 }
 
 type unmeteredKey struct{}

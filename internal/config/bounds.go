@@ -34,6 +34,13 @@ const (
 // /dev/zero, or an endless pipe, is refused as soon as that much has come, not read until memory runs
 // out. A pipe that ends (tocsin scan -c <(generate-config)) is read like a file.
 func readFile(path string) ([]byte, error) {
+	return ReadFile(path, "a scan config is a few kilobytes of YAML")
+}
+
+// ReadFile reads a file the config names (an OpenAPI document, a HAR file) the way the config itself
+// is read: at most MaxFileBytes, so that a device or an endless stream is refused at once. what
+// says what the file should be, for the hint.
+func ReadFile(path, what string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -44,7 +51,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxFileBytes {
-		return nil, fmt.Errorf("%s is larger than %s (hint: a scan config is a few kilobytes of YAML; check that the path names it, not a device or a stream)", path, sizeText(MaxFileBytes))
+		return nil, fmt.Errorf("%s is larger than %s (hint: %s; check that the path names it, not a device or a stream)", path, sizeText(MaxFileBytes), what)
 	}
 	return data, nil
 }

@@ -19,6 +19,13 @@ const (
 	CheckScopeDowngrade       = "toctou/scope-downgrade-ignored"
 	CheckInflightRevocation   = "toctou/inflight-revocation"
 	CheckLimitOverrun         = "race/limit-overrun"
+	CheckAuthMissing          = "auth/missing"
+	CheckJWTNone              = "jwt/none-algorithm"
+	CheckJWTSignature         = "jwt/signature-not-verified"
+	CheckJWTWeakSecret        = "jwt/weak-hmac-secret"
+	CheckJWTConfusion         = "jwt/algorithm-confusion"
+	CheckJWTEmbeddedKey       = "jwt/embedded-key"
+	CheckJWTExpired           = "jwt/expired-accepted"
 	CheckBOLA                 = "authz/bola"
 	CheckBFLA                 = "authz/bfla"
 	CheckMassAssignment       = "authz/mass-assignment"
@@ -26,7 +33,16 @@ const (
 
 // KnownChecks lists the check IDs a config may name under checks. Validate rejects any other.
 var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, CheckInflightRevocation, CheckLimitOverrun,
+	CheckAuthMissing, CheckJWTNone, CheckJWTSignature, CheckJWTWeakSecret, CheckJWTConfusion, CheckJWTEmbeddedKey, CheckJWTExpired,
 	CheckBOLA, CheckBFLA, CheckMassAssignment}
+
+// JWTChecks are the checks that forge tokens from the identity's JWT and send them to read probes.
+var JWTChecks = []string{CheckJWTNone, CheckJWTSignature, CheckJWTWeakSecret, CheckJWTConfusion, CheckJWTEmbeddedKey, CheckJWTExpired}
+
+// AuthzChecks are the checks between identities. They run only from the probes a config lists for
+// them, never from operations of an API description (openapi:, har:), which does not say whose an
+// object is or which operations need a privilege.
+var AuthzChecks = []string{CheckBOLA, CheckBFLA, CheckMassAssignment}
 
 // Defaults for limits left out of the file.
 const (
@@ -44,12 +60,19 @@ type Config struct {
 	Version int
 	Target  Target
 	Limits  Limits
+	// OpenAPI and HAR, when set, describe the API's operations: probes are made from them, and checks
+	// that name no probes pick theirs among them.
+	OpenAPI *Surface
+	HAR     *Surface
 	// Identities by name; IdentityOrder lists the names in file order.
 	Identities    map[string]*Identity
 	IdentityOrder []string
 	Vars          map[string]string // template variables available to every probe
 	Probes        []*Probe          // top-level probes in file order
 	Checks        []*Check          // checks in file order; a check not listed does not run
+	// FromEnv lists every value a ${NAME} expanded to, with the field it was written in: secrets of
+	// the run (EnvSecrets).
+	FromEnv []EnvValue
 
 	file  string             // name used in problems
 	lines map[string]int     // field path -> line of its key; a path present here was written in the file
@@ -91,7 +114,10 @@ type Identity struct {
 	Fresh string
 	// Teardown removes what minting a token created (an account a login chain registered): steps run
 	// at the end of the scan once per token the source minted, with that token's variables.
-	Teardown  []*Probe
+	Teardown []*Probe
+	// JWKSURL is where the issuer of this identity's JWTs publishes its public keys (a JWKS), for
+	// jwt/algorithm-confusion; empty: found through the issuer's OpenID discovery document.
+	JWKSURL   string
 	Revoke    *Hook // nil when absent
 	Downgrade *Hook
 	Restore   *Hook
@@ -117,11 +143,15 @@ type OAuth2 struct {
 	Scopes       []string
 }
 
-// Hook is a lifecycle action; exactly one field is set. RFC7009 is allowed for revoke only.
+// Hook is a lifecycle action; exactly one of RFC7009, HTTP and Command is set. RFC7009 is allowed
+// for revoke only.
 type Hook struct {
 	RFC7009 *RFC7009
 	HTTP    *HTTPHook
 	Command []string // argv; {{token}} is the token; exit status 0 acknowledges
+	// Removes, on a downgrade, names the scopes it takes away: operations that need one of them are
+	// what toctou/scope-downgrade-ignored replays when the config names no probes for it.
+	Removes []string
 }
 
 // RFC7009 is token revocation at an RFC 7009 endpoint with client authentication.
@@ -178,6 +208,48 @@ type Probe struct {
 	Setup, Verify, Teardown []*Probe
 }
 
+// EnvValue is what one ${NAME} in the file expanded to.
+type EnvValue struct {
+	Field string // the field path, e.g. probes.summary.path
+	Name  string // the variable
+	Value string
+}
+
+// EnvSecrets returns the values from the environment that are secrets of the run: every one but
+// those of fields that shape the scan rather than carry data (target, limits, checks, and a
+// request's method, as, statuses, extract selectors, copies, an identity's fresh, an OAuth2 grant,
+// auth style and scopes, a revocation's token type hint), and those an origin holds, since reports
+// show the origins (a port, a host). Redacting "GET" or an origin would wreck every report and hide
+// nothing.
+func (c *Config) EnvSecrets() []string {
+	var out []string
+	for _, e := range c.FromEnv {
+		if e.Value == "" || shapesTheScan(e.Field) || slices.ContainsFunc(c.Target.Origins, func(o string) bool { return strings.Contains(o, e.Value) }) {
+			continue
+		}
+		out = append(out, e.Value)
+	}
+	return out
+}
+
+// shapesTheScan reports whether field names or shapes the scan rather than carrying a value a
+// request sends.
+func shapesTheScan(field string) bool {
+	parts := strings.Split(field, ".")
+	if slices.Contains([]string{"version", "target", "limits", "checks"}, parts[0]) {
+		return true
+	}
+	if parts[0] == "vars" || len(parts) < 2 {
+		return false
+	}
+	last, _, _ := strings.Cut(parts[len(parts)-1], "[")
+	parent := parts[len(parts)-2]
+	if parent == "headers" {
+		return false
+	}
+	return parent == "extract" || slices.Contains([]string{"method", "as", "accept", "reject", "expect", "destructive", "copies", "fresh", "grant", "auth_style", "scopes", "token_type_hint"}, last)
+}
+
 // Anonymous names no identity: a step or verifier that sends no credential.
 const Anonymous = "anonymous"
 
@@ -232,6 +304,7 @@ func Load(path string) (*Config, error) {
 		return cfg, err
 	}
 	cfg.resolveCommands(filepath.Dir(path))
+	cfg.resolveSurfaces(filepath.Dir(path))
 	return cfg, nil
 }
 

@@ -45,7 +45,7 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if cfg.Limits != wantLimits {
 		t.Errorf("limits %+v, want %+v", cfg.Limits, wantLimits)
 	}
-	if !slices.Equal(cfg.IdentityOrder, []string{"alice", "bob", "newcomer"}) {
+	if !slices.Equal(cfg.IdentityOrder, []string{"alice", "bob", "newcomer", "legacy", "sso"}) {
 		t.Errorf("identity order %v", cfg.IdentityOrder)
 	}
 	alice := cfg.Identity("alice")
@@ -64,6 +64,9 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if alice.Restore == nil || alice.Restore.HTTP == nil || alice.Restore.HTTP.Expect != nil {
 		t.Errorf("alice restore %+v", alice.Restore)
 	}
+	if sso := cfg.Identity("sso"); sso.JWKSURL != "http://127.0.0.1:8787/sso/jwks.json" || len(sso.Token.HTTP) != 1 {
+		t.Errorf("sso %+v", sso)
+	}
 	if bob := cfg.Identity("bob"); bob.Token.OAuth2.AuthStyle != "basic" || bob.Revoke != nil {
 		t.Errorf("bob %+v", bob)
 	}
@@ -75,6 +78,7 @@ func TestExampleParsesAndValidates(t *testing.T) {
 		names = append(names, p.Name)
 	}
 	if !slices.Equal(names, []string{"read-report", "read-item", "delete-item", "redeem-coupon", "order-with-referral", "claim-bonus",
+		"read-daily-report", "whoami-none", "whoami-unverified", "whoami-embedded", "legacy-whoami", "legacy-session", "sso-whoami",
 		"read-note", "read-team-note", "update-note", "delete-note", "list-accounts", "moderate-note", "update-profile"}) {
 		t.Errorf("probe order %v", names)
 	}
@@ -90,8 +94,8 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if up := cfg.Probe("update-profile"); up.As != "newcomer" || up.Assign["tier"] != `"platinum"` {
 		t.Errorf("update-profile %+v", up)
 	}
-	if bola := cfg.Checks[4]; bola.ID != CheckBOLA || bola.Identity != "bob" || bola.Owner != "alice" {
-		t.Errorf("authz/bola %+v", bola)
+	if i := slices.IndexFunc(cfg.Checks, func(c *Check) bool { return c.ID == CheckBOLA }); i < 0 || cfg.Checks[i].Identity != "bob" || cfg.Checks[i].Owner != "alice" {
+		t.Errorf("authz/bola: at %d of %+v", i, cfg.Checks)
 	}
 	del := cfg.Probe("delete-item")
 	if !del.Destructive || del.Method != "DELETE" || len(del.Setup) != 1 || del.Setup[0].Extract["item_id"] != "id" ||
@@ -119,7 +123,7 @@ func TestExampleWithoutEnvNamesEachVariable(t *testing.T) {
 		t.Fatalf("want 5 problems, got %d:\n%v", len(ce.Problems), err)
 	}
 	first := ce.Problems[0]
-	if first.Line != 51 || first.Field != "identities.alice.token.oauth2.client_secret" ||
+	if first.Line != 71 || first.Field != "identities.alice.token.oauth2.client_secret" ||
 		first.Msg != "environment variable TOCSIN_LAB_CLIENT_SECRET is not set" {
 		t.Errorf("first problem %+v", first)
 	}
@@ -376,5 +380,56 @@ func TestKeySpan(t *testing.T) {
 	}
 	if _, ok := cfg.Key("probes.nope"); ok {
 		t.Error("a probe not in the file has a position")
+	}
+}
+
+// Every value from the environment is a secret of the run, but those of fields that shape the scan
+// and those an origin holds: the port of an origin, a method.
+func TestEnvSecrets(t *testing.T) {
+	env := map[string]string{"PORT": "18080", "KEY": "pk-QUERY-SECRET", "ADMIN": "ak1", "M": "POST", "TIMEOUT": "2s",
+		"PW": "pw1", "TENANT": "acme", "SEL": "data.id", "WHO": "alice"}
+	y := `version: 1
+target:
+  origins: ["http://127.0.0.1:${PORT}"]
+limits:
+  timeout: ${TIMEOUT}
+identities:
+  alice:
+    token:
+      http:
+        - method: ${M}
+          path: /login
+          body: '{"password":"${PW}"}'
+          extract: {token: token}
+    revoke:
+      http:
+        method: POST
+        url: http://127.0.0.1:${PORT}/revoke
+        headers: {X-Admin: "${ADMIN}"}
+vars:
+  tenant: ${TENANT}
+probes:
+  summary:
+    path: /reports/summary?api_key=${KEY}
+    setup:
+      method: POST
+      path: /things
+      extract: {id: "${SEL}"}
+checks:
+  toctou/revoked-token-accepted:
+    identity: ${WHO}
+    probes: [summary]
+`
+	cfg, err := Parse("t.yaml", []byte(y), func(n string) (string, bool) { v, ok := env[n]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.EnvSecrets()
+	slices.Sort(got)
+	if want := []string{"acme", "ak1", "pk-QUERY-SECRET", "pw1"}; !slices.Equal(got, want) {
+		t.Errorf("EnvSecrets() = %q, want %q", got, want)
+	}
+	if len(cfg.FromEnv) != 10 {
+		t.Errorf("FromEnv has %d values, want 10: %+v", len(cfg.FromEnv), cfg.FromEnv)
 	}
 }

@@ -21,17 +21,19 @@ import (
 // field's path at hand.
 
 var (
-	topFields      = []string{"version", "target", "limits", "identities", "vars", "probes", "checks"}
-	targetFields   = []string{"origins"}
-	limitFields    = []string{"request_budget", "rate", "timeout", "max_window", "max_response_bytes"}
-	identityFields = []string{"token", "fresh", "teardown", "revoke", "downgrade", "restore"}
-	tokenFields    = []string{"static", "command", "oauth2", "http"}
-	oauth2Fields   = []string{"grant", "token_url", "client_id", "client_secret", "auth_style", "username", "password", "scopes"}
-	revokeFields   = []string{"rfc7009", "http", "command"}
-	changeFields   = []string{"http", "command"} // downgrade and restore
-	rfc7009Fields  = []string{"url", "client_id", "client_secret", "auth_style", "token_type_hint"}
-	httpHookFields = []string{"method", "url", "headers", "body", "expect"}
-	probeFields    = []string{"method", "path", "headers", "body", "accept", "reject", "destructive", "extract", "as", "copies", "shared", "privileged", "list", "assign", "setup", "verify", "teardown"}
+	topFields       = []string{"version", "target", "limits", "openapi", "har", "identities", "vars", "probes", "checks"}
+	targetFields    = []string{"origins"}
+	limitFields     = []string{"request_budget", "rate", "timeout", "max_window", "max_response_bytes"}
+	identityFields  = []string{"token", "fresh", "teardown", "jwks_url", "revoke", "downgrade", "restore"}
+	tokenFields     = []string{"static", "command", "oauth2", "http"}
+	oauth2Fields    = []string{"grant", "token_url", "client_id", "client_secret", "auth_style", "username", "password", "scopes"}
+	revokeFields    = []string{"rfc7009", "http", "command"}
+	changeFields    = []string{"http", "command"} // restore
+	downgradeFields = []string{"http", "command", "removes"}
+	surfaceFields   = []string{"source", "destructive", "single_use"} // openapi and har
+	rfc7009Fields   = []string{"url", "client_id", "client_secret", "auth_style", "token_type_hint"}
+	httpHookFields  = []string{"method", "url", "headers", "body", "expect"}
+	probeFields     = []string{"method", "path", "headers", "body", "accept", "reject", "destructive", "extract", "as", "copies", "shared", "privileged", "list", "assign", "setup", "verify", "teardown"}
 	// A step lists the chain keys only to say that chains do not nest.
 	stepFields  = []string{"method", "path", "headers", "body", "accept", "reject", "extract", "as", "setup", "verify", "teardown"}
 	loginFields = []string{"method", "path", "headers", "body", "accept", "reject", "extract"}
@@ -41,6 +43,7 @@ var (
 
 type decoder struct {
 	problems  problems
+	fromEnv   []EnvValue
 	lookupEnv func(string) (string, bool)
 	lines     map[string]int
 	keys      map[string]KeySpan
@@ -102,6 +105,7 @@ func (d *decoder) decodeFile(data []byte) *Config {
 	}
 	d.collectAnchors(body, 0)
 	d.decodeConfig(cfg, body)
+	cfg.FromEnv = d.fromEnv
 	return cfg
 }
 
@@ -470,6 +474,7 @@ func (d *decoder) expand(s, path string, line int) string {
 				continue
 			}
 			b.WriteString(v)
+			d.fromEnv = append(d.fromEnv, EnvValue{Field: path, Name: name, Value: v})
 		default:
 			b.WriteByte(s[i])
 			i++

@@ -22,6 +22,10 @@ func (d *decoder) decodeConfig(cfg *Config, body ast.Node) {
 			}
 		case "limits":
 			d.decodeLimits(&cfg.Limits, e)
+		case "openapi":
+			cfg.OpenAPI = d.decodeSurface(e)
+		case "har":
+			cfg.HAR = d.decodeSurface(e)
 		case "identities":
 			for _, f := range d.mapping(e.value, e.path, e.line, nil) {
 				cfg.Identities[f.key] = d.decodeIdentity(f)
@@ -74,10 +78,12 @@ func (d *decoder) decodeIdentity(e entry) *Identity {
 			id.Fresh = d.str(f)
 		case "teardown":
 			id.Teardown = d.decodeSteps(f, "identities."+e.key+".teardown", stepFields)
+		case "jwks_url":
+			id.JWKSURL = d.str(f)
 		case "revoke":
 			id.Revoke = d.decodeHook(f, revokeFields)
 		case "downgrade":
-			id.Downgrade = d.decodeHook(f, changeFields)
+			id.Downgrade = d.decodeHook(f, downgradeFields)
 		case "restore":
 			id.Restore = d.decodeHook(f, changeFields)
 		}
@@ -135,6 +141,8 @@ func (d *decoder) decodeHook(e entry, allowed []string) *Hook {
 			h.HTTP = d.decodeHTTPHook(f)
 		case "command":
 			h.Command = d.strList(f, `["./revoke.sh", "{{token}}"]`)
+		case "removes":
+			h.Removes = d.strList(f, "[reports:read]")
 		}
 	}
 	return h

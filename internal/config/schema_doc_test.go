@@ -59,6 +59,8 @@ func TestSchemaListsTheDecodersFields(t *testing.T) {
 		{"definitions/oauth2", doc.Definitions["oauth2"], oauth2Fields},
 		{"definitions/revokeHook", doc.Definitions["revokeHook"], revokeFields},
 		{"definitions/changeHook", doc.Definitions["changeHook"], changeFields},
+		{"definitions/downgradeHook", doc.Definitions["downgradeHook"], downgradeFields},
+		{"definitions/surface (its mapping form)", surfaceMapping(t, raw), surfaceFields},
 		{"definitions/rfc7009", doc.Definitions["rfc7009"], rfc7009Fields},
 		{"definitions/httpHook", doc.Definitions["httpHook"], httpHookFields},
 		{"definitions/probe", doc.Definitions["probe"], probeFields},
@@ -98,4 +100,28 @@ func TestSchemaListsTheDecodersFields(t *testing.T) {
 			t.Errorf("definitions/%s/%s: the schema allows %+v, Validate %v", tc.def, tc.field, p.AnyOf, tc.values)
 		}
 	}
+}
+
+// surfaceMapping returns the mapping form of definitions/surface, the second of its anyOf (the
+// first is a plain file or URL).
+func surfaceMapping(t *testing.T, raw []byte) (n struct {
+	Properties    map[string]json.RawMessage `json:"properties"`
+	PropertyNames struct {
+		Enum []string `json:"enum"`
+	} `json:"propertyNames"`
+}) {
+	var doc struct {
+		Definitions struct {
+			Surface struct {
+				AnyOf []json.RawMessage `json:"anyOf"`
+			} `json:"surface"`
+		} `json:"definitions"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || len(doc.Definitions.Surface.AnyOf) != 2 {
+		t.Fatalf("definitions/surface: want anyOf [file or URL, mapping]: %v", err)
+	}
+	if err := json.Unmarshal(doc.Definitions.Surface.AnyOf[1], &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

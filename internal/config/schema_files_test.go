@@ -88,6 +88,7 @@ func TestConfigsMatchTheSchema(t *testing.T) {
 	}
 	defer l.Close()
 	files["lab --write-config"] = l.ConfigYAML()
+	files["lab, from its OpenAPI document only"] = l.SurfaceConfigYAML()
 	scripts, _ := filepath.Glob("../../cmd/tocsin/testdata/script/*.txtar")
 	for _, s := range scripts {
 		a, err := txtar.ParseFile(s)

@@ -44,6 +44,7 @@ func (c *Config) Validate() error {
 	v.target()
 	v.limits()
 	v.identities()
+	v.surfaces()
 	v.vars()
 	v.probes()
 	v.checks()
@@ -226,6 +227,9 @@ func (v *validator) identities() {
 			known := append([]string{"token"}, probe.UniqueNames...)
 			known = append(known, slices.Sorted(maps.Keys(v.c.Vars))...)
 			v.chain(field, "teardown", id.Teardown, teardownStep, known)
+		}
+		if id.JWKSURL != "" {
+			v.checkURL(field+".jwks_url", id.JWKSURL, "https://idp.example/.well-known/jwks.json")
 		}
 		if id.Revoke != nil {
 			v.hook(field+".revoke", id.Revoke, true)
@@ -555,27 +559,32 @@ func (v *validator) probes() {
 			v.add(field, "duplicate probe name", "give each probe its own name")
 		}
 		seen[p.Name] = true
-		base := append([]string{"token"}, probe.UniqueNames...)
-		base = append(base, slices.Sorted(maps.Keys(v.c.Vars))...)
-		withSetup := v.chain(field, "setup", p.Setup, setupStep, base)
-		if p.List != nil {
-			// The list sees what the setup made (a selector may pick it out); its extract, when
-			// there is no setup, names the owner's object the probe acts on.
-			v.probe(field+".list", p.List, listStep, withSetup)
-			withSetup = append(withSetup, slices.Sorted(maps.Keys(p.List.Extract))...)
+		v.oneProbe(field, p)
+	}
+}
+
+// oneProbe checks a top-level probe and its chains.
+func (v *validator) oneProbe(field string, p *Probe) {
+	base := append([]string{"token"}, probe.UniqueNames...)
+	base = append(base, slices.Sorted(maps.Keys(v.c.Vars))...)
+	withSetup := v.chain(field, "setup", p.Setup, setupStep, base)
+	if p.List != nil {
+		// The list sees what the setup made (a selector may pick it out); its extract, when
+		// there is no setup, names the owner's object the probe acts on.
+		v.probe(field+".list", p.List, listStep, withSetup)
+		withSetup = append(withSetup, slices.Sorted(maps.Keys(p.List.Extract))...)
+	}
+	v.probe(field, p, mainProbe, withSetup)
+	for _, name := range slices.Sorted(maps.Keys(p.Assign)) {
+		if name == "" || strings.ContainsAny(name, " \t\r\n\"") {
+			v.add(field+".assign."+name, fmt.Sprintf("%q is not a property name", truncate(name, 40)), "name a top-level property of the JSON body, e.g. role")
 		}
-		v.probe(field, p, mainProbe, withSetup)
-		for _, name := range slices.Sorted(maps.Keys(p.Assign)) {
-			if name == "" || strings.ContainsAny(name, " \t\r\n\"") {
-				v.add(field+".assign."+name, fmt.Sprintf("%q is not a property name", truncate(name, 40)), "name a top-level property of the JSON body, e.g. role")
-			}
-		}
-		afterProbe := append(slices.Clone(withSetup), slices.Sorted(maps.Keys(p.Extract))...)
-		v.chain(field, "verify", p.Verify, verifyStep, afterProbe)
-		v.chain(field, "teardown", p.Teardown, teardownStep, afterProbe)
-		if v.c.written(field+".copies") && (p.Copies < 2 || p.Copies > MaxCopies) {
-			v.add(field+".copies", fmt.Sprintf("%d copies", p.Copies), fmt.Sprintf("a race needs 2 to %d synchronised copies (default %d); more than one TCP segment carries is split, and the report says so", MaxCopies, DefaultCopies))
-		}
+	}
+	afterProbe := append(slices.Clone(withSetup), slices.Sorted(maps.Keys(p.Extract))...)
+	v.chain(field, "verify", p.Verify, verifyStep, afterProbe)
+	v.chain(field, "teardown", p.Teardown, teardownStep, afterProbe)
+	if v.c.written(field+".copies") && (p.Copies < 2 || p.Copies > MaxCopies) {
+		v.add(field+".copies", fmt.Sprintf("%d copies", p.Copies), fmt.Sprintf("a race needs 2 to %d synchronised copies (default %d); more than one TCP segment carries is split, and the report says so", MaxCopies, DefaultCopies))
 	}
 }
 
@@ -720,7 +729,9 @@ func (v *validator) disjoint(field string, accept, reject []int) {
 
 func (v *validator) checks() {
 	if len(v.c.Checks) == 0 {
-		v.add("checks", "no checks", "add at least one of: "+strings.Join(KnownChecks, ", "))
+		if !v.c.HasSurface() {
+			v.add("checks", "no checks", "add at least one of: "+strings.Join(KnownChecks, ", ")+"; or give openapi: (or har:) and every check that fits its operations runs")
+		}
 		return
 	}
 	probeNames := make([]string, 0, len(v.c.Probes))
@@ -760,8 +771,12 @@ func (v *validator) checks() {
 				v.add(field+".verifier", "the verifier is the identity under test", "name a second identity that stays valid while the first is revoked")
 			}
 		}
-		if len(ch.Probes) == 0 {
-			v.add(field, "no probes", "list the probes the check sends, e.g. probes: [read-item]")
+		switch {
+		case len(ch.Probes) > 0:
+		case slices.Contains(AuthzChecks, ch.ID):
+			v.add(field, "no probes", ch.ID+" runs only from probes written for it (an API description does not say whose objects are whose, or which operations need a privilege): list them, e.g. probes: [read-note]")
+		case !v.c.HasSurface():
+			v.add(field, "no probes", "list the probes the check sends, e.g. probes: [read-item]; or give openapi: (or har:) and the check picks them among its operations")
 		}
 		for j, name := range ch.Probes {
 			if v.c.Probe(name) == nil {
@@ -772,12 +787,12 @@ func (v *validator) checks() {
 	}
 }
 
-// authzChecks are the checks between two identities; they name the second one as owner.
-var authzChecks = []string{CheckBOLA, CheckBFLA}
+// ownerChecks are the authz checks between two identities; they name the second one as owner.
+var ownerChecks = []string{CheckBOLA, CheckBFLA}
 
 // checkOwner reports an owner where no check reads it, and a missing or wrong one where one does.
 func (v *validator) checkOwner(field string, ch *Check, identityNames []string) {
-	needs := slices.Contains(authzChecks, ch.ID)
+	needs := slices.Contains(ownerChecks, ch.ID)
 	switch {
 	case ch.Owner == "" && needs:
 		v.add(field, "missing owner", fmt.Sprintf("name the identity entitled to what %s tries as %s: the owner of the objects (authz/bola) or the privileged identity (authz/bfla), e.g. owner: alice", ch.ID, orName(ch.Identity)))
@@ -821,10 +836,10 @@ func (v *validator) checkNeeds(field string, ch *Check, id *Identity) {
 // identity minted per experiment, whose every token is another account (authz/mass-assignment
 // excepted: it acts only as the identity under test, on that identity's account).
 func (v *validator) authzNeeds(field string, ch *Check) {
-	if !slices.Contains(authzChecks, ch.ID) && ch.ID != CheckMassAssignment {
+	if !slices.Contains(AuthzChecks, ch.ID) {
 		return
 	}
-	if slices.Contains(authzChecks, ch.ID) {
+	if slices.Contains(ownerChecks, ch.ID) {
 		for _, who := range []struct{ field, name string }{{"identity", ch.Identity}, {"owner", ch.Owner}} {
 			if v.freshIdentity(who.name) {
 				v.add(field+"."+who.field, fmt.Sprintf("identity %q is minted per experiment, so each of its tokens is another account", who.name),
@@ -891,6 +906,29 @@ func (v *validator) identityNeeds(field string, ch *Check, name string, id *Iden
 }
 
 func (v *validator) probeNeeds(field string, ch *Check) {
+	if slices.Contains(JWTChecks, ch.ID) {
+		// Forged tokens go to reads: a forged write would act on the API as whoever the token names.
+		for j, name := range ch.Probes {
+			if p := v.c.Probe(name); p != nil && p.Destructive {
+				v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q is destructive; %s sends forged tokens to read probes only", name, ch.ID),
+					"name a read (GET) that the identity's token may call and that refuses a request without a token")
+			}
+		}
+		if ch.Verifier == Anonymous {
+			v.add(field+".verifier", "anonymous has no subject to claim", "name a second identity whose subject forged tokens claim, e.g. verifier: bob, or leave it out")
+		}
+		return
+	}
+	if ch.ID == CheckAuthMissing {
+		// A write sent without valid credentials may succeed: only on what the scan created.
+		for j, name := range ch.Probes {
+			if p := v.c.Probe(name); p != nil && p.Destructive && len(p.Setup) == 0 {
+				v.add(fmt.Sprintf("%s.probes[%d]", field, j), fmt.Sprintf("probe %q is destructive and has no setup, so %s could act on something the scan did not create", name, ch.ID),
+					"give probes."+name+" a setup that creates what it acts on")
+			}
+		}
+		return
+	}
 	if ch.ID == CheckLimitOverrun {
 		// The check spends the probe on resources its setup creates: one for the sequential baseline,
 		// one for the race.
@@ -905,7 +943,7 @@ func (v *validator) probeNeeds(field string, ch *Check) {
 	if ch.ID != CheckInflightRevocation {
 		return
 	}
-	if ch.Verifier == "" {
+	if ch.Verifier == "" && (len(ch.Probes) > 0 || !v.c.HasSurface()) {
 		v.add(field, "missing verifier", "name a second identity that stays valid and reads the resource back, e.g. verifier: bob, or verifier: anonymous for a public read")
 	}
 	for j, name := range ch.Probes {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Severity orders findings. The zero value is Info.
@@ -75,6 +76,9 @@ type Finding struct {
 	Window         *Window `json:"window,omitempty"`
 	// Inflight holds the figures of an in-flight revocation proof.
 	Inflight *Inflight `json:"inflight,omitempty"`
+	// Forged lists what an auth/missing or jwt/* check sent in place of the identity's token, and
+	// how the API answered each.
+	Forged []Forged `json:"forged,omitempty"`
 	// Authz holds the proof of an authorization finding between identities (authz/*).
 	Authz *Authz `json:"authz,omitempty"`
 	// Requests is how many HTTP requests the check spent proving this finding.
@@ -105,25 +109,135 @@ func StableID(check, endpoint, identity string) string {
 }
 
 // Window is a measured staleness window: how long after a revocation or downgrade was acknowledged the
-// API still honoured the old state. All times are milliseconds after the acknowledgement.
+// API still honoured the old state, what moves the end of that time (the cause), and what it can be at
+// worst. Offsets are milliseconds; LastAcceptedMS and FirstRejectedMS count from the acknowledgement
+// in the pass whose bracket is reported (BracketPass), Bracket from the cause's own reference (Frame).
 type Window struct {
 	// What changed: "revocation" or "downgrade".
 	Change string `json:"change"`
-	// LastAcceptedMS and FirstRejectedMS bracket the end of the window: a replay sent LastAcceptedMS
-	// after the acknowledgement was still accepted, one answered FirstRejectedMS after it was refused.
+	// Cause is one of the Cause* values: what the passes showed the end of the window moves with.
+	Cause string `json:"cause,omitempty"`
+	// CauseReason says, in a sentence, what in the passes shows the cause (or why it stays undetermined).
+	CauseReason string `json:"cause_reason,omitempty"`
+	// Candidates lists the causes the passes could not tell apart, when Cause is undetermined.
+	Candidates []string `json:"candidates,omitempty"`
+	// Frame is the reference point Bracket counts from (one of the Frame* values), and Parameter what
+	// Bracket measures in it: "lifetime" (from the first use), "delay" (after the change), "leeway"
+	// (after the token's exp) or "window" (after the acknowledgement).
+	Frame     string `json:"frame,omitempty"`
+	Parameter string `json:"parameter,omitempty"`
+	// Bracket holds the parameter: the narrowest interval one pass's own replays support, in Frame.
+	// Under the named cause it contains the true value for every pass.
+	Bracket *Bracket `json:"bracket,omitempty"`
+	// BracketPass is the pass (1-based) whose replays give Bracket and the evidence timeline.
+	BracketPass int `json:"bracket_pass,omitempty"`
+	// WorstCaseMS is the longest the old state can be honoured after a change under the named cause
+	// (the severity follows it); WorstCase says why in one line.
+	WorstCaseMS float64 `json:"worst_case_ms,omitempty"`
+	WorstCase   string  `json:"worst_case,omitempty"`
+	// TokenExp is the token's exp in the bracket pass, when the window is bound by it (token-expiry),
+	// and TokenLifetimeMS the lifetime the token was issued with (exp - iat).
+	TokenExp        *time.Time `json:"token_exp,omitempty"`
+	TokenLifetimeMS float64    `json:"token_lifetime_ms,omitempty"`
+	// Periodic holds what a periodic refresh showed: the shortest and longest windows observed and the
+	// estimated period.
+	Periodic *Periodic `json:"periodic,omitempty"`
+	// Reach says how far the replays got when a pass ended without a refusal: the window never
+	// closed within them, or the measurement stopped early (budget, time).
+	Reach *Reach `json:"reach,omitempty"`
+
+	// LastAcceptedMS and FirstRejectedMS bracket the end of the window in the bracket pass: a replay
+	// sent LastAcceptedMS after its acknowledgement was still accepted, one answered FirstRejectedMS
+	// after it was refused.
 	LastAcceptedMS  float64 `json:"last_accepted_ms"`
 	FirstRejectedMS float64 `json:"first_rejected_ms,omitempty"`
-	// Never is true when the old state was still honoured when the measurement gave up at MaxWaitMS.
+	// Never is true when the old state was still honoured by the last replay (see Reach).
 	Never     bool    `json:"never_rejected,omitempty"`
 	MaxWaitMS float64 `json:"max_wait_ms"`
-	// FillToChangeMS is the time from the request that filled the API's caches to the acknowledgement:
-	// adding it to the bracket estimates a cache TTL counted from the fill.
+	// FillToChangeMS is the time from the first use of the bracket pass's token (the request that
+	// filled the API's caches) to the acknowledgement.
 	FillToChangeMS float64 `json:"fill_to_change_ms"`
-	// Passes holds each measurement pass's bracket, coarse first.
+	// Passes holds each measurement pass, coarse first.
 	Passes []Pass `json:"passes,omitempty"`
 }
 
-// WidthMS is the bracket's width, or 0 when the window never closed.
+// Window causes: what moves the end of a staleness window. The values are stable.
+const (
+	CauseLifetime     = "lifetime-from-first-use" // a cache entry that lives a fixed time from the first use
+	CauseDelay        = "delay-after-change"      // the change reaches the API a fixed time after it was acknowledged
+	CausePeriodic     = "periodic"                // the change reaches the API at the next refresh of a periodic sync
+	CauseExpiry       = "token-expiry"            // the token is honoured until its own exp (offline verification)
+	CauseNever        = "never"                   // still honoured when the replays stopped
+	CauseUndetermined = "undetermined"            // the passes ran out before one cause remained
+)
+
+// Frames: the reference points a window's figures count from.
+const (
+	FrameFillSent     = "fill-sent"           // when the token's first use was sent
+	FrameFillReceived = "fill-received"       // when the first use was answered
+	FrameFirstUse     = "first-use"           // somewhere in the first use's round trip
+	FrameChangeSent   = "change-sent"         // when the revocation or downgrade was sent
+	FrameChangeAcked  = "change-acknowledged" // when it was acknowledged
+	FrameChange       = "change"              // somewhere between the two
+	FrameTokenExp     = "token-exp"           // the token's exp claim
+)
+
+// Bracket is an interval of milliseconds; HiMS is absent when nothing bounds it above.
+type Bracket struct {
+	LoMS float64  `json:"lo_ms"`
+	HiMS *float64 `json:"hi_ms,omitempty"`
+}
+
+// Closed reports whether the bracket has an upper bound.
+func (b *Bracket) Closed() bool { return b != nil && b.HiMS != nil }
+
+// Hi returns the upper bound, or 0 when there is none.
+func (b *Bracket) Hi() float64 {
+	if !b.Closed() {
+		return 0
+	}
+	return *b.HiMS
+}
+
+// Width is Hi - Lo, or 0 when the bracket is open.
+func (b *Bracket) Width() float64 {
+	if !b.Closed() {
+		return 0
+	}
+	return *b.HiMS - b.LoMS
+}
+
+// Periodic is what passes against a periodic refresh showed.
+type Periodic struct {
+	// Shortest and Longest are the shortest and longest windows a pass observed, after its own
+	// acknowledgement.
+	Shortest Bracket `json:"shortest"`
+	Longest  Bracket `json:"longest"`
+	// Period is the estimated refresh period, absent when the ends did not fit one; PeriodNote says
+	// how it was estimated or why it could not be.
+	Period     *Bracket `json:"period,omitempty"`
+	PeriodNote string   `json:"period_note,omitempty"`
+}
+
+// Reach is how far the replays of a pass that saw no refusal got, and what stopped them.
+type Reach struct {
+	Pass int `json:"pass"`
+	// LastReplayMS is when the last replay was sent, after that pass's acknowledgement.
+	LastReplayMS float64 `json:"last_replay_ms"`
+	// StoppedBy is one of the Stopped* values.
+	StoppedBy string `json:"stopped_by"`
+	Detail    string `json:"detail,omitempty"`
+}
+
+// Why replays stopped without a refusal.
+const (
+	StoppedMaxWindow = "max-window" // the last replay went out at limits.max_window
+	StoppedBudget    = "budget"     // the request budget was spent
+	StoppedDeadline  = "deadline"   // the scan was interrupted or ran out of time
+	StoppedError     = "error"      // a request failed
+)
+
+// WidthMS is the bracket pass's width after the acknowledgement, or 0 when the window never closed.
 func (w *Window) WidthMS() float64 {
 	if w.Never {
 		return 0
@@ -131,13 +245,34 @@ func (w *Window) WidthMS() float64 {
 	return w.FirstRejectedMS - w.LastAcceptedMS
 }
 
-// Pass is one measurement pass with a fresh token.
+// Pass is one measurement pass with a fresh token. Offsets are milliseconds after the pass's own
+// acknowledgement (negative before it).
 type Pass struct {
 	LastAcceptedMS  float64 `json:"last_accepted_ms"`
 	FirstRejectedMS float64 `json:"first_rejected_ms,omitempty"`
 	Never           bool    `json:"never_rejected,omitempty"`
 	Replays         int     `json:"replays"`
 	FillToChangeMS  float64 `json:"fill_to_change_ms"`
+	// AcknowledgedAt is the wall-clock time of the acknowledgement, to find the pass in server logs.
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
+	TokenMintedMS  float64   `json:"token_minted_ms"`
+	// TokenExpMS is the token's exp, when the token is a JWT that has one.
+	TokenExpMS *float64 `json:"token_exp_ms,omitempty"`
+	// FillSentMS and FillReceivedMS are the round trip of the token's first use, which filled what the
+	// API caches. FillCertain is false when the cache may have been filled before it (a subject's
+	// permissions, on the first pass of a downgrade): then the lifetime has no upper bound in this pass.
+	FillSentMS     float64 `json:"fill_sent_ms"`
+	FillReceivedMS float64 `json:"fill_received_ms"`
+	FillCertain    bool    `json:"fill_certain"`
+	ChangeSentMS   float64 `json:"change_sent_ms"`
+	// WaitBeforeMS is a pause before the pass began and GapMS one between the first use and the
+	// change: both set on purpose, so that the causes predict different ends.
+	WaitBeforeMS  float64 `json:"wait_before_ms,omitempty"`
+	GapMS         float64 `json:"gap_ms,omitempty"`
+	FirstReplayMS float64 `json:"first_replay_ms"`
+	LastReplayMS  float64 `json:"last_replay_ms"`
+	// Bracket is this pass's own interval for the window's parameter, in the window's frame.
+	Bracket *Bracket `json:"bracket,omitempty"`
 }
 
 // Inflight is the proof that an action committed after the revocation of the token that authorized it
@@ -159,6 +294,22 @@ type Inflight struct {
 	// RefusedAfterRevocation is true when a control attempt, revoking before sending the action,
 	// was refused: the API does check revocation, only not at the moment of the action.
 	RefusedAfterRevocation bool `json:"refused_after_revocation"`
+}
+
+// Forged is a credential a check sent in place of the identity's real token: none at all, a
+// malformed one, or a token it forged. The token itself is a secret of the run and never in a report
+// (evidence shows it as a [forged:...] label); Made says how it was built, so it can be built again.
+type Forged struct {
+	// Variant names it, e.g. "no credentials", `alg "None"`, "payload changed: sub of bob".
+	Variant string `json:"variant"`
+	// Made says how it was built from the identity's token.
+	Made string `json:"made"`
+	// Subject is the sub claim it carried, when it is a JWT.
+	Subject string `json:"subject,omitempty"`
+	// OtherSubject is true when Subject belongs to another identity: accepted, it impersonates.
+	OtherSubject bool   `json:"other_subject,omitempty"`
+	Status       int    `json:"status"`
+	Outcome      string `json:"outcome"` // accepted, rejected, inconclusive
 }
 
 // Authz is the proof of an authorization finding: what the identity under test (Finding.Identity)
@@ -223,6 +374,7 @@ const (
 	EventVerify      = "verify"
 	EventNote        = "note"
 	EventControl     = "control" // a request that rules out another explanation (no token, the change undone)
+	EventForged      = "forged"  // a request with a credential a check forged in place of the identity's token
 	EventAccess      = "access"  // the identity under test asks for what only another identity may have
 )
 

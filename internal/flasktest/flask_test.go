@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,9 +48,12 @@ const (
 )
 
 var (
-	// The checks of the seed's TOCTOU flaws and those between accounts, which tocsin.yaml both lists.
-	toctouChecks = []string{checkRevoked, checkDowngrade, checkInflight}
-	authzChecks  = []string{checkBOLA, checkBFLA, checkMassAssignment}
+	// The checks tocsin.yaml lists: those of the seed's TOCTOU flaws, those of credentials the API
+	// should refuse (auth/missing and the jwt/* checks, in the order the scan runs them), and those
+	// between accounts.
+	toctouChecks     = []string{checkRevoked, checkDowngrade, checkInflight}
+	credentialChecks = []string{"auth/missing", "jwt/none-algorithm", "jwt/signature-not-verified", "jwt/embedded-key", "jwt/weak-hmac-secret", "jwt/algorithm-confusion", "jwt/expired-accepted"}
+	authzChecks      = []string{checkBOLA, checkBFLA, checkMassAssignment}
 
 	appDir     = filepath.Join("..", "..", "testdata", "flask-api")
 	configFile = filepath.Join(appDir, "tocsin.yaml")
@@ -63,7 +67,8 @@ func TestVulnerableFlaskYieldsOneFindingPerCheck(t *testing.T) {
 		"FLASK_INTROSPECTION_TTL": seconds(ttl),
 		"FLASK_PERMISSION_TTL":    seconds(ttl),
 	})
-	rep := scanFlask(t, app, toctouChecks...)
+	checks := slices.Concat(toctouChecks, credentialChecks)
+	rep := scanFlask(t, app, checks...)
 
 	byCheck := findingsByCheck(rep)
 	for _, id := range []string{checkRevoked, checkDowngrade, checkInflight} {
@@ -71,10 +76,11 @@ func TestVulnerableFlaskYieldsOneFindingPerCheck(t *testing.T) {
 			t.Errorf("%s: %d findings, want 1", id, n)
 		}
 	}
-	if len(rep.Findings) != 3 {
-		t.Fatalf("%d findings, want 3 (one per check): %s", len(rep.Findings), summaries(rep))
+	if len(rep.Findings) != 3+len(wantForged) {
+		t.Fatalf("%d findings, want %d (one per check, one per credential auth/missing sent): %s", len(rep.Findings), 3+len(wantForged), summaries(rep))
 	}
-	assertStatuses(t, rep, report.StatusFailed)
+	assertStatuses(t, rep, checks, report.StatusFailed)
+	assertForged(t, byCheck)
 
 	revoked := byCheck[checkRevoked][0]
 	assertWindowContainsTTL(t, revoked, "revocation", ttl)
@@ -83,6 +89,42 @@ func TestVulnerableFlaskYieldsOneFindingPerCheck(t *testing.T) {
 	// The introspection cache also accepts a token revoked before the DELETE is sent, which the
 	// check's control attempt notices.
 	assertInflight(t, byCheck[checkInflight][0], false)
+}
+
+// wantForged is, for each finding of auth/missing and the jwt/* checks on the vulnerable app, what it
+// accepted in place of the identity's token: each route's flaw lets through exactly these.
+var wantForged = [][2]string{
+	{"auth/missing", "no credentials"},
+	{"auth/missing", "a malformed bearer token"},
+	{"auth/missing", "a token no issuer made"},
+	{"jwt/none-algorithm", `alg "none", no signature; alg "None", no signature; alg "NONE", no signature; alg "none", no signature, claiming bob`},
+	{"jwt/signature-not-verified", "payload changed, original signature kept; signature removed; signature corrupted; payload changed, original signature kept, claiming bob"},
+	{"jwt/embedded-key", "ES256 with tocsin's key in the jwk header; RS256 with tocsin's key in the jwk header; ES256 with tocsin's key in the jwk header, claiming bob"},
+	{"jwt/weak-hmac-secret", "HS256 re-signed with the secret found"},
+	{"jwt/algorithm-confusion", "HS256 keyed with the public key as DER (SubjectPublicKeyInfo)"},
+	{"jwt/expired-accepted", "forged with exp an hour ago"},
+}
+
+func assertForged(t *testing.T, byCheck map[string][]finding.Finding) {
+	t.Helper()
+	var got [][2]string
+	for _, id := range credentialChecks {
+		for _, f := range byCheck[id] {
+			var accepted []string
+			for _, fg := range f.Forged {
+				if fg.Outcome == "accepted" {
+					accepted = append(accepted, fg.Variant)
+				}
+			}
+			got = append(got, [2]string{id, strings.Join(accepted, "; ")})
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(wantForged) {
+		t.Errorf("accepted in place of the token:\n got %q\nwant %q", got, wantForged)
+	}
+	if w := byCheck["jwt/weak-hmac-secret"]; len(w) == 1 && !strings.Contains(w[0].Summary, "from the built-in list, entry 6") {
+		t.Errorf("weak secret summary %q: the seed's your-secret is entry 6 of the built-in list", w[0].Summary)
+	}
 }
 
 // With both caches off, what is left is the seed's DELETE alone: a revoked token is refused by
@@ -110,11 +152,12 @@ func TestFlaskSeedDeleteWithoutCaches(t *testing.T) {
 // in-flight DELETE: nothing to find, and every check ran to the end.
 func TestFixedFlaskYieldsNothing(t *testing.T) {
 	app := startFlask(t, map[string]string{"FLASK_MODE": "fixed"})
-	rep := scanFlask(t, app, toctouChecks...)
+	checks := slices.Concat(toctouChecks, credentialChecks)
+	rep := scanFlask(t, app, checks...)
 	if len(rep.Findings) != 0 {
 		t.Errorf("%d findings, want none: %s", len(rep.Findings), summaries(rep))
 	}
-	assertStatuses(t, rep, report.StatusPassed)
+	assertStatuses(t, rep, checks, report.StatusPassed)
 }
 
 func statusFor(found bool) string {
@@ -124,12 +167,19 @@ func statusFor(found bool) string {
 	return report.StatusPassed
 }
 
-// assertStatuses checks that every check the config lists ran and ended with want; a skipped or
+// assertStatuses checks that every check the scan was given ran and ended with want; a skipped or
 // failed-to-run check would otherwise pass a "no findings" test.
-func assertStatuses(t *testing.T, rep *report.Report, want string) {
+func assertStatuses(t *testing.T, rep *report.Report, checks []string, want string) {
 	t.Helper()
-	if len(rep.Checks) != 3 {
-		t.Errorf("%d checks ran, want the 3 the config lists: %+v", len(rep.Checks), rep.Checks)
+	if len(rep.LeftOnTarget) > 0 || !rep.Complete() {
+		t.Errorf("status %s, left on the target %+v: want a complete scan that removed what it created", rep.Status, rep.LeftOnTarget)
+	}
+	var ran []string
+	for _, c := range rep.Checks {
+		ran = append(ran, c.ID)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(ran)), slices.Sorted(slices.Values(checks))) {
+		t.Errorf("%d checks ran (%v), want the %d the scan was given: %v", len(ran), ran, len(checks), checks)
 	}
 	for _, c := range rep.Checks {
 		if c.Status != want {
@@ -138,43 +188,45 @@ func assertStatuses(t *testing.T, rep *report.Report, want string) {
 	}
 }
 
-// windowSlack is how far the bracket may sit from the TTL. The cache entry's clock starts when
-// app.py's before_request runs, not when the scanner sent the filling request, and a replay is
-// judged when it reaches before_request, not when it was sent; so the bracket's lower end can exceed
-// the TTL by the difference between those two latencies. Through werkzeug's threaded server on
-// loopback that difference is 0-3 ms on a quiet machine (the Go lab's is under 1 ms, hence its 5 ms
-// slack), and it reached 10 ms with both of this machine's cores saturated by other work. A real
-// bug moves the bracket much further: a cache refreshed on hits never closes, a fill taken from
-// the wrong request shifts it by a pass's length (tens to hundreds of ms).
+// windowSlack is how far the bracket may sit from the TTL. The window is named a lifetime from the
+// first use and bracketed in that frame; counted from anywhere in the first use's round trip (the
+// first-use frame) it holds the TTL exactly, but a frame that singles out the first use's send or
+// answer assumes the app's own clock read lies within 0.5 ms of it, and werkzeug's threaded server
+// on a loaded machine can be several milliseconds late. A real bug moves the bracket much further: a
+// cache refreshed on hits never closes, a fill taken from the wrong request shifts it by a pass's
+// length (tens to hundreds of ms).
 const windowSlack = 20.0 // ms
 
 // maxBracketWidth: the check aims at 8 ms; Python's latency jitter can leave it wider after its
-// five passes. Still far narrower than the 500 ms TTL it measures.
+// passes. Still far narrower than the 500 ms TTL it measures.
 const maxBracketWidth = 30.0 // ms
 
-// assertWindowContainsTTL checks that the bracket, counted from the request that filled the cache
-// (adding FillToChangeMS), contains the app's cache TTL.
+// assertWindowContainsTTL checks that the window is named a lifetime from the first use and that its
+// bracket, in that frame, contains the app's cache TTL.
 func assertWindowContainsTTL(t *testing.T, f finding.Finding, change string, ttl time.Duration) {
 	t.Helper()
 	w := f.Window
-	if w == nil || w.Never {
+	if w == nil || w.Never || w.Bracket == nil || !w.Bracket.Closed() {
 		t.Fatalf("%s: window %+v, want a closed bracket", f.Check, w)
 	}
 	if w.Change != change || f.Identity != "alice" {
 		t.Errorf("%s: change %q identity %q, want %q and alice", f.Check, w.Change, f.Identity, change)
 	}
-	lo, hi := w.LastAcceptedMS+w.FillToChangeMS, w.FirstRejectedMS+w.FillToChangeMS
+	if w.Cause != finding.CauseLifetime {
+		t.Errorf("%s: cause %q (%s), want %s", f.Check, w.Cause, w.CauseReason, finding.CauseLifetime)
+	}
+	lo, hi := w.Bracket.LoMS, w.Bracket.Hi()
 	want := float64(ttl.Milliseconds())
-	t.Logf("%s: bracket [%.1f, %.1f] ms after the %s was acknowledged, [%.1f, %.1f] ms after the cache fill (TTL %.0f ms), width %.1f ms, %d passes, %d requests",
-		f.Check, w.LastAcceptedMS, w.FirstRejectedMS, change, lo, hi, want, w.WidthMS(), len(w.Passes), f.Requests)
+	t.Logf("%s: %s %s %s (pass %d of %d), [%.1f, %.1f] ms after the %s was acknowledged in that pass, %d requests",
+		f.Check, w.Parameter, w.Bracket, finding.DescribeFrame(w.Frame, change), w.BracketPass, len(w.Passes), w.LastAcceptedMS, w.FirstRejectedMS, change, f.Requests)
 	if lo-windowSlack > want || hi+windowSlack < want {
-		t.Errorf("%s: bracket [%.1f, %.1f] ms after the fill does not contain the TTL %.0f ms within %.0f ms (window %+v)", f.Check, lo, hi, want, windowSlack, w)
+		t.Errorf("%s: bracket [%.1f, %.1f] ms in frame %s does not contain the TTL %.0f ms within %.0f ms (window %+v)", f.Check, lo, hi, w.Frame, want, windowSlack, w)
 	}
 	if w.LastAcceptedMS > w.FirstRejectedMS {
 		t.Errorf("%s: inverted bracket %+v", f.Check, w)
 	}
-	if w.WidthMS() > maxBracketWidth {
-		t.Errorf("%s: bracket width %.1f ms, want <= %.0f", f.Check, w.WidthMS(), maxBracketWidth)
+	if w.Bracket.Width() > maxBracketWidth {
+		t.Errorf("%s: bracket width %.1f ms, want <= %.0f", f.Check, w.Bracket.Width(), maxBracketWidth)
 	}
 }
 
@@ -261,6 +313,12 @@ func scanFlask(t testing.TB, app *flaskApp, only ...string) *report.Report {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return scanFlaskWith(t, app, data, only...)
+}
+
+// scanFlaskWith scans the app with a config given as YAML, named as tocsin.yaml.
+func scanFlaskWith(t testing.TB, app *flaskApp, data []byte, only ...string) *report.Report {
+	t.Helper()
 	cfg, err := config.Parse(configFile, data, func(name string) (string, bool) {
 		v, ok := app.env[name]
 		return v, ok
@@ -293,7 +351,7 @@ func scanFlask(t testing.TB, app *flaskApp, only ...string) *report.Report {
 		t.Fatal(err)
 	}
 	// PyJWT's tokens start with the base64 of `{"`: eyJ. None may reach a report, nor any secret.
-	for _, secret := range []string{"eyJ", app.env["FLASK_CLIENT_SECRET"], app.env["FLASK_ADMIN_KEY"], "alice-password", "bob-password"} {
+	for _, secret := range []string{"eyJ", app.env["FLASK_CLIENT_SECRET"], app.env["FLASK_ADMIN_KEY"], "alice-password", "bob-password", "your-secret"} {
 		if bytes.Contains(out, []byte(secret)) {
 			t.Errorf("the JSON report contains %q", secret)
 		}

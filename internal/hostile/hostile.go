@@ -10,6 +10,8 @@ package hostile
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -49,13 +51,22 @@ const (
 	Echo
 	// EchoError answers 500 with the echo: a hook that fails and repeats what it was sent.
 	EchoError
-	// EchoSecrets answers 200 with Options.Secrets placed so that they straddle Options.Around bytes,
-	// at a different offset on each request to the path, followed by the echo.
+	// EchoSecrets answers 200 with the secrets it knows (Options.Secrets, then what the server
+	// minted) placed so that one of them straddles Options.Around bytes, each in turn and at a
+	// different offset each round, followed by the other secrets and the echo.
 	EchoSecrets
+	// Login answers 200 with {"token": a new JWT, "expires_in": 3600} and a session cookie.
+	Login
+	// CreateWithJWT is Create whose answer also holds a JWT (a receipt) and sets a cookie.
+	CreateWithJWT
+	// Guarded answers 200 with the echo when the request carries a token Login minted as a bearer
+	// token, and 401 with the echo otherwise: an API that checks its tokens but never their
+	// revocation.
+	Guarded
 )
 
 var modeNames = [...]string{"ok", "create", "one-shot", "endless-headers", "endless-body", "stall-after-headers",
-	"reset", "redirect-off-origin", "too-many-requests", "echo", "echo-error", "echo-secrets"}
+	"reset", "redirect-off-origin", "too-many-requests", "echo", "echo-error", "echo-secrets", "login", "create-with-jwt", "guarded"}
 
 func (m Mode) String() string {
 	if m >= 0 && int(m) < len(modeNames) {
@@ -92,6 +103,8 @@ type Server struct {
 	paths    map[string]Mode
 	requests map[string]int
 	created  int
+	minted   []string        // tokens, cookies and ids handed out, in order
+	tokens   map[string]bool // tokens Login minted
 
 	decoyConns atomic.Int64
 	wg         sync.WaitGroup
@@ -115,7 +128,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Around <= 0 {
 		o.Around = 200
 	}
-	s := &Server{ln: ln, decoy: decoy, opts: o, paths: map[string]Mode{}, requests: map[string]int{}, conns: map[net.Conn]bool{}}
+	s := &Server{ln: ln, decoy: decoy, opts: o, paths: map[string]Mode{}, requests: map[string]int{}, tokens: map[string]bool{}, conns: map[net.Conn]bool{}}
 	for p, m := range o.Paths {
 		s.paths[p] = m
 	}
@@ -147,6 +160,24 @@ func (s *Server) Requests(path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[path]
+}
+
+// Minted returns every secret the server handed out, in order: the JWTs of Login and
+// CreateWithJWT, their cookies, and the ids of Create and CreateWithJWT.
+func (s *Server) Minted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.minted...)
+}
+
+// mint records secrets the server hands out; token ones are accepted by Guarded.
+func (s *Server) mint(token bool, secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.minted = append(s.minted, secrets...)
+	if token {
+		s.tokens[secrets[0]] = true
+	}
 }
 
 // Close stops both listeners and closes every open connection, so that a mode holding one ends.
@@ -237,11 +268,26 @@ func (s *Server) answer(c net.Conn, mode Mode, nth int, req *http.Request, body 
 	case OK:
 		return reply(c, 200, nil, []byte(`{"ok":true}`))
 	case Create:
+		id := s.newID()
+		s.mint(false, id)
+		return reply(c, 201, nil, fmt.Appendf(nil, `{"id":%q}`, id))
+	case CreateWithJWT:
+		id, receipt, cookie := s.newID(), newJWT("receipt"), rand.Text()
+		s.mint(false, id, receipt, cookie)
+		return reply(c, 201, http.Header{"Set-Cookie": {"sid=" + cookie + "; Path=/; HttpOnly"}}, fmt.Appendf(nil, `{"id":%q,"receipt":%q}`, id, receipt))
+	case Login:
+		token, cookie := newJWT("login"), rand.Text()
+		s.mint(true, token, cookie)
+		return reply(c, 200, http.Header{"Set-Cookie": {"session=" + cookie + "; Path=/; HttpOnly"}}, fmt.Appendf(nil, `{"token":%q,"expires_in":3600}`, token))
+	case Guarded:
+		bearer, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 		s.mu.Lock()
-		s.created++
-		id := s.created
+		ok := s.tokens[bearer]
 		s.mu.Unlock()
-		return reply(c, 201, nil, fmt.Appendf(nil, `{"id":"r%d"}`, id))
+		if !ok {
+			return reply(c, 401, nil, echo(req, body))
+		}
+		return reply(c, 200, nil, echo(req, body))
 	case OneShot:
 		if nth == 1 {
 			return reply(c, 200, nil, []byte(`{"redeemed":true}`))
@@ -297,32 +343,61 @@ func (s *Server) endless(c net.Conn, head string, line func(int) string) {
 // hold waits until the client closes the connection (or the server does), reading and discarding.
 func hold(c net.Conn) { _, _ = io.Copy(io.Discard, c) }
 
-// secretsBody starts the secrets at an offset that moves by one byte with each request, so that over
-// len(longest)+1 requests the first of them crosses the Around mark at every position.
+// secretsBody places the secrets the server knows (Options.Secrets, then what it minted) so that
+// one of them straddles Options.Around: each secret in turn, request after request, and each time
+// its turn comes one byte later, so that over rounds of len+1 requests a secret crosses the mark at
+// every position. The others and the echo follow.
 func (s *Server) secretsBody(nth int, echo []byte) []byte {
-	longest := 0
-	for _, sec := range s.opts.Secrets {
-		longest = max(longest, len(sec))
-	}
-	offset := max(s.opts.Around-longest+(nth-1)%(longest+1), 0)
+	secrets := append(append([]string(nil), s.opts.Secrets...), s.Minted()...)
 	var b bytes.Buffer
-	b.WriteString(strings.Repeat("x", offset))
-	for _, sec := range s.opts.Secrets {
-		b.WriteString(sec + " ")
+	if len(secrets) > 0 {
+		turn := (nth - 1) % len(secrets)
+		straddler := secrets[turn]
+		round := (nth - 1) / len(secrets)
+		b.WriteString(strings.Repeat("x", max(s.opts.Around-len(straddler)+round%(len(straddler)+1), 0)))
+		b.WriteString(straddler + " ")
+		for i, sec := range secrets {
+			if i != turn {
+				b.WriteString(sec + " ")
+			}
+		}
 	}
 	b.Write(echo)
 	return b.Bytes()
 }
 
-// echo is the JSON echo of a request.
+// newID is the id of a new resource: r1, r2, ...
+func (s *Server) newID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.created++
+	return fmt.Sprintf("r%d", s.created)
+}
+
+// newJWT is a JWT of subject sub, signed with nothing anyone checks (32 random bytes).
+func newJWT(sub string) string {
+	enc := base64.RawURLEncoding
+	sig := make([]byte, 32)
+	_, _ = rand.Read(sig)
+	return enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." +
+		enc.EncodeToString([]byte(`{"sub":"`+sub+`","jti":"`+rand.Text()+`"}`)) + "." + enc.EncodeToString(sig)
+}
+
+// echo is the JSON echo of a request: what a careless error page repeats. Body and query come first
+// and the headers leave out those the HTTP client adds on its own, so that what the caller chose to
+// send lands in the first 200 bytes, where reports quote a response.
 func echo(req *http.Request, body []byte) []byte {
-	out, _ := json.Marshal(map[string]any{
-		"method":  req.Method,
-		"path":    req.URL.Path,
-		"query":   req.URL.RawQuery,
-		"headers": req.Header,
-		"body":    string(body),
-	})
+	headers := req.Header.Clone()
+	for _, h := range []string{"Accept-Encoding", "User-Agent", "Content-Length", "Content-Type", "Connection"} {
+		headers.Del(h)
+	}
+	out, _ := json.Marshal(struct {
+		Body    string      `json:"body"`
+		Query   string      `json:"query"`
+		Method  string      `json:"method"`
+		Path    string      `json:"path"`
+		Headers http.Header `json:"headers"`
+	}{string(body), req.URL.RawQuery, req.Method, req.URL.Path, headers})
 	return out
 }
 

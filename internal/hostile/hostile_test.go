@@ -144,3 +144,44 @@ func TestCloseEndsHeldConnections(t *testing.T) {
 		t.Fatal("a held connection outlived Close")
 	}
 }
+
+// Login mints tokens and cookies that Guarded accepts, CreateWithJWT hands out ids with a JWT, and
+// EchoSecrets puts each of them across the mark in turn.
+func TestMintedSecrets(t *testing.T) {
+	s := Start(t, Options{Paths: map[string]Mode{"/login": Login, "/items": CreateWithJWT, "/guarded": Guarded, "/echo": EchoSecrets}})
+	resp, body, err := get(t, http.DefaultClient, s.URL()+"/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	if err := json.Unmarshal(body, &login); err != nil || strings.Count(login.Token, ".") != 2 || len(resp.Cookies()) != 1 {
+		t.Fatalf("login: %s (cookies %v)", body, resp.Cookies())
+	}
+	resp, body, _ = get(t, http.DefaultClient, s.URL()+"/items")
+	var item struct{ ID, Receipt string }
+	if err := json.Unmarshal(body, &item); err != nil || resp.StatusCode != 201 || item.ID != "r1" || strings.Count(item.Receipt, ".") != 2 {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	minted := s.Minted()
+	if len(minted) != 5 || minted[0] != login.Token || minted[2] != "r1" || minted[3] != item.Receipt {
+		t.Errorf("minted %q", minted)
+	}
+	for token, want := range map[string]int{login.Token: 200, item.Receipt: 401, "": 401} {
+		req, _ := http.NewRequest("GET", s.URL()+"/guarded", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != want {
+			t.Errorf("guarded with %q: %d, want %d", token, r.StatusCode, want)
+		}
+	}
+	for i, want := range minted {
+		_, body, _ := get(t, http.DefaultClient, s.URL()+"/echo")
+		if at := strings.Index(string(body), want); at != 200-len(want) {
+			t.Errorf("request %d: %q at %d, want it to end at the mark", i+1, want, at)
+		}
+	}
+}

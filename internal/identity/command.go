@@ -141,6 +141,11 @@ func tokenFromJSON(data []byte, r *redact.Redactor) (Token, error) {
 		return Token{}, fmt.Errorf("its output looks like JSON but does not parse: %v (hint: print one JSON object, or only the token)", err)
 	}
 	tok := Token{Fields: map[string]string{}}
+	for _, k := range []string{"token", "access_token"} { // first, so that its label says token
+		if v, ok := obj[k].(string); ok {
+			r.Add("token", v)
+		}
+	}
 	for k, v := range obj {
 		var text string
 		switch x := v.(type) {
@@ -153,7 +158,9 @@ func tokenFromJSON(data []byte, r *redact.Redactor) (Token, error) {
 		default:
 			continue // objects, arrays, null: not usable in a template
 		}
-		r.Add("token-field", text)
+		if !redact.Descriptive(k) {
+			r.Add("token-field", text)
+		}
 		switch k {
 		case "token", "access_token":
 			if tok.Value == "" || k == "token" {

@@ -245,29 +245,8 @@ func responseExcerpt(r *redact.Redactor, resp *client.Response) string {
 }
 
 // templateURL shows a URL template in a message as written, {{token}} and all (not percent-encoded),
-// with secrets redacted: no user info, and of the query only the names and the values that are
-// {{variables}}, since a literal value there may be a credential nothing registered.
-func templateURL(raw string, r *redact.Redactor) string {
-	base, query, hasQuery := strings.Cut(raw, "?")
-	if i := strings.Index(base, "://"); i >= 0 {
-		if at := strings.LastIndexByte(base[i+3:], '@'); at >= 0 && !strings.Contains(base[i+3:i+3+at], "/") {
-			base = base[:i+3] + base[i+3+at+1:]
-		}
-	}
-	if !hasQuery {
-		return r.String(base)
-	}
-	query, _, _ = strings.Cut(query, "#")
-	var parts []string
-	for _, kv := range strings.Split(query, "&") {
-		k, v, _ := strings.Cut(kv, "=")
-		if !(strings.HasPrefix(v, "{{") && strings.HasSuffix(v, "}}") && strings.Count(v, "{{") == 1) {
-			v = "..."
-		}
-		parts = append(parts, k+"="+v)
-	}
-	return r.String(base + "?" + strings.Join(parts, "&"))
-}
+// without what may hold a secret (redact.TemplateURL) and with registered secrets redacted.
+func templateURL(raw string, r *redact.Redactor) string { return r.String(redact.TemplateURL(raw)) }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
 func shellQuote(s string) string {

@@ -68,7 +68,10 @@ type Identity struct {
 	PerExperiment bool
 	// Teardown removes what minting a token created (an account a login registered); it runs at
 	// the end of the scan once per token in Minted.
-	Teardown  []*probe.Probe
+	Teardown []*probe.Probe
+	// JWKSURL is where the issuer of the identity's JWTs publishes its public keys; empty: found
+	// through the issuer's OpenID discovery document.
+	JWKSURL   string
 	minted    *mintLog
 	Revoke    Hook // nil when the config gives none
 	Downgrade Hook

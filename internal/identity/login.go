@@ -46,14 +46,19 @@ func (s *loginSource) Token(ctx context.Context) (Token, error) {
 	_, extracted, err := probe.RunChain(ctx, s.c, "login", s.steps, vars, anonymous, s.r)
 	// Everything a login answers may be a credential: register what was extracted before any
 	// message can quote it.
-	for _, v := range extracted {
-		s.r.Add("token-field", v)
+	s.r.Add("token", extracted["token"]) // first, so that its label says token
+	for k, v := range extracted {
+		if !redact.Descriptive(k) {
+			s.r.Add("token-field", v)
+		}
 	}
 	if err != nil {
 		var se *probe.StepError
 		if errors.As(err, &se) && se.Result != nil {
-			for _, v := range se.Result.Extracted {
-				s.r.Add("token-field", v)
+			for k, v := range se.Result.Extracted {
+				if !redact.Descriptive(k) {
+					s.r.Add("token-field", v)
+				}
 			}
 		}
 		return Token{}, s.r.Error(fmt.Errorf("http login: %w (hint: check the login request and the credentials; the response above says what the API refused)", err))

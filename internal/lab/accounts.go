@@ -91,10 +91,7 @@ func (p *idp) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.mu.Lock()
-	want, known := p.passwords[body.Username]
-	p.mu.Unlock()
-	if !known || subtle.ConstantTimeCompare([]byte(body.Password), []byte(want)) != 1 {
+	if !p.checkPassword(body.Username, body.Password) {
 		writeError(w, http.StatusUnauthorized, "invalid_credentials", "wrong username or password")
 		return
 	}

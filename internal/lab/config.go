@@ -2,34 +2,16 @@ package lab
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"text/template"
 
 	"github.com/tocsin/tocsin/internal/config"
 )
 
-// configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
-// are [[ ]] because the config's own probe templates use {{ }}. Secrets stay ${VAR} references, so
-// the rendered file can be shown and stored; Env supplies them.
-var configTemplate = template.Must(template.New("config").Delims("[[", "]]").Parse(`# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]].
-# Secrets are read from the environment: TOCSIN_LAB_CLIENT_SECRET and TOCSIN_LAB_ADMIN_KEY.
-# See examples/tocsin.yaml for what each field means.
-
-version: 1
-
-target:
-  origins:
-    - [[.URL]]
-
-limits:
-  request_budget: 2000
-  rate: 200
-  timeout: 5s
-  max_window: 60s
-  max_response_bytes: 1048576
-
-identities:
-  alice:
+// aliceAndBob are the lab's two users with their hooks, shared by the configs below: alice may do
+// everything (and is revoked, downgraded and restored), bob reads items back.
+const aliceAndBob = `[[define "alice-and-bob"]]  alice:
     token:
       oauth2:
         grant: password
@@ -48,6 +30,7 @@ identities:
         auth_style: basic
         token_type_hint: access_token
     downgrade:
+      removes: [reports:read]
       http:
         method: PUT
         url: [[.URL]]/idp/subjects/alice/scopes
@@ -76,7 +59,36 @@ identities:
         password: bob-password
         scopes: [items:read, items:write]
 
-  newcomer:
+[[end]]`
+
+// withIdentities parses a config template that includes aliceAndBob.
+func withIdentities(name, text string) *template.Template {
+	t := template.Must(template.New(name).Delims("[[", "]]").Parse(aliceAndBob))
+	return template.Must(t.Parse(text))
+}
+
+// configTemplate is examples/tocsin.yaml for this lab's URL, without the commentary. Its delimiters
+// are [[ ]] because the config's own probe templates use {{ }}. Secrets stay ${VAR} references, so
+// the rendered file can be shown and stored; Env supplies them.
+var configTemplate = withIdentities("config", `# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]].
+# Secrets are read from the environment: TOCSIN_LAB_CLIENT_SECRET and TOCSIN_LAB_ADMIN_KEY.
+# See examples/tocsin.yaml for what each field means.
+
+version: 1
+
+target:
+  origins:
+    - [[.URL]]
+
+limits:
+  request_budget: 2000
+  rate: 200
+  timeout: 5s
+  max_window: 60s
+  max_response_bytes: 1048576
+
+identities:
+[[template "alice-and-bob" .]]  newcomer:
     # A new account for every experiment: a welcome bonus is one per account, so the race needs an
     # account the sequential baseline did not spend.
     fresh: per-experiment
@@ -97,6 +109,25 @@ identities:
       method: DELETE
       path: /account
       accept: [204]
+
+  legacy:
+    token:
+      http:
+        method: POST
+        path: /legacy/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
+
+  sso:
+    jwks_url: [[.URL]]/sso/jwks.json
+    token:
+      http:
+        method: POST
+        path: /sso/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
 
 vars:
   greeting: hello
@@ -204,6 +235,30 @@ probes:
     accept: [200]
     reject: [401, 403, 409]
 
+  read-daily-report:
+    method: GET
+    path: /reports/daily
+    accept: [200]
+
+  whoami-none:
+    path: /jwt/none/whoami
+    accept: [200]
+  whoami-unverified:
+    path: /jwt/unverified/whoami
+    accept: [200]
+  whoami-embedded:
+    path: /jwt/embedded/whoami
+    accept: [200]
+  legacy-whoami:
+    path: /legacy/whoami
+    accept: [200]
+  legacy-session:
+    path: /legacy/session
+    accept: [200]
+  sso-whoami:
+    path: /sso/whoami
+    accept: [200]
+
   read-note:
     method: GET
     path: /notes/{{note_id}}
@@ -299,6 +354,30 @@ checks:
   race/limit-overrun:
     identity: alice
     probes: [redeem-coupon, order-with-referral, claim-bonus]
+  auth/missing:
+    identity: alice
+    probes: [read-daily-report, read-item]
+  jwt/none-algorithm:
+    identity: alice
+    verifier: bob
+    probes: [whoami-none]
+  jwt/signature-not-verified:
+    identity: alice
+    verifier: bob
+    probes: [whoami-unverified]
+  jwt/embedded-key:
+    identity: alice
+    verifier: bob
+    probes: [whoami-embedded]
+  jwt/weak-hmac-secret:
+    identity: legacy
+    probes: [legacy-whoami]
+  jwt/algorithm-confusion:
+    identity: sso
+    probes: [sso-whoami]
+  jwt/expired-accepted:
+    identity: legacy
+    probes: [legacy-session]
   authz/bola:
     identity: bob
     owner: alice
@@ -310,11 +389,27 @@ checks:
   authz/mass-assignment:
     identity: newcomer
     probes: [update-profile]
-`))
+`)
+
+// surfaceConfigTemplate is the shortest config that scans the lab: the origin, the lab's OpenAPI
+// document, the identities with their hooks, and which operations may write. No probes, no checks:
+// every check that fits the document's operations runs on them.
+var surfaceConfigTemplate = withIdentities("surface", `# tocsin scan configuration for the [[.Flavor]] lab at [[.URL]], from its OpenAPI document.
+version: 1
+target:
+  origins:
+    - [[.URL]]
+openapi:
+  source: [[.URL]]/openapi.json
+  destructive: [createItem, deleteItem, createCoupon, deleteCoupon]
+  single_use: [redeemCoupon]
+identities:
+[[template "alice-and-bob" .]]`)
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
-{{if eq .Flavor "vulnerable"}}  Revocations are seen after up to {{.IntrospectionTTL}} (introspection cache), scope changes after up to
-  {{.PermissionTTL}} (permission cache), and a DELETE acts on the decision made when it arrived, {{.ActionGap}} later.
+{{if eq .Flavor "vulnerable"}}  {{.Revocation}}.
+  Scope changes are seen after up to {{.PermissionTTL}} (permission cache), and a DELETE acts on the decision
+  made when it arrived, {{.ActionGap}} later.
 {{else}}  Every action runs inside guard.Do: revocations and scope changes take effect at once, and are
   acknowledged only after actions already running on the token have finished.
 {{end}}
@@ -337,6 +432,12 @@ Logins also return a refresh_token that works once; trade it for the next access
 one revokes its whole family):
   curl -s -u {{.ClientID}}:{{.ClientSecret}} -d grant_type=refresh_token -d "refresh_token=$REFRESH" {{.URL}}/oauth/token
 {{end}}
+Tokens checked the ways real code gets wrong ({{if eq .Flavor "vulnerable"}}one mistake per route{{else}}every route verifies correctly{{end}}):
+  curl -s -H "Authorization: Bearer $TOKEN" {{.URL}}/jwt/none/whoami    (also /jwt/unverified/whoami, /jwt/embedded/whoami)
+  curl -s -H 'Content-Type: application/json' -d '{"username":"alice","password":"alice-password"}' {{.URL}}/legacy/login
+    (HS256 tokens that live 2 s: GET /legacy/whoami, GET /legacy/session; POST /sso/login is the same for RS256)
+  curl -s {{.URL}}/sso/.well-known/openid-configuration
+
 Between accounts: notes belong to who wrote them, and only alice, an admin, may use /admin
 ({{if eq .Flavor "vulnerable"}}here anyone may: bob reads alice's notes and a user can PATCH its own role{{else}}here bob gets 404 for alice's notes and 403 at /admin, and PATCH /account takes display_name only{{end}}):
   curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"title":"mine"}' {{.URL}}/notes
@@ -362,7 +463,32 @@ func (l *Lab) templateData() map[string]any {
 		"IntrospectionTTL": ttlText(l.opts.IntrospectionTTL.String(), l.opts.IntrospectionTTL < 0),
 		"PermissionTTL":    ttlText(l.opts.PermissionTTL.String(), l.opts.PermissionTTL < 0),
 		"ActionGap":        l.opts.ActionGap.String(),
+		"Revocation":       l.revocationText(),
 	}
+}
+
+// revocationText says how the vulnerable API learns of a revocation, and so what window to expect.
+func (l *Lab) revocationText() string {
+	o := l.opts
+	switch {
+	case o.OfflineJWT:
+		return fmt.Sprintf("Tokens are verified offline and revocation is never checked: a revoked token works until its exp\n  (tokens live %s)", o.TokenLifetime)
+	case o.DenylistSync > 0:
+		return fmt.Sprintf("Tokens are verified offline against a revocation list pulled every %s: a revocation is seen\n  at the next pull", o.DenylistSync)
+	case o.PropagationDelay > 0:
+		return fmt.Sprintf("Tokens are verified offline against a revocation store read from a replica %s behind: a\n  revocation is seen %s after it was acknowledged", o.PropagationDelay, o.PropagationDelay)
+	case o.IntrospectionTTL < 0:
+		return "Tokens are introspected on every request (no cache)"
+	}
+	from := "the request that filled it"
+	if o.StampOnAnswer {
+		from = "the introspection answer that filled it"
+	}
+	text := fmt.Sprintf("Revocations are seen after up to %s (introspection cache, counted from %s)", o.IntrospectionTTL, from)
+	if o.IntrospectionLatency.Max > 0 {
+		text += fmt.Sprintf(";\n  each introspection takes %s", o.IntrospectionLatency)
+	}
+	return text
 }
 
 func ttlText(ttl string, off bool) string {
@@ -384,10 +510,24 @@ func (l *Lab) Config(name string) (*config.Config, error) {
 
 // ConfigYAML returns a scan config for this lab, the same as examples/tocsin.yaml but for the lab's
 // URL. It refers to the secrets as ${TOCSIN_LAB_CLIENT_SECRET} and ${TOCSIN_LAB_ADMIN_KEY}; see Env.
-func (l *Lab) ConfigYAML() []byte {
+func (l *Lab) ConfigYAML() []byte { return ConfigFor(l.url, l.opts.Flavor) }
+
+// SurfaceConfigYAML returns the shortest config that scans this lab: origins, its OpenAPI document
+// and identities, and nothing else; checks pick their operations from the document.
+func (l *Lab) SurfaceConfigYAML() []byte { return render(surfaceConfigTemplate, l.url, l.opts.Flavor) }
+
+// ConfigFor returns the scan config of a lab of flavor served at url (scheme://host:port), as
+// ConfigYAML would once it listens there: `tocsin lab --write-config` writes it without serving.
+func ConfigFor(url, flavor string) []byte { return render(configTemplate, url, flavor) }
+
+// OpenAPIFor returns the OpenAPI document of a lab of flavor served at url.
+func OpenAPIFor(url, flavor string) []byte { return render(openapiTemplate, url, flavor) }
+
+// render executes one of the documents that depend only on the lab's URL and flavour.
+func render(t *template.Template, url, flavor string) []byte {
 	var b bytes.Buffer
-	if err := configTemplate.Execute(&b, l.templateData()); err != nil {
-		panic("lab: config template: " + err.Error()) // the data is fixed: a failure is a bug here
+	if err := t.Execute(&b, map[string]any{"URL": url, "Flavor": flavor, "ClientID": clientID}); err != nil {
+		panic("lab: " + t.Name() + " template: " + err.Error()) // the data is fixed: a failure is a bug here
 	}
 	return b.Bytes()
 }

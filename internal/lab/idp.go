@@ -50,10 +50,11 @@ type idp struct {
 }
 
 type tokenRecord struct {
-	subject string
-	scopes  []string
-	expires time.Time
-	revoked bool
+	subject   string
+	scopes    []string
+	expires   time.Time
+	revoked   bool
+	revokedAt time.Time // when the revocation was recorded, before it was acknowledged
 }
 
 // tokenClaims are the claims of the lab's access tokens.
@@ -370,16 +371,21 @@ func (p *idp) introspect(token string) introspection {
 	if !active {
 		return introspection{}
 	}
+	return claims.introspection()
+}
+
+// introspection is the RFC 7662 view of an active token with these claims.
+func (c *tokenClaims) introspection() introspection {
 	return introspection{
 		Active:    true,
-		Scope:     claims.Scope,
-		ClientID:  claims.ClientID,
-		Subject:   claims.Subject,
+		Scope:     c.Scope,
+		ClientID:  c.ClientID,
+		Subject:   c.Subject,
 		TokenType: tokenTypeJWT,
-		Expires:   claims.ExpiresAt.Unix(),
-		IssuedAt:  claims.IssuedAt.Unix(),
-		TokenID:   claims.ID,
-		Issuer:    claims.Issuer,
+		Expires:   c.ExpiresAt.Unix(),
+		IssuedAt:  c.IssuedAt.Unix(),
+		TokenID:   c.ID,
+		Issuer:    c.Issuer,
 	}
 }
 
@@ -420,8 +426,8 @@ func (p *idp) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	if rec, ok := p.tokens[claims.ID]; ok {
-		rec.revoked = true
+	if rec, ok := p.tokens[claims.ID]; ok && !rec.revoked {
+		rec.revoked, rec.revokedAt = true, time.Now()
 	}
 	p.mu.Unlock()
 	if p.guard != nil {
@@ -433,6 +439,29 @@ func (p *idp) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	p.logger.Info("token revoked", "sub", claims.Subject)
 	w.WriteHeader(http.StatusOK)
+}
+
+// revokedIDs lists the IDs of the revoked tokens that have not expired: the revocation list an API
+// that verifies tokens itself pulls from time to time.
+func (p *idp) revokedIDs() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]bool{}
+	for id, rec := range p.tokens {
+		if rec.revoked {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// revokedAsOf reports whether the token with this ID had been revoked by the moment at: what a read
+// of the revocation store at a bounded staleness (a replica that lags by a fixed time) sees.
+func (p *idp) revokedAsOf(id string, at time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec, ok := p.tokens[id]
+	return ok && rec.revoked && !rec.revokedAt.After(at)
 }
 
 // subjectScopes returns the scopes subject may use now, nil for an unknown subject.

@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +43,23 @@ type Options struct {
 	// write lock from its load to its commit, so a token-bearing read waits behind a delete while an
 	// anonymous read (GET /public/items/{id}) does not. Both flavours.
 	SingleWriter bool
-	Logger       *slog.Logger // nil discards
+	// LegacyTokenLifetime is how long the tokens of POST /legacy/login live (tokens.go); default 2s.
+	LegacyTokenLifetime time.Duration
+	Logger              *slog.Logger // nil discards
+
+	// How the vulnerable API learns that a token was revoked. By default it introspects the token at
+	// the identity provider and caches the answer for IntrospectionTTL; each of the three below
+	// replaces that with another pattern real APIs ship, and at most one may be set.
+	OfflineJWT       bool          // verify the JWT's signature and exp locally and never check revocation: a revoked token works until its exp
+	DenylistSync     time.Duration // verify locally and refuse the token IDs of a revocation list pulled from the identity provider every DenylistSync
+	PropagationDelay time.Duration // verify locally and refuse tokens the revocation store, read from a replica that lags PropagationDelay behind, lists as revoked
+
+	// IntrospectionLatency, for the vulnerable API's introspection, is how long each call to the
+	// identity provider takes, drawn uniformly per call (a remote introspection endpoint).
+	IntrospectionLatency Latency
+	// StampOnAnswer starts a cached introspection's lifetime when the identity provider's answer
+	// arrives, as real proxies do, instead of when the request that needed it arrived.
+	StampOnAnswer bool
 
 	// Guard, in the fixed flavour, is the guard the API and the identity provider share; nil makes a
 	// memory one. Pass a guard on PostgreSQL (guard.NewPostgres) to run replicas (StartReplica).
@@ -55,6 +73,12 @@ type Options struct {
 	// onGap, when set by a test, is called as DELETE enters its check-to-use gap, so the test can
 	// act inside the gap without guessing its timing.
 	onGap func(ctx context.Context)
+}
+
+// Validate reports options Start would refuse, such as two ways of learning of a revocation.
+func (o Options) Validate() error {
+	_, err := o.withDefaults()
+	return err
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -76,13 +100,86 @@ func (o Options) withDefaults() (Options, error) {
 	if o.TokenLifetime == 0 {
 		o.TokenLifetime = 15 * time.Minute
 	}
-	if o.TokenLifetime < time.Second {
+	if o.LegacyTokenLifetime == 0 {
+		o.LegacyTokenLifetime = 2 * time.Second
+	}
+	if o.TokenLifetime < time.Second || o.LegacyTokenLifetime < time.Second {
 		return o, fmt.Errorf("lab: token lifetime %v is too short (hint: at least 1s; JWT times have whole seconds)", o.TokenLifetime)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	modes := 0
+	for _, set := range []bool{o.OfflineJWT, o.DenylistSync != 0, o.PropagationDelay != 0} {
+		if set {
+			modes++
+		}
+	}
+	if modes > 1 {
+		return o, errors.New("lab: offline JWT verification, a denylist sync and a propagation delay are different ways to learn of a revocation (hint: choose one)")
+	}
+	if o.DenylistSync < 0 || o.PropagationDelay < 0 {
+		return o, errors.New("lab: the denylist sync period and the propagation delay must not be negative")
+	}
+	if err := o.IntrospectionLatency.validate(); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// Latency is a range a delay is drawn from, uniformly, for each call.
+type Latency struct{ Min, Max time.Duration }
+
+// maxLatency bounds a simulated call; a lab slower than this helps no one.
+const maxLatency = 10 * time.Second
+
+// ParseLatency reads "20ms" (always 20 ms) or "5ms-60ms" (uniform between them).
+func ParseLatency(s string) (Latency, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	least, err := time.ParseDuration(strings.TrimSpace(lo))
+	if err != nil {
+		return Latency{}, fmt.Errorf("latency %q: %w (hint: 20ms, or a range such as 5ms-60ms)", s, err)
+	}
+	l := Latency{least, least}
+	if isRange {
+		if l.Max, err = time.ParseDuration(strings.TrimSpace(hi)); err != nil {
+			return Latency{}, fmt.Errorf("latency %q: %w (hint: a range such as 5ms-60ms)", s, err)
+		}
+	}
+	return l, l.validate()
+}
+
+func (l Latency) validate() error {
+	if l.Min < 0 || l.Max < l.Min || l.Max > maxLatency {
+		return fmt.Errorf("lab: latency %s: want 0 <= min <= max <= %s", l, maxLatency)
+	}
+	return nil
+}
+
+func (l Latency) String() string {
+	if l.Min == l.Max {
+		return l.Min.String()
+	}
+	return l.Min.String() + "-" + l.Max.String()
+}
+
+// wait sleeps for a duration drawn from l, or until ctx ends.
+func (l Latency) wait(ctx context.Context) error {
+	if l.Max <= 0 {
+		return nil
+	}
+	d := l.Min
+	if l.Max > l.Min {
+		d += mathrand.N(l.Max - l.Min + 1)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Lab is a running lab. Close stops it.
@@ -93,7 +190,9 @@ type Lab struct {
 	served    chan error
 	idp       *idp
 	api       *api
+	jwt       *jwtRoutes   // tokens.go
 	guard     *guard.Guard // fixed flavour only
+	stop      func()       // stops the vulnerable API's background work (a denylist sync), if any
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -125,7 +224,9 @@ func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
 	var authz authorizer
 	switch opts.Flavor {
 	case Vulnerable:
-		authz = newVulnerable(l.idp, opts.IntrospectionTTL, opts.PermissionTTL)
+		v := newVulnerable(l.idp, opts)
+		l.stop = v.start()
+		authz = v
 	case Fixed:
 		l.guard = opts.Guard
 		if l.guard == nil {
@@ -138,6 +239,7 @@ func Start(ctx context.Context, addr string, opts Options) (*Lab, error) {
 	l.api.singleWriter = opts.SingleWriter
 	l.api.accountsAPI.accounts = l.idp.accountNames
 	l.idp.accountDeleted = l.api.accountsAPI.forget
+	l.jwt = newJWTRoutes(l.idp, l.url, opts.Flavor == Vulnerable, opts.LegacyTokenLifetime)
 	l.serve(ln)
 	return l, nil
 }
@@ -158,7 +260,7 @@ func (l *Lab) StartReplica(ctx context.Context, addr string, g *guard.Guard) (*L
 	if err != nil {
 		return nil, fmt.Errorf("lab: listen on %s: %w", addr, err)
 	}
-	r := &Lab{opts: l.opts, url: "http://" + ln.Addr().String(), served: make(chan error, 1), idp: l.idp, guard: g}
+	r := &Lab{opts: l.opts, url: "http://" + ln.Addr().String(), served: make(chan error, 1), idp: l.idp, guard: g, jwt: l.jwt}
 	r.api = &api{authz: &fixed{idp: l.idp, guard: g}, gap: l.api.gap, onGap: l.api.onGap, resources: l.api.resources, singleWriter: l.api.singleWriter}
 	r.serve(ln)
 	return r, nil
@@ -170,6 +272,8 @@ func (l *Lab) serve(ln net.Listener) {
 	mux := http.NewServeMux()
 	l.idp.routes(mux)
 	l.api.routes(mux)
+	mux.HandleFunc("GET /openapi.json", l.serveOpenAPI)
+	l.jwt.routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "flavor": opts.Flavor})
 	})
@@ -204,6 +308,9 @@ func (l *Lab) URL() string { return l.url }
 // Close stops the lab at once, cutting requests in flight.
 func (l *Lab) Close() error {
 	l.closeOnce.Do(func() {
+		if l.stop != nil {
+			l.stop()
+		}
 		err := l.srv.Close()
 		if serveErr := <-l.served; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 			err = serveErr

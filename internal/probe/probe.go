@@ -68,8 +68,10 @@ type Probe struct {
 // Anonymous is the As of a step sent with no credential.
 const Anonymous = "anonymous"
 
-// Endpoint names the probe in reports: method and path template, e.g. "GET /items/{{item_id}}".
-func (p *Probe) Endpoint() string { return p.Method + " " + p.Path }
+// Endpoint names the probe in reports: method and path template, e.g. "GET /items/{{item_id}}", with
+// the literal values of its query left out ("GET /reports?api_key=..."): one may be a credential,
+// and a finding's stable id, made from the endpoint, must not change when a key is rotated.
+func (p *Probe) Endpoint() string { return p.Method + " " + redact.TemplateURL(p.Path) }
 
 // WithoutCredential returns a copy of p that carries no credential: no header that names the
 // {{token}} variable (nor any Authorization header), so that with no token in its vars it is sent
@@ -88,9 +90,14 @@ func (p *Probe) WithoutCredential() *Probe {
 
 // Result is one sent probe.
 type Result struct {
-	Method    string
-	URL       string // the rendered URL
-	Token     string // the {{token}} the request was rendered with; empty when it carried none
+	Method string
+	// URL is the rendered URL as evidence shows it (ShownURL): with the client's redactor, every
+	// variable that is a secret of the run stands as its label where the template put it.
+	URL string
+	// Token is the bearer token the request really carried: the {{token}} it was rendered with,
+	// where the request holds it, else the credential of its Authorization header; empty when it
+	// carried none.
+	Token     string
 	Response  *client.Response
 	Outcome   Outcome
 	Extracted Vars // values named by Extract, when Outcome is Accepted
@@ -104,7 +111,7 @@ type Result struct {
 // only the check knows when (and as which identity) each belongs. When an accepted response lacks an
 // Extract path, Do returns the Result, for evidence, together with the error.
 func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, error) {
-	req, err := p.request(ctx, vars)
+	req, rendered, err := p.request(ctx, vars)
 	if err != nil {
 		return nil, err
 	}
@@ -115,9 +122,14 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 	res := &Result{
 		Method:   req.Method,
 		URL:      req.URL.String(),
-		Token:    vars["token"],
+		Token:    rendered.carriedToken(vars["token"]),
 		Response: resp,
 		Outcome:  Judge(resp.Status, p.Accept, p.Reject),
+	}
+	if red := c.Redactor(); red != nil {
+		if shown, err := p.ShownURL(vars, red); err == nil {
+			res.URL = shown
+		}
 	}
 	if resp.Redirect != "" && res.Outcome == Inconclusive {
 		// Asking again would be redirected again: say where to, and what to change.
@@ -143,6 +155,9 @@ func (p *Probe) Do(ctx context.Context, c *client.Client, vars Vars) (*Result, e
 			return res, fmt.Errorf("probe %q: extract %s from the %d response: %w", p.Name, name, resp.Status, err)
 		}
 		res.Extracted[name] = v
+		if !redact.Descriptive(name) { // an expires_in of 2 is no secret, and would hide every "2"
+			c.Redactor().Add("extract", v)
+		}
 	}
 	return res, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/hostile"
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // seen is what the fake API received.
@@ -176,5 +177,60 @@ func TestDoOffOriginRedirect(t *testing.T) {
 	}
 	if h.DecoyConnections() != 0 {
 		t.Errorf("the decoy got %d connections", h.DecoyConnections())
+	}
+}
+
+// What a probe extracts is a secret of the run from the moment it is read, and a result names the
+// token its request really carried.
+func TestDoRegistersExtractsAndTheCarriedToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"id":"r2","n":42}`)
+	}))
+	t.Cleanup(srv.Close)
+	red := &redact.Redactor{}
+	c, err := client.New(client.Options{Origins: []string{srv.URL}, Redactor: red})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Probe{Name: "setup", Method: "POST", URL: srv.URL + "/coupons", Path: "/coupons", Extract: map[string]string{"id": "id", "n": "n"}}
+	r, err := p.Do(context.Background(), c, Vars{"token": "tok-alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := red.String("/coupons/r2/redeem?n=42"); got != "/coupons/"+red.Label("r2")+"/redeem?n="+red.Label("42") || !strings.Contains(got, "[extract:") {
+		t.Errorf("extracts not registered: %q", got)
+	}
+	if r.Token != "tok-alice" {
+		t.Errorf("token %q, want the one it carried", r.Token)
+	}
+	admin := &Probe{Name: "admin", URL: srv.URL + "/x", Path: "/x", Headers: map[string]string{"Authorization": "Key admin-key-1"}}
+	if r, err := admin.Do(context.Background(), c, Vars{"token": "tok-alice"}); err != nil || r.Token != "admin-key-1" {
+		t.Errorf("a request with its own Authorization: token %q (err %v), want the credential it carried", r.Token, err)
+	}
+	if r, err := p.WithoutCredential().Do(context.Background(), c, Vars{"token": ""}); err != nil || r.Token != "" {
+		t.Errorf("a request without a credential: token %q (err %v)", r.Token, err)
+	}
+}
+
+func TestEndpointLeavesQueryValuesOut(t *testing.T) {
+	p := &Probe{Method: "GET", Path: "/reports/summary?api_key=pk-QUERY-SECRET-9d8e7f&id={{id}}"}
+	if got, want := p.Endpoint(), "GET /reports/summary?api_key=...&id={{id}}"; got != want {
+		t.Errorf("Endpoint() = %q, want %q", got, want)
+	}
+}
+
+// Evidence shows a secret where the template put it, whatever its length and whatever it is glued to.
+func TestShownURL(t *testing.T) {
+	red := &redact.Redactor{}
+	red.Add("extract", "42")
+	red.Add("env", "k3y")
+	p := &Probe{URL: "https://api.test/v42/reports/{{id}}.pdf?key={{key}}&page={{page}}&t={{token}}"}
+	got, err := p.ShownURL(Vars{"id": "42", "key": "k3y", "page": "42", "token": "tok-alice-0123"}, red)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key := red.Label("42"), red.Label("k3y")
+	if want := "https://api.test/v42/reports/" + id + ".pdf?key=" + key + "&page=" + id + "&t=tok-alice-0123"; got != want {
+		t.Errorf("ShownURL = %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // Rendered is a probe's request with its templates filled in.
@@ -45,15 +47,61 @@ func (p *Probe) Render(vars Vars) (*Rendered, error) {
 	return r, nil
 }
 
+// ShownURL is the probe's URL rendered with vars as evidence shows it: a variable whose value is a
+// secret of the run stands as its label exactly where the template put it, whatever its length and
+// whatever text it is glued to (/reports/{{id}}.pdf), and the rest is redacted as any text.
+func (p *Probe) ShownURL(vars Vars, red *redact.Redactor) (string, error) {
+	shown := make(Vars, len(vars))
+	labels := map[string]string{}
+	for k, v := range vars {
+		shown[k] = v
+		if v != "" && red.Known(v) {
+			// Letters and digits only, so that no escaping changes it.
+			placeholder := fmt.Sprintf("tocsinSecretVar%dx", len(labels))
+			labels[placeholder] = red.Label(v)
+			shown[k] = placeholder
+		}
+	}
+	u, err := RenderURL(p.URL, shown)
+	if err != nil {
+		return "", err
+	}
+	for placeholder, label := range labels {
+		u = strings.ReplaceAll(u, placeholder, label)
+	}
+	return red.String(u), nil
+}
+
+// carriedToken is the bearer token the rendered request really carries: token (the {{token}} it
+// was rendered with) when the request holds it, else the credential of its Authorization header,
+// else "".
+func (r *Rendered) carriedToken(token string) string {
+	if token != "" && (strings.Contains(r.URL, token) || strings.Contains(r.Body, token)) {
+		return token
+	}
+	for _, values := range r.Header {
+		for _, v := range values {
+			if token != "" && strings.Contains(v, token) {
+				return token
+			}
+		}
+	}
+	auth := strings.TrimSpace(r.Header.Get("Authorization"))
+	if _, cred, ok := strings.Cut(auth, " "); ok {
+		return strings.TrimSpace(cred)
+	}
+	return auth
+}
+
 // request renders the probe into an HTTP request.
-func (p *Probe) request(ctx context.Context, vars Vars) (*http.Request, error) {
+func (p *Probe) request(ctx context.Context, vars Vars) (*http.Request, *Rendered, error) {
 	r, err := p.Render(vars)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, strings.NewReader(r.Body))
 	if err != nil {
-		return nil, fmt.Errorf("probe %q: %w", p.Name, err)
+		return nil, nil, fmt.Errorf("probe %q: %w", p.Name, err)
 	}
 	if r.Body == "" {
 		req.Body, req.GetBody, req.ContentLength = http.NoBody, nil, 0
@@ -62,8 +110,8 @@ func (p *Probe) request(ctx context.Context, vars Vars) (*http.Request, error) {
 		req.Host = host // net/http sends req.Host, not a Host header
 		r.Header.Del("Host")
 	}
-	req.Header = r.Header
-	return req, nil
+	req.Header = r.Header.Clone()
+	return req, r, nil
 }
 
 // Judge classifies a status. accept defaults to 200-299 and reject to 401 and 403; a status in both

@@ -182,6 +182,7 @@ func Send(ctx context.Context, o Options, reqs []Request) (*Batch, error) {
 // for the release. It lets a caller release at a moment of its choosing, and act right after (a
 // revocation timed against an action's arrival). A Primed is not safe for concurrent use.
 type Primed struct {
+	client  *client.Client // teaches its redactor the responses' secrets
 	cancel  context.CancelFunc
 	release func() Release
 	wait    func() *Batch
@@ -241,7 +242,7 @@ func Prime(ctx context.Context, o Options, reqs []Request) (*Primed, error) {
 		cancel()
 		return nil, err
 	}
-	p.cancel = cancel
+	p.cancel, p.client = cancel, o.Client
 	return p, nil
 }
 
@@ -300,6 +301,11 @@ func (p *Primed) Wait() *Batch {
 	b := p.wait()
 	p.state = doneState
 	p.cancel()
+	if red := p.client.Redactor(); red != nil {
+		for _, r := range b.Responses {
+			red.LearnResponse(r.Header, r.Body)
+		}
+	}
 	return b
 }
 
@@ -345,6 +351,7 @@ func prepare(c *client.Client, reqs []Request) ([]prepared, error) {
 		}
 		u.Scheme = strings.ToLower(u.Scheme)
 		out[i] = prepared{Request: r, url: u}
+		c.Redactor().LearnRequest(u, r.Header, r.Body)
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/race"
+	"github.com/tocsin/tocsin/internal/redact"
 )
 
 // echo answers "METHOD PATH AUTH BODY", so each response can be matched to the request it answers.
@@ -383,4 +385,28 @@ func TestHoldHeadersTLS(t *testing.T) {
 		t.Fatalf("release %+v, want last-byte sync over HTTP/1.1", b.Release)
 	}
 	assertAnswers(t, b, reqs, "HTTP/1.1")
+}
+
+// The race engine teaches the client's redactor the secrets of its requests and responses, as the
+// client does for its own.
+func TestLearnsSecretsOfBatch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "sid=c-"+r.URL.Path[1:])
+		io.WriteString(w, `{"token":"t-`+r.URL.Path[1:]+`"}`)
+	}))
+	defer srv.Close()
+	red := &redact.Redactor{}
+	c, err := client.New(client.Options{Origins: []string{srv.URL}, Rate: 1e6, Redactor: red})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []race.Request{
+		{Method: "POST", URL: srv.URL + "/a?secret=qs1", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"pin":"1","password":"pw1"}`)},
+		{URL: srv.URL + "/b", Header: http.Header{"X-Api-Key": {"ak2"}}},
+	}
+	send(t, race.Options{Client: c}, reqs)
+	want := []string{"ak2", "c-a", "c-b", "pw1", "qs1", "t-a", "t-b"}
+	if got := red.Secrets(); !slices.Equal(got, want) {
+		t.Errorf("learned %q, want %q", got, want)
+	}
 }

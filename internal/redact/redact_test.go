@@ -38,15 +38,84 @@ func TestLongestSecretWins(t *testing.T) {
 	}
 }
 
-func TestShortValuesAreNotSecrets(t *testing.T) {
+// A secret shorter than 8 bytes is replaced where it stands as a whole value, whatever its length,
+// and left alone where it is part of other text: a report keeps its "42 ms" when an id 42 is a
+// secret of the run.
+func TestShortSecretsAsWholeValues(t *testing.T) {
 	var r Redactor
-	r.Add("password", "a")
-	if got := r.String("a banana"); got != "a banana" {
-		t.Errorf("a one-letter value was redacted: %q", got)
+	r.Add("password", "pw1")
+	r.Add("extract", "r2")
+	r.Add("extract", "42")
+	r.Add("key", "k3y-56")
+	pw, r2, n42, key := r.Label("pw1"), r.Label("r2"), r.Label("42"), r.Label("k3y-56")
+	for _, tc := range []struct{ in, want string }{
+		{"password=pw1", "password=" + pw},
+		{"user=bob&password=pw1&next=/", "user=bob&password=" + pw + "&next=/"},
+		{`{"password":"pw1"}`, `{"password":"` + pw + `"}`},
+		{`{"body":"{\"password\":\"pw1\"}"}`, `{"body":"{\"password\":\"` + pw + `\"}"}`},
+		{"password: pw1", "password: " + pw},
+		{"pw1", pw},
+		{"POST /coupons/r2/redeem?x=1", "POST /coupons/" + r2 + "/redeem?x=1"},
+		{"took 42 ms, 1420 requests, 42.5 ms", "took 42 ms, 1420 requests, 42.5 ms"},
+		{`{"id":42}`, `{"id":` + n42 + `}`},
+		{"pw12 xpw1 pw1x r2d2 /r22", "pw12 xpw1 pw1x r2d2 /r22"},
+		{"the answer is pw1", "the answer is pw1"},
+		{"X-Key: k3y-56", "X-Key: " + key},
+		{"Bearer k3y-56.", "Bearer k3y-56."},
+		{"Bearer k3y-56 and k3y-567", "Bearer " + key + " and k3y-567"},
+		{pw + " stays", pw + " stays"},
+	} {
+		if got := r.String(tc.in); got != tc.want {
+			t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 	var nilRedactor *Redactor
 	if got := nilRedactor.String("x"); got != "x" {
 		t.Errorf("nil redactor changed the text: %q", got)
+	}
+	nilRedactor.Add("token", "x") // must not panic
+}
+
+// A label String wrote is never matched by a short secret that happens to spell part of it.
+func TestLabelsAreLeftAlone(t *testing.T) {
+	var r Redactor
+	r.Add("token", "a-long-token-value")
+	label := r.Label("a-long-token-value")
+	r.Add("extract", "token")
+	r.Add("extract", label[7:11]) // four hex digits of the fingerprint
+	if got := r.String("t=a-long-token-value"); got != "t="+label {
+		t.Errorf("got %q, want the label unchanged", got)
+	}
+	if got := r.String(r.String("t=a-long-token-value")); got != "t="+label {
+		t.Errorf("redacting twice: %q", got)
+	}
+}
+
+// A secret is redacted in the forms it takes on the wire, under its own label.
+func TestWireForms(t *testing.T) {
+	var r Redactor
+	secret := `p@ss w&rd"1`
+	r.Add("password", secret)
+	label := r.Label(secret)
+	for _, form := range []string{secret, "p%40ss+w%26rd%221", "p@ss%20w&rd%221", `p@ss w&rd\"1`, `p@ss w\u0026rd\"1`} {
+		if got := r.String("x=" + form); got != "x="+label {
+			t.Errorf("form %q: got %q", form, got)
+		}
+	}
+}
+
+// A value learned first as something else (a login's response field) is labelled a token once it
+// is one: evidence names the token of each request by its label.
+func TestTokenKindWins(t *testing.T) {
+	var r Redactor
+	r.Add("extract", "eyJhbGciOiJIUzI1NiJ9.e30.sig")
+	r.Add("token", "eyJhbGciOiJIUzI1NiJ9.e30.sig")
+	r.Add("credential", "eyJhbGciOiJIUzI1NiJ9.e30.sig")
+	if got, want := r.Label("eyJhbGciOiJIUzI1NiJ9.e30.sig"), "[token:"+Fingerprint("eyJhbGciOiJIUzI1NiJ9.e30.sig")+"]"; got != want {
+		t.Errorf("label %q, want %q", got, want)
+	}
+	if got := r.String("x eyJhbGciOiJIUzI1NiJ9.e30.sig"); !strings.Contains(got, "[token:") {
+		t.Errorf("String uses the old label: %q", got)
 	}
 }
 
@@ -116,5 +185,12 @@ func TestExcerpt(t *testing.T) {
 	}
 	if got := r.Excerpt([]byte("ends with tok"), 200, false); got != "ends with tok" {
 		t.Errorf("a body that was not cut keeps its end: %q", got)
+	}
+	r.Add("password", "pw1")
+	if got := r.Excerpt([]byte(`{"password":"p`), 200, true); got != `{"password":"[cut]` {
+		t.Errorf("cut inside a short secret: %q", got)
+	}
+	if got := r.Excerpt([]byte(`{"n":12, "up`), 200, true); got != `{"n":12, "up` {
+		t.Errorf("a tail that does not stand where a short secret would was dropped: %q", got)
 	}
 }

@@ -19,3 +19,17 @@ func TestURL(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/reports/summary?api_key=pk-QUERY-SECRET-9d8e7f", "/reports/summary?api_key=..."},
+		{"/coupons/{{coupon_id}}/redeem?id={{coupon_id}}&page=2&flag", "/coupons/{{coupon_id}}/redeem?id={{coupon_id}}&page=...&flag=..."},
+		{"https://admin:pw@idp.test/revoke?t={{token}}#frag", "https://idp.test/revoke?t={{token}}"},
+		{"/items/{{id}}#x", "/items/{{id}}"},
+		{"/a?k={{a}}{{b}}", "/a?k=..."},
+	} {
+		if got := TemplateURL(tc.in); got != tc.want {
+			t.Errorf("TemplateURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -25,6 +25,9 @@ func WriteHTML(w io.Writer, reports []*Report) error {
 			f.Evidence = slices.Clone(f.Evidence) // sorted here, without touching the report
 			f.SortEvidence()
 			hf := htmlFinding{Finding: f, Timeline: buildTimeline(f), URI: readableURI(endpointURI(r, f)), Zero: "the start of the experiment", Proof: proofLine(f)}
+			if f.Window != nil {
+				hf.Facts, hf.Passes = windowFacts(f.Window, f.Requests), passRows(f.Window)
+			}
 			for _, e := range f.Evidence {
 				if e.Kind == finding.EventChangeAcked {
 					hf.Zero = "the acknowledgement"
@@ -58,9 +61,11 @@ type htmlFinding struct {
 	finding.Finding
 	Timeline  *svgTimeline
 	URI       string
-	Zero      string // what evidence offsets count from
-	Proof     string // the window or the proof in one line, for the findings table
-	Reproduce string // the requests as a shell script
+	Zero      string     // what evidence offsets count from
+	Proof     string     // the window or the proof in one line, for the findings table
+	Reproduce string     // the requests as a shell script
+	Facts     []fact     // a staleness window's cause, figures and worst case
+	Passes    [][]string // a staleness window's passes, one row each
 }
 
 // proofLine says in one line what a finding measured: its window, the in-flight proof, or the first
@@ -79,12 +84,24 @@ func proofLine(f finding.Finding) string {
 	return strings.TrimSuffix(first, ".")
 }
 
-// windowLine is a staleness window in one line.
+// windowLine is a staleness window in one line: its cause and its figure, in the cause's frame
+// when it has one.
 func windowLine(w *finding.Window) string {
-	if w.Never {
-		return fmt.Sprintf("still honoured %s after the %s, when tocsin stopped waiting", fmtMS(w.LastAcceptedMS), w.Change)
+	var figure string
+	switch {
+	case w.Cause == finding.CausePeriodic && w.Periodic != nil:
+		figure = fmt.Sprintf("from %s to %s after the %s", w.Periodic.Shortest.String(), w.Periodic.Longest.String(), w.Change)
+	case w.Never:
+		figure = fmt.Sprintf("still honoured %s after the %s, when the replays stopped", fmtMS(w.LastAcceptedMS), w.Change)
+	case w.Parameter != "" && w.Parameter != "window" && w.Bracket != nil:
+		figure = fmt.Sprintf("%s %s %s", w.Parameter, w.Bracket.String(), finding.DescribeFrame(w.Frame, w.Change))
+	default:
+		figure = fmt.Sprintf("honoured until %s after the %s", finding.FormatBracket(w.LastAcceptedMS, w.FirstRejectedMS), w.Change)
 	}
-	return fmt.Sprintf("honoured until [%s, %s] after the %s", fmtMS(w.LastAcceptedMS), fmtMS(w.FirstRejectedMS), w.Change)
+	if w.Cause != "" {
+		return w.Cause + ": " + figure
+	}
+	return figure
 }
 
 // inflightLine is an in-flight proof in one line.
@@ -145,6 +162,7 @@ article.finding.sev-border-critical { border-left-color: var(--critical); } arti
 article.finding.sev-border-medium { border-left-color: var(--medium); } article.finding.sev-border-low { border-left-color: var(--low); }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 10px 0; }
 dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
+ul.forged { margin: 0; padding-left: 1.2em; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 13px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -268,11 +286,14 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 <dl class="facts">
 <dt>Endpoint</dt><dd><code>{{.Endpoint}}</code>{{if .URI}} <span class="muted mono">{{.URI}}</span>{{end}}</dd>
 {{- if .Identity}}<dt>Identity</dt><dd>{{.Identity}}{{if .Probe}} (probe {{.Probe}}){{end}}</dd>{{end}}
-{{- with .Window}}
-<dt>Window</dt><dd>{{if .Never}}still honoured at {{ms .LastAcceptedMS}}, when tocsin stopped waiting{{else}}ends in [{{ms .LastAcceptedMS}}, {{ms .FirstRejectedMS}}] after the {{.Change}} was acknowledged{{end}}; cache filled {{ms .FillToChangeMS}} before it; passes: {{len .Passes}}</dd>
+{{- range .Facts}}
+<dt>{{.Label}}</dt><dd>{{.Text}}</dd>
 {{- end}}
 {{- with .Inflight}}
 <dt>In flight</dt><dd>revocation acknowledged {{ms .AckMS}} after the action was sent; a read at {{ms .VerifyMS}} still found the resource; the action answered at {{ms .AnsweredMS}} (usual latency {{ms .ActionLatencyMS}}); attempts: {{.Attempts}}</dd>
+{{- end}}
+{{- with .Forged}}
+<dt>Sent instead</dt><dd><ul class="forged">{{range .}}<li><strong>{{.Variant}}</strong>: {{.Outcome}} ({{.Status}}){{if eq .Outcome "accepted"}}<br><span class="muted">built as: {{.Made}}</span>{{end}}</li>{{end}}</ul></dd>
 {{- end}}
 {{- with .Authz}}
 <dt>Proof</dt><dd>{{.Line $f.Identity}}</dd>
@@ -332,6 +353,16 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 {{- if .References}}
 <div><strong>References</strong> {{range $i, $r := .References}}{{if $i}} · {{end}}<a href="{{$r}}">{{$r}}</a>{{end}}</div>
 {{- end}}
+{{- if .Passes}}
+<details><summary>Passes ({{len .Passes}}; milliseconds from each pass's own acknowledgement)</summary>
+<div class="scroll"><table>
+<tr><th class="num">pass</th><th>first use sent .. answered</th><th class="num">change sent</th><th>window</th><th>{{.Window.Parameter}} ({{.Window.Frame}})</th><th>set on purpose</th><th class="num">replays</th></tr>
+{{- range .Passes}}
+<tr>{{range .}}<td class="mono">{{.}}</td>{{end}}</tr>
+{{- end}}
+</table></div>
+</details>
+{{- end}}
 {{- if .Evidence}}
 <details><summary>Evidence ({{len .Evidence}} events, milliseconds from {{.Zero}})</summary>
 <div class="scroll"><table>
@@ -355,6 +386,22 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 {{- end}}
 </table></div>
 </div>
+{{- with .Surface}}
+<div class="card">
+<h3>Surface</h3>
+<p class="muted">{{join .Sources ", "}}: {{.Line}}</p>
+{{- range .Notes}}<p class="muted">{{.}}</p>{{end}}
+<div class="scroll"><table>
+<tr><th>status</th><th>operation</th><th>checks, and why</th></tr>
+{{- range .Operations}}
+<tr><td class="status">{{.Status}}</td><td><code>{{.Endpoint}}</code>{{if ne .ID .Endpoint}}<br><span class="muted">{{.ID}}</span>{{end}}</td><td>{{range .Checks}}<code>{{.Check}}</code>: {{.Why}}<br>{{end}}{{.Reason}}</td></tr>
+{{- end}}
+{{- range .Unselected}}
+<tr><td class="status status-skipped">no operation</td><td><code>{{.Check}}</code></td><td>{{.Reason}}</td></tr>
+{{- end}}
+</table></div>
+</div>
+{{- end}}
 </section>
 {{- end}}
 <footer>

@@ -205,11 +205,12 @@ func junitFailure(fs []finding.Finding) *junitProblem {
 		}
 		fmt.Fprintf(&b, "%s [%s] %s (identity %s)\n%s\n", f.ID, strings.ToUpper(f.Severity.String()), f.Title, f.Identity, f.Summary)
 		if w := f.Window; w != nil {
-			if w.Never {
-				fmt.Fprintf(&b, "Window: still honoured at %.1f ms after the %s was acknowledged (the max window)\n", w.LastAcceptedMS, w.Change)
-			} else {
-				fmt.Fprintf(&b, "Window: [%.1f ms, %.1f ms] after the %s was acknowledged\n", w.LastAcceptedMS, w.FirstRejectedMS, w.Change)
+			for _, ft := range windowFacts(w, f.Requests) {
+				fmt.Fprintf(&b, "%s: %s\n", ft.Label, ft.Text)
 			}
+		}
+		for _, fg := range f.Forged {
+			fmt.Fprintf(&b, "Sent instead: %s: %s (%d)\n", fg.Variant, fg.Outcome, fg.Status)
 		}
 		if a := f.Authz; a != nil {
 			fmt.Fprintf(&b, "Proof: %s\n", a.Line(f.Identity))

@@ -42,7 +42,10 @@ type Report struct {
 	// everywhere, so someone removes it by hand.
 	LeftOnTarget []Leftover    `json:"left_on_target,omitempty"`
 	Checks       []CheckResult `json:"checks"`
-	Summary      Summary       `json:"summary"`
+	// Surface lists the operations of the config's openapi: or har: and what the scan did with
+	// each; absent when the config names neither.
+	Surface *Surface `json:"surface,omitempty"`
+	Summary Summary  `json:"summary"`
 	// Score (0-100) and Grade (A-F) rate the scan by the rule in docs/score.md. Finish fills them
 	// only for a complete scan with no inconclusive check: a grade for what was not decided would
 	// be a pass for what was not tested.
@@ -175,6 +178,46 @@ func (r *Report) Finish() {
 	if r.Graded() {
 		points, grade := score(r.Summary)
 		r.Score, r.Grade = &points, grade
+	}
+}
+
+// Redact passes every text of r that may quote the target or the config through redact: endpoints,
+// summaries, reasons, evidence (details, URLs, body excerpts) and what was left behind. The checks
+// redact each text as they write it; this last pass, once the scan knows every secret it learned,
+// is what guarantees that no secret of the run reaches any writer. Names, figures and the tool's
+// own texts are left alone.
+func (r *Report) Redact(redact func(string) string) {
+	for i := range r.RestoreFailures {
+		f := &r.RestoreFailures[i]
+		f.State, f.Manual, f.Error = redact(f.State), redact(f.Manual), redact(f.Error)
+	}
+	for i := range r.LeftOnTarget {
+		l := &r.LeftOnTarget[i]
+		l.What, l.Reason = redact(l.What), redact(l.Reason)
+	}
+	for i := range r.Checks {
+		c := &r.Checks[i]
+		c.Reason = redact(c.Reason)
+		for j := range c.Endpoints {
+			c.Endpoints[j] = redact(c.Endpoints[j])
+		}
+		for j := range c.Experiments {
+			x := &c.Experiments[j]
+			x.Endpoint, x.Reason = redact(x.Endpoint), redact(x.Reason)
+		}
+	}
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		f.Endpoint, f.Summary, f.SeverityReason = redact(f.Endpoint), redact(f.Summary), redact(f.SeverityReason)
+		for j := range f.Evidence {
+			e := &f.Evidence[j]
+			e.Detail = redact(e.Detail)
+			if e.HTTP != nil {
+				x := *e.HTTP
+				x.URL, x.BodyExcerpt = redact(x.URL), redact(x.BodyExcerpt)
+				e.HTTP = &x
+			}
+		}
 	}
 }
 

@@ -120,7 +120,7 @@ func curlCommand(x *finding.Exchange, tokens tokenNames) string {
 		parts = append(parts, "-X "+x.Method)
 	}
 	parts = append(parts, shellQuote(tokens.replace(x.URL)))
-	if x.Token != "" {
+	if x.Token != "" && x.Token != noToken {
 		parts = append(parts, `-H "Authorization: Bearer $`+tokens.vars[x.Token].name+`"`)
 	}
 	return strings.Join(parts, " ")
@@ -150,11 +150,25 @@ var asIdentity = regexp.MustCompile(`\bas ([A-Za-z0-9_.-]+)`)
 func tokenVars(f finding.Finding) tokenNames {
 	t := tokenNames{vars: map[string]tokenVar{}}
 	perIdentity := map[string]int{}
+	forged := 0
 	for _, e := range f.Evidence {
-		if e.HTTP == nil || e.HTTP.Token == "" {
+		if e.HTTP == nil || e.HTTP.Token == "" || e.HTTP.Token == noToken {
 			continue
 		}
 		if _, ok := t.vars[e.HTTP.Token]; ok {
+			continue
+		}
+		if strings.HasPrefix(e.HTTP.Token, "[forged:") || strings.HasPrefix(e.HTTP.Token, "[garbage") {
+			// Not a token any identity has: say how to build it (the finding's forged list).
+			forged++
+			about := "a value tocsin made in place of a token"
+			for _, fg := range f.Forged {
+				if fg.Variant == e.Detail || strings.HasSuffix(e.Detail, fg.Variant) {
+					about = "built as: " + fg.Made
+				}
+			}
+			t.order = append(t.order, e.HTTP.Token)
+			t.vars[e.HTTP.Token] = tokenVar{name: fmt.Sprintf("FORGED_%d", forged), about: about}
 			continue
 		}
 		who := f.Identity
@@ -178,6 +192,9 @@ func tokenVars(f finding.Finding) tokenNames {
 }
 
 var shellName = regexp.MustCompile(`[^A-Za-z0-9_]`)
+
+// noToken is how evidence labels a request sent without a token.
+const noToken = "(none)"
 
 func ordinal(n int) string {
 	switch n {

@@ -254,6 +254,14 @@ func sarifResultOf(r *Report, f finding.Finding, ruleIndex int) sarifResult {
 	}
 	if f.Window != nil {
 		res.Properties["window"] = f.Window
+		if f.Window.Cause != "" {
+			// Flat, so that a query over code-scanning alerts need not open the window.
+			res.Properties["cause"] = f.Window.Cause
+			res.Properties["worst-case-ms"] = f.Window.WorstCaseMS
+		}
+	}
+	if len(f.Forged) > 0 {
+		res.Properties["forged"] = f.Forged
 	}
 	if f.Authz != nil {
 		res.Properties["authz"] = f.Authz
@@ -273,7 +281,7 @@ func sarifResultOf(r *Report, f finding.Finding, ruleIndex int) sarifResult {
 	res.Locations = []sarifLocation{loc}
 	if e := provingExchange(f); e != nil {
 		res.WebRequest = &sarifWebRequest{Protocol: "http", Method: e.Method, Target: e.URL}
-		if e.Token != "" {
+		if e.Token != "" && e.Token != noToken {
 			res.WebRequest.Headers = map[string]string{"Authorization": "Bearer " + e.Token}
 		}
 		res.WebResponse = &sarifWebResponse{Protocol: "http", StatusCode: e.Status}
@@ -288,7 +296,7 @@ func sarifResultOf(r *Report, f finding.Finding, ruleIndex int) sarifResult {
 // should not have (a replay after the change, a race copy), else the action, else the last
 // exchange of the evidence.
 func provingExchange(f finding.Finding) *finding.Exchange {
-	var last, action, accepted *finding.Exchange
+	var last, action, accepted, forged *finding.Exchange
 	for _, e := range f.Evidence {
 		if e.HTTP == nil {
 			continue
@@ -297,11 +305,16 @@ func provingExchange(f finding.Finding) *finding.Exchange {
 		if e.Kind == finding.EventAction {
 			action = e.HTTP
 		}
+		if e.Kind == finding.EventForged && e.HTTP.Outcome == "accepted" && forged == nil {
+			forged = e.HTTP // what was sent in place of the token: the proof, not a control
+		}
 		if e.HTTP.Outcome == "accepted" && e.AtMS > 0 && e.Kind != finding.EventVerify {
 			accepted = e.HTTP
 		}
 	}
 	switch {
+	case forged != nil:
+		return forged
 	case accepted != nil:
 		return accepted
 	case action != nil:

@@ -155,18 +155,25 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for def, typ := range map[string]reflect.Type{
-		"report":   reflect.TypeFor[Report](),
-		"tool":     reflect.TypeFor[Tool](),
-		"target":   reflect.TypeFor[Target](),
-		"check":    reflect.TypeFor[CheckResult](),
-		"summary":  reflect.TypeFor[Summary](),
-		"finding":  reflect.TypeFor[finding.Finding](),
-		"location": reflect.TypeFor[finding.Location](),
-		"window":   reflect.TypeFor[finding.Window](),
-		"inflight": reflect.TypeFor[finding.Inflight](),
-		"pass":     reflect.TypeFor[finding.Pass](),
-		"event":    reflect.TypeFor[finding.Event](),
-		"exchange": reflect.TypeFor[finding.Exchange](),
+		"report":          reflect.TypeFor[Report](),
+		"tool":            reflect.TypeFor[Tool](),
+		"target":          reflect.TypeFor[Target](),
+		"check":           reflect.TypeFor[CheckResult](),
+		"summary":         reflect.TypeFor[Summary](),
+		"finding":         reflect.TypeFor[finding.Finding](),
+		"location":        reflect.TypeFor[finding.Location](),
+		"window":          reflect.TypeFor[finding.Window](),
+		"inflight":        reflect.TypeFor[finding.Inflight](),
+		"pass":            reflect.TypeFor[finding.Pass](),
+		"bracket":         reflect.TypeFor[finding.Bracket](),
+		"periodic":        reflect.TypeFor[finding.Periodic](),
+		"reach":           reflect.TypeFor[finding.Reach](),
+		"event":           reflect.TypeFor[finding.Event](),
+		"exchange":        reflect.TypeFor[finding.Exchange](),
+		"surface":         reflect.TypeFor[Surface](),
+		"operation":       reflect.TypeFor[Operation](),
+		"operation_check": reflect.TypeFor[OperationCheck](),
+		"unselected":      reflect.TypeFor[Unselected](),
 	} {
 		d, ok := doc.Defs[def]
 		if !ok {
@@ -180,7 +187,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 				continue
 			}
 			fields = append(fields, name)
-			if !strings.Contains(opts, "omitempty") {
+			if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
 				required = append(required, name)
 			}
 		}

@@ -82,16 +82,22 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 		p.f("  endpoint:  %s   identity: %s\n", f.Endpoint, f.Identity)
 		p.wrap("  ", f.Summary)
 		if w := f.Window; w != nil {
-			if w.Never {
-				p.f("  window:    still honoured at %s, the max window (passes: %d, requests: %d)\n", ms(w.LastAcceptedMS), len(w.Passes), f.Requests)
-			} else {
-				p.f("  window:    [%s, %s] after the %s was acknowledged; width %s (passes: %d, requests: %d)\n",
-					ms(w.LastAcceptedMS), ms(w.FirstRejectedMS), w.Change, ms(w.WidthMS()), len(w.Passes), f.Requests)
+			for _, ft := range windowFacts(w, f.Requests) {
+				p.wrapAfter(fmt.Sprintf("  %-11s", strings.ToLower(ft.Label)+":"), "    ", ft.Text)
 			}
 		}
 		if in := f.Inflight; in != nil {
 			p.f("  in flight: revocation acknowledged %s after the action was sent; a read at %s still found the resource;\n", ms(in.AckMS), ms(in.VerifyMS))
 			p.f("             the action answered at %s (usual latency %s); attempts %d\n", ms(in.AnsweredMS), ms(in.ActionLatencyMS), in.Attempts)
+		}
+		if len(f.Forged) > 0 {
+			p.f("  sent in place of the token:\n")
+			for _, fg := range f.Forged {
+				p.wrap("    ", fmt.Sprintf("%s: %s (%d)", fg.Variant, fg.Outcome, fg.Status))
+				if fg.Outcome == "accepted" {
+					p.wrap("      ", "built as: "+fg.Made)
+				}
+			}
 		}
 		if a := f.Authz; a != nil {
 			p.wrap("  ", "proof:     "+a.Line(f.Identity))
@@ -128,6 +134,9 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if r.Surface != nil {
+		writeSurfaceText(p, r.Surface)
 	}
 	return p.err
 }
@@ -185,21 +194,26 @@ func (p *printer) f(format string, args ...any) {
 }
 
 // wrap prints text indented and folded at about 100 columns.
-func (p *printer) wrap(indent, text string) {
+func (p *printer) wrap(indent, text string) { p.wrapAfter(indent, indent+"  ", text) }
+
+// wrapAfter prints text after first (kept as it is, padding included), folded at about 100 columns
+// onto lines that start with indent.
+func (p *printer) wrapAfter(first, indent, text string) {
 	const width = 100
-	line := indent
+	line, empty := first, true
 	for _, word := range strings.Fields(text) {
-		if len(line) > len(indent) && len(line)+1+len(word) > width {
-			p.f("%s\n", line)
-			line = indent + "  "
-		}
-		if len(line) > len(strings.TrimRight(line, " ")) || line == indent {
+		switch {
+		case empty:
 			line += word
-		} else {
+		case len(line)+1+len(word) > width:
+			p.f("%s\n", line)
+			line = indent + word
+		default:
 			line += " " + word
 		}
+		empty = false
 	}
-	if strings.TrimSpace(line) != "" {
+	if !empty {
 		p.f("%s\n", line)
 	}
 }

@@ -244,6 +244,8 @@ func markLabel(e finding.Event, w *finding.Window) (label, class string) {
 		label = "change sent"
 	case e.Kind == finding.EventNote || e.Kind == finding.EventControl:
 		label, class = e.Detail, "other"
+	case e.Kind == finding.EventForged:
+		label, class = e.Detail, "action"
 	case !known:
 		label, class = e.Kind, "other"
 	}

@@ -27,10 +27,16 @@ type Options struct {
 	// Locate, when set, says where a probe is written in the config, so that each finding points
 	// at the line the user can change (code scanning shows it there).
 	Locate func(probe string) *finding.Location
+	// JWTWordlist is a file of candidate secrets for jwt/weak-hmac-secret, after its built-in list.
+	JWTWordlist string
 }
 
 // Run runs every check the target configures, in config order.
 func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, error) {
+	// With openapi: or har:, checks that name no probes pick them among the operations first.
+	if err := check.Choose(t); err != nil {
+		return nil, err
+	}
 	ids := t.CheckOrder
 	if len(opts.Only) > 0 {
 		for _, id := range opts.Only {
@@ -72,7 +78,7 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 			opts.Progress(fmt.Sprintf("%s: running (check %d of %d)", meta.ID, i+1, len(ids)))
 		}
 		start, before := time.Now(), t.Client.Sent()
-		findings, err := c.Run(ctx, &check.Env{Target: t, Plan: t.Checks[id], Progress: opts.Progress, Alert: opts.Alert, Ledger: ledger})
+		findings, err := c.Run(ctx, &check.Env{Target: t, Plan: t.Checks[id], Progress: opts.Progress, Alert: opts.Alert, Ledger: ledger, JWTWordlist: opts.JWTWordlist})
 		res.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 		res.Requests = t.Client.Sent() - before
 		res.Findings = len(findings)
@@ -87,6 +93,9 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 			res.Experiments = append(res.Experiments, report.Experiment{Probe: x.Probe, Endpoint: x.Endpoint, Verdict: string(x.Verdict), Reason: x.Reason})
 		}
 		res.Status, res.Reason = checkStatus(res.Experiments, len(findings), err, t.Redactor.String)
+		if why := unselected(t, id); why != "" && len(res.Experiments) == 0 && err == nil {
+			res.Reason = why
+		}
 		r.Checks = append(r.Checks, res)
 	}
 	// What minting tokens created (accounts a login registered) goes last, once nothing needs it.
@@ -97,6 +106,7 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 	for _, l := range ledger.Leftovers() {
 		r.LeftOnTarget = append(r.LeftOnTarget, report.Leftover{Check: l.Check, Probe: l.Probe, Count: l.Count, What: l.What, Reason: l.Reason})
 	}
+	r.Surface = surfaceReport(t)
 	r.Interrupted = ctx.Err() != nil
 	r.FinishedAt = time.Now()
 	r.DurationMS = float64(r.FinishedAt.Sub(r.StartedAt).Microseconds()) / 1000
@@ -104,6 +114,7 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 	if r.Findings == nil {
 		r.Findings = []finding.Finding{}
 	}
+	r.Redact(t.Redactor.String)
 	r.Finish()
 	if err := ctx.Err(); err != nil {
 		return r, fmt.Errorf("scan interrupted: %w", err)

@@ -35,6 +35,8 @@ type Target struct {
 	CheckOrder []string
 	MaxWindow  time.Duration
 	Redactor   *redact.Redactor
+	// Surface is the API's operations from the config's openapi: and har:; nil without them.
+	Surface *Surface
 }
 
 // Plan is one check's configuration.
@@ -76,6 +78,7 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 		Rate:             cfg.Limits.Rate,
 		Timeout:          cfg.Limits.Timeout,
 		MaxResponseBytes: cfg.Limits.MaxResponseBytes,
+		Redactor:         r,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("target: HTTP client: %w (hint: check target.origins and limits)", err)
@@ -105,6 +108,11 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 	for _, p := range cfg.Probes {
 		t.Probes[p.Name] = buildProbe(p, base)
 	}
+	if cfg.HasSurface() {
+		if err := t.loadSurfaces(ctx, cfg); err != nil {
+			return nil, r.Error(err)
+		}
+	}
 	for _, ch := range cfg.Checks {
 		t.Checks[ch.ID] = Plan{Identity: ch.Identity, Verifier: ch.Verifier, Owner: ch.Owner, Probes: slices.Clone(ch.Probes)}
 		t.CheckOrder = append(t.CheckOrder, ch.ID)
@@ -113,7 +121,7 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 }
 
 func buildIdentity(name string, ci *config.Identity, base string, vars probe.Vars, c *client.Client, hc *http.Client, r *redact.Redactor) (*identity.Identity, error) {
-	id := &identity.Identity{Name: name, PerExperiment: ci.Fresh == config.FreshPerExperiment}
+	id := &identity.Identity{Name: name, PerExperiment: ci.Fresh == config.FreshPerExperiment, JWKSURL: ci.JWKSURL}
 	switch src := ci.Token; {
 	case src.HTTP != nil:
 		id.Source = identity.NewLogin(buildSteps(src.HTTP, base), vars, c, r)
@@ -240,25 +248,22 @@ func statusRange(from, to int) []int {
 	return out
 }
 
-// registerSecrets hands r every secret written in cfg, in the forms it may take on the wire.
+// registerSecrets hands r every secret written in cfg or taken from the environment, before anything
+// is sent: what the scan learns later (tokens, cookies, extracted values, credential fields of the
+// traffic) the token sources, probes and the client register as it comes.
 func registerSecrets(cfg *config.Config, r *redact.Redactor) {
 	for _, name := range cfg.IdentityNames() {
 		id := cfg.Identities[name]
 		if id == nil {
 			continue
 		}
-		if t := id.Token.Static; t != "" {
-			addSecret(r, "token", t)
-		}
+		r.Add(redact.KindToken, id.Token.Static)
 		if o := id.Token.OAuth2; o != nil {
 			addClientSecret(r, o.ClientID, o.ClientSecret)
-			addSecret(r, "password", o.Password)
+			r.Add("password", o.Password)
 		}
-		for _, q := range id.Token.HTTP {
-			if q != nil {
-				addHeaderSecrets(r, q.Headers)
-			}
-		}
+		learnTemplates(r, id.Token.HTTP)
+		learnTemplates(r, id.Teardown)
 		for _, h := range []*config.Hook{id.Revoke, id.Downgrade, id.Restore} {
 			if h == nil {
 				continue
@@ -267,28 +272,27 @@ func registerSecrets(cfg *config.Config, r *redact.Redactor) {
 				addClientSecret(r, x.ClientID, x.ClientSecret)
 			}
 			if x := h.HTTP; x != nil {
-				addHeaderSecrets(r, x.Headers)
+				r.LearnTemplate(x.URL, x.Headers, x.Body)
 			}
 		}
 	}
 	for _, p := range cfg.Probes {
-		if p == nil {
-			continue
+		if p != nil {
+			learnTemplates(r, p.WithSteps())
 		}
-		for _, q := range p.WithSteps() {
-			addHeaderSecrets(r, q.Headers)
-		}
+	}
+	for _, v := range cfg.EnvSecrets() {
+		r.Add("env", v)
 	}
 }
 
-// addSecret registers s as it is and as it appears form- or query-encoded.
-func addSecret(r *redact.Redactor, kind, s string) {
-	if s == "" {
-		return
-	}
-	r.Add(kind, s)
-	if esc := url.QueryEscape(s); esc != s {
-		r.Add(kind, esc)
+// learnTemplates registers the secrets written in requests: credential-named query parameters,
+// headers and body fields.
+func learnTemplates(r *redact.Redactor, steps []*config.Probe) {
+	for _, q := range steps {
+		if q != nil {
+			r.LearnTemplate(q.Path, q.Headers, q.Body)
+		}
 	}
 }
 
@@ -298,26 +302,8 @@ func addClientSecret(r *redact.Redactor, id, secret string) {
 	if secret == "" {
 		return
 	}
-	addSecret(r, "client-secret", secret)
+	r.Add("client-secret", secret)
 	for _, pair := range []string{id + ":" + secret, url.QueryEscape(id) + ":" + url.QueryEscape(secret)} {
 		r.Add("client-secret", base64.StdEncoding.EncodeToString([]byte(pair)))
-	}
-}
-
-// credentialHeaders are headers whose values are credentials.
-var credentialHeaders = []string{"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key"}
-
-// addHeaderSecrets registers the values of credential headers, and the credential after an auth
-// scheme ("Bearer abc" registers "Bearer abc" and "abc"). A value holding a {{var}} is left out: the
-// variable is the secret, and the token source registers it when it is minted.
-func addHeaderSecrets(r *redact.Redactor, headers map[string]string) {
-	for k, v := range headers {
-		if !slices.Contains(credentialHeaders, strings.ToLower(k)) || strings.Contains(v, "{{") {
-			continue
-		}
-		addSecret(r, "credential", v)
-		if _, cred, ok := strings.Cut(strings.TrimSpace(v), " "); ok {
-			addSecret(r, "credential", strings.TrimSpace(cred))
-		}
 	}
 }

@@ -43,6 +43,9 @@ func TestBuildExample(t *testing.T) {
 		alice.Revoke == nil || alice.Revoke.Kind() != "rfc7009" || alice.Downgrade == nil || alice.Restore == nil {
 		t.Fatalf("alice %+v", alice)
 	}
+	if sso := tg.Identities["sso"]; sso == nil || sso.JWKSURL != "http://127.0.0.1:8787/sso/jwks.json" {
+		t.Errorf("sso %+v", sso)
+	}
 	if bob := tg.Identities["bob"]; bob == nil || bob.Revoke != nil || bob.Downgrade != nil {
 		t.Errorf("bob %+v", bob)
 	}
@@ -65,6 +68,7 @@ func TestBuildExample(t *testing.T) {
 		t.Errorf("delete-item %+v", del)
 	}
 	if !slices.Equal(tg.CheckOrder, []string{config.CheckRevokedTokenAccepted, config.CheckScopeDowngrade, config.CheckInflightRevocation, config.CheckLimitOverrun,
+		config.CheckAuthMissing, config.CheckJWTNone, config.CheckJWTSignature, config.CheckJWTEmbeddedKey, config.CheckJWTWeakSecret, config.CheckJWTConfusion, config.CheckJWTExpired,
 		config.CheckBOLA, config.CheckBFLA, config.CheckMassAssignment}) {
 		t.Errorf("check order %v", tg.CheckOrder)
 	}
@@ -189,5 +193,40 @@ func TestResolveURL(t *testing.T) {
 		if got := resolveURL(tc.origin, tc.path); got != tc.want {
 			t.Errorf("resolveURL(%q, %q) = %q, want %q", tc.origin, tc.path, got, tc.want)
 		}
+	}
+}
+
+// Values from the environment and the credentials written in request templates are secrets from the
+// start, whatever their length; the client teaches the same redactor what the traffic carries.
+func TestBuildRegistersEnvAndTemplates(t *testing.T) {
+	env := map[string]string{"PORT": "18799", "PROBE_API_KEY": "pk-QUERY-SECRET-9d8e7f", "ADMIN": "adm"}
+	y := `version: 1
+target: {origins: ["http://127.0.0.1:${PORT}"]}
+identities:
+  alice:
+    token:
+      http:
+        - {method: POST, path: /login, body: '{"username":"alice","password":"pw1"}', extract: {token: token}}
+    revoke:
+      http: {method: POST, url: "http://127.0.0.1:${PORT}/admin/revoke", headers: {X-Admin: "${ADMIN}"}, body: '{"admin_key":"hook-body-key","token":"{{token}}"}'}
+probes:
+  summary: {path: "/reports/summary?api_key=${PROBE_API_KEY}"}
+checks:
+  toctou/revoked-token-accepted: {identity: alice, probes: [summary]}
+`
+	cfg, err := config.Parse("t.yaml", []byte(y), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &redact.Redactor{}
+	tg, err := Build(context.Background(), cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Secrets(), []string{"adm", "hook-body-key", "pk-QUERY-SECRET-9d8e7f", "pw1"}; !slices.Equal(got, want) {
+		t.Errorf("registered %q, want %q", got, want)
+	}
+	if tg.Client.Redactor() != r {
+		t.Error("the client does not learn into the scan's redactor")
 	}
 }

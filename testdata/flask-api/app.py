@@ -14,6 +14,20 @@ request with no cache, and DELETE holds a lock from its re-check through the del
 and scope changes take before they apply and answer, so a revocation waits for an in-flight DELETE
 and no DELETE can use a token after its revocation was acknowledged.
 
+The vulnerable mode also verifies JWTs the ways Flask code gets wrong, one route each (the fixed mode
+verifies them correctly): the seed's literal SECRET_KEY 'your-secret' signs every HS256 token; GET
+/reports/daily forgot its authentication; GET /jwt/none/whoami lets a token's header say alg none;
+GET /jwt/unverified/whoami decodes with verify_signature off; GET /jwt/embedded/whoami verifies with
+the key in a token's jwk header; GET /legacy/session (tokens of POST /legacy/login, which live 2 s)
+turns verify_exp off; GET /sso/whoami, for an RS256 issuer with discovery and a JWKS under /sso, lets
+a token choose HS256 and hands it the public key's DER bytes.
+
+Between accounts, the vulnerable mode has the flaws of tocsin's authz checks, as Flask code has them:
+a note is loaded by its id alone (another account reads, changes and deletes it), the /admin routes
+check only that someone is logged in, and PATCH /account builds the profile from every property of
+the request, role included. The fixed mode filters notes by owner, checks the admin role and takes
+display_name only; a shared note is for every account to read in both modes.
+
 Run with Debian's python3-flask and python3-jwt: /usr/bin/python3 app.py --port 0
 Configuration (environment, or the flags of the same meaning; see README.md):
   FLASK_CLIENT_SECRET       client secret of the OAuth2 client (required)
@@ -25,6 +39,7 @@ Configuration (environment, or the flags of the same meaning; see README.md):
   FLASK_PERMISSION_TTL      vulnerable: seconds a subject's scopes are cached (default 2)
   FLASK_ACTION_GAP          seconds DELETE pauses between loading and deleting (default 0.15)
   FLASK_TOKEN_LIFETIME      seconds an access token lives (default 900)
+  FLASK_LEGACY_LIFETIME     seconds a token of POST /legacy/login lives (default 2)
 The first line on stdout is "LISTENING http://127.0.0.1:PORT", once the socket is bound.
 """
 
@@ -34,6 +49,7 @@ import binascii
 import contextlib
 import functools
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -43,6 +59,8 @@ import time
 import urllib.parse
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, abort, g, jsonify, make_response, request
 from werkzeug.serving import make_server
 
@@ -66,7 +84,8 @@ SUBJECT_SCOPES = {
 }
 REVOKED = {}  # jti -> exp, so that expired entries can be dropped
 ITEMS = {}  # id -> {"id", "name", "owner"}
-SIGNING_KEY = secrets.token_bytes(32)  # HS256 key: 256 bits, new for each process
+SIGNING_KEY = secrets.token_bytes(32)  # HS256 key: 256 bits, new for each process; main() sets
+# the seed's literal b"your-secret" in the vulnerable mode
 
 # Fixed mode only: held by a DELETE from its re-check through the delete, and taken by revocation
 # and scope changes before they are applied and acknowledged. One lock for everything is the
@@ -362,15 +381,19 @@ def get_item(item_id):
     return jsonify(item)
 
 
-@app.get("/reports/summary")
-@require("reports:read")
-def report_summary():
+def items_by_owner():
     with STATE_LOCK:
         by_owner = {}
         for item in ITEMS.values():
             by_owner[item["owner"]] = by_owner.get(item["owner"], 0) + 1
         count = len(ITEMS)
     return jsonify(items=count, by_owner=by_owner)
+
+
+@app.get("/reports/summary")
+@require("reports:read")
+def report_summary():
+    return items_by_owner()
 
 
 @app.delete("/items/<item_id>")
@@ -389,6 +412,159 @@ def delete_item(item_id):
         if not found:  # deleted by another request during the pause
             fail(404, "not_found", "no such item")
     return "", 204
+
+
+def report_daily():
+    """The daily report: added later, and in the vulnerable mode without @require (main() decides),
+    so before_request does not know it and nothing checks a token."""
+    return items_by_owner()
+
+
+# ---- JWT verification, the ways Flask code gets it wrong -------------------------------------------
+# Each route answers who a token says the caller is. The vulnerable mode makes one mistake per route;
+# the fixed mode verifies with a key and algorithm the app chooses (decode_jwt and the like).
+
+
+def whoami(claims, via):
+    return jsonify(sub=claims.get("sub"), via=via)
+
+
+def verified(decode):
+    """Runs decode on the bearer token; any PyJWT error (or a malformed jwk) is a 401."""
+    token = bearer_token()
+    try:
+        return decode(token)
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError):
+        invalid_token("invalid token")
+
+
+@app.get("/jwt/none/whoami")
+def jwt_none_whoami():
+    def decode(token):
+        if settings.mode == VULNERABLE:
+            # "Internal jobs send unsigned tokens": the token's own header decides whether it is
+            # checked. (PyJWT 2 never verifies alg none itself, even with "none" in algorithms: its
+            # NoneAlgorithm.verify is False. This is what the flaw looks like in code on top of it.)
+            if str(jwt.get_unverified_header(token).get("alg", "")).lower() == "none":
+                return claims_unverified(token)
+        return decode_jwt(token)
+    return whoami(verified(decode), "none")
+
+
+def claims_unverified(token):
+    """The claims, their exp checked, the signature never."""
+    return jwt.decode(token, options={"verify_signature": False, "verify_exp": True, "require": ["sub", "exp"]})
+
+
+@app.get("/jwt/unverified/whoami")
+def jwt_unverified_whoami():
+    def decode(token):
+        if settings.mode == VULNERABLE:
+            # "The gateway verified it already": the claims are read, the signature never checked.
+            return claims_unverified(token)
+        return decode_jwt(token)
+    return whoami(verified(decode), "unverified")
+
+
+@app.get("/jwt/embedded/whoami")
+def jwt_embedded_whoami():
+    def decode(token):
+        header = jwt.get_unverified_header(token)
+        if settings.mode == VULNERABLE and "jwk" in header:
+            # "Clients send their public key along": whoever signed the token picked the key.
+            key = jwt.PyJWK(header["jwk"]).key
+            return jwt.decode(token, key, algorithms=["ES256", "RS256"], options={"require": ["sub", "exp"]})
+        return decode_jwt(token)
+    return whoami(verified(decode), "embedded")
+
+
+def issuer(path):
+    """The issuer URL of the /legacy and /sso logins: this app's origin, as the request reached it."""
+    return request.host_url.rstrip("/") + path
+
+
+def json_login():
+    """Checks a {"username", "password"} body and returns the username."""
+    body = request.get_json(silent=True)
+    user = body.get("username") if isinstance(body, dict) else None
+    password = body.get("password") if isinstance(body, dict) else None
+    with STATE_LOCK:  # /register and DELETE /account change PASSWORDS
+        want = PASSWORDS.get(user) if isinstance(user, str) else None
+    if want is None or not isinstance(password, str) or not hmac.compare_digest(password.encode(), want.encode()):
+        fail(401, "invalid_credentials", "wrong username or password")
+    return user
+
+
+@app.post("/legacy/login")
+def legacy_login():
+    """An older login of the same app: JSON in, a short-lived HS256 token out."""
+    user = json_login()
+    now = int(time.time())
+    claims = {"sub": user, "iss": issuer("/legacy"), "iat": now, "exp": now + settings.legacy_lifetime,
+              "jti": secrets.token_urlsafe(16)}
+    return jsonify(token=jwt.encode(claims, SIGNING_KEY, algorithm="HS256"), expires_in=settings.legacy_lifetime)
+
+
+def decode_legacy(token, verify_exp=True):
+    return jwt.decode(token, SIGNING_KEY, algorithms=["HS256"], issuer=issuer("/legacy"),
+                      options={"require": ["sub", "exp"], "verify_exp": verify_exp})
+
+
+@app.get("/legacy/whoami")
+def legacy_whoami():
+    return whoami(verified(decode_legacy), "legacy")
+
+
+@app.get("/legacy/session")
+def legacy_session():
+    # Vulnerable: "a session lasts as long as the browser is open", so exp is not checked.
+    return whoami(verified(lambda t: decode_legacy(t, verify_exp=settings.mode == FIXED)), "legacy-session")
+
+
+# The /sso issuer: RS256 tokens, its public key in a JWKS found through OpenID discovery.
+SSO_KID = "flask-sso-1"
+SSO_PRIVATE_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+SSO_PUBLIC_KEY = SSO_PRIVATE_KEY.public_key()
+SSO_PUBLIC_DER = SSO_PUBLIC_KEY.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@app.get("/sso/.well-known/openid-configuration")
+def sso_discovery():
+    iss = issuer("/sso")
+    return jsonify(issuer=iss, jwks_uri=iss + "/jwks.json", token_endpoint=iss + "/login",
+                   id_token_signing_alg_values_supported=["RS256"])
+
+
+@app.get("/sso/jwks.json")
+def sso_jwks():
+    key = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(SSO_PUBLIC_KEY))
+    key.update(kid=SSO_KID, use="sig", alg="RS256")
+    return jsonify(keys=[key])
+
+
+@app.post("/sso/login")
+def sso_login():
+    user = json_login()
+    now = int(time.time())
+    claims = {"sub": user, "iss": issuer("/sso"), "iat": now, "exp": now + settings.token_lifetime}
+    token = jwt.encode(claims, SSO_PRIVATE_KEY, algorithm="RS256", headers={"kid": SSO_KID})
+    return jsonify(token=token, expires_in=settings.token_lifetime)
+
+
+@app.get("/sso/whoami")
+def sso_whoami():
+    def decode(token):
+        if settings.mode == VULNERABLE:
+            # One decode for the partners' RS256 tokens and the old app's HS256 ones. PyJWT refuses a
+            # PEM key as an HMAC secret, so the HS256 path was handed the same key's DER bytes: the
+            # token's header now chooses how the public key is used.
+            alg = str(jwt.get_unverified_header(token).get("alg", ""))
+            key = SSO_PUBLIC_DER if alg.startswith("HS") else SSO_PUBLIC_KEY
+            return jwt.decode(token, key, algorithms=["RS256", "HS256"], issuer=issuer("/sso"),
+                              options={"require": ["sub", "exp"]})
+        return jwt.decode(token, SSO_PUBLIC_KEY, algorithms=["RS256"], issuer=issuer("/sso"),
+                          options={"require": ["sub", "exp"]})
+    return whoami(verified(decode), "sso")
 
 
 # ---- authorization between accounts ---------------------------------------------------------------
@@ -639,12 +815,9 @@ def register():
 
 @app.post("/login")
 def login():
-    body = json_body()
-    name, password = str(body.get("username", "")), str(body.get("password", ""))
+    name = json_login()
     with STATE_LOCK:
-        want, scopes = PASSWORDS.get(name), list(SUBJECT_SCOPES.get(name, []))
-    if want is None or not hmac.compare_digest(password.encode(), want.encode()):
-        fail(401, "invalid_credentials", "wrong username or password")
+        scopes = list(SUBJECT_SCOPES.get(name, []))
     token, claims = mint_token(name, scopes)
     response = jsonify(token=token, token_id=claims["jti"], expires_in=settings.token_lifetime)
     response.headers["Cache-Control"] = "no-store"
@@ -698,18 +871,25 @@ def parse_settings(argv):
     p.add_argument("--permission-ttl", type=float, default=float(env("FLASK_PERMISSION_TTL", "2")))
     p.add_argument("--action-gap", type=float, default=float(env("FLASK_ACTION_GAP", "0.15")))
     p.add_argument("--token-lifetime", type=int, default=int(env("FLASK_TOKEN_LIFETIME", "900")))
+    p.add_argument("--legacy-lifetime", type=int, default=int(env("FLASK_LEGACY_LIFETIME", "2")))
     p.add_argument("--log-requests", action="store_true", default=env("FLASK_LOG_REQUESTS") == "1",
                    help="log each request on stderr (never its headers)")
     s = p.parse_args(argv)
     if not s.client_secret or not s.admin_key:
         p.error("set FLASK_CLIENT_SECRET and FLASK_ADMIN_KEY (or --client-secret and --admin-key)")
-    if s.action_gap < 0 or s.token_lifetime < 1:
-        p.error("FLASK_ACTION_GAP must be >= 0 and FLASK_TOKEN_LIFETIME >= 1")
+    if s.action_gap < 0 or s.token_lifetime < 1 or s.legacy_lifetime < 1:
+        p.error("FLASK_ACTION_GAP must be >= 0, FLASK_TOKEN_LIFETIME and FLASK_LEGACY_LIFETIME >= 1")
     return s
 
 
 def main(argv):
+    global SIGNING_KEY
     settings.__dict__.update(vars(parse_settings(argv)))
+    if settings.mode == VULNERABLE:
+        SIGNING_KEY = b"your-secret"  # the seed's SECRET_KEY, in every tutorial's words
+    # The daily report: protected in the fixed mode only (see report_daily).
+    view = require("reports:read")(report_daily) if settings.mode == FIXED else report_daily
+    app.add_url_rule("/reports/daily", "report_daily", view, methods=["GET"])
     if not settings.log_requests:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Loopback only: the vulnerable mode is vulnerable on purpose. threaded=True runs each request in

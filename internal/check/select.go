@@ -1,0 +1,370 @@
+package check
+
+// Check selection from the API's surface. When the config gives openapi: or har:, a check that names
+// no probes picks them among the operations, by the rule below that fits it, and so does every
+// check when the config lists none. Each choice is recorded on the operation with why, for the
+// report's surface section; a check that fits no operation says why not.
+//
+//   - toctou/revoked-token-accepted: a read (GET, HEAD) that needs a token; a revoked one must stop
+//     reading it.
+//   - toctou/scope-downgrade-ignored: a read whose every security alternative needs a scope that the
+//     identity's downgrade removes (identities.NAME.downgrade.removes): the config says which scopes
+//     a downgrade takes away, tocsin never guesses it.
+//   - toctou/inflight-revocation: a DELETE with a setup that creates the resource and a GET on the
+//     same path to read it back.
+//   - race/limit-overrun: an operation the config marks single_use, never guessed.
+//   - auth/missing: every operation that needs a token (writes only where destructive allows);
+//     public operations are listed as public, never flagged.
+//   - jwt/*: one read that needs a token, preferring one that needs no setup; these run from the
+//     surface only when listed under checks, since they apply only to a JWT.
+//   - authz/*: none. They run only from probes written for them under checks: an API description
+//     says neither whose an object is nor which operations need a privilege the identity lacks.
+//
+// The identity under test is the check's, or (with no checks listed) the first identity in the
+// config that has what the check needs (a revoke hook and a source of fresh tokens; a downgrade
+// with removes) and whose oauth2 scopes, when known, cover what the operation needs. The in-flight
+// check's verifier is the check's, or the first other identity that may read the resource back, or
+// anonymous when that read is public.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tocsin/tocsin/internal/config"
+	"github.com/tocsin/tocsin/internal/identity"
+	"github.com/tocsin/tocsin/internal/probe"
+	"github.com/tocsin/tocsin/internal/surface"
+	"github.com/tocsin/tocsin/internal/target"
+)
+
+// selector is one check's rule: whether op fits it as identity id, and why.
+type selector struct {
+	// listedOnly: the check runs from the surface only when the config lists it (the jwt/* checks
+	// apply only to an identity whose token is a JWT, which is known only once one is minted).
+	listedOnly bool
+	// one: a single operation is enough (a forged token needs one read to prove itself); one
+	// without a setup is preferred.
+	one bool
+	// identity says what the identity under test lacks for this check, or "" when it has all.
+	identity func(t *target.Target, name string, id *identity.Identity) string
+	// fits says why op fits, or "" when it does not.
+	fits func(t *target.Target, name string, op *target.Op) string
+	// none says why no operation fits, when none does.
+	none string
+}
+
+var selectors = map[string]selector{
+	config.CheckRevokedTokenAccepted: {
+		identity: canRevoke,
+		fits: func(t *target.Target, name string, op *target.Op) string {
+			if !op.Read() || op.Public() || !covers(t.Surface, name, op.Operation) {
+				return ""
+			}
+			return fmt.Sprintf("a %s that needs %s: a revoked token must stop reading it", op.Method, needs(op.Operation))
+		},
+		none: "no read (GET or HEAD) that needs a token has a probe",
+	},
+	config.CheckScopeDowngrade: {
+		identity: func(t *target.Target, name string, id *identity.Identity) string {
+			switch {
+			case id.Downgrade == nil || id.Restore == nil:
+				return "no downgrade and restore hooks"
+			case len(t.Surface.Removes[name]) == 0:
+				return fmt.Sprintf("its downgrade does not say which scopes it removes (hint: add identities.%s.downgrade.removes)", name)
+			}
+			return ""
+		},
+		fits: func(t *target.Target, name string, op *target.Op) string {
+			removes := t.Surface.Removes[name]
+			if !op.Read() || op.Public() || !covers(t.Surface, name, op.Operation) {
+				return ""
+			}
+			var lost []string
+			for _, req := range op.Security {
+				i := slices.IndexFunc(req.Scopes(), func(s string) bool { return slices.Contains(removes, s) })
+				if i < 0 {
+					return "" // this alternative survives the downgrade
+				}
+				lost = append(lost, req.Scopes()[i])
+			}
+			slices.Sort(lost)
+			return fmt.Sprintf("a %s that needs %s, which the downgrade of %s removes", op.Method, strings.Join(slices.Compact(lost), ", "), name)
+		},
+		none: "no read with a probe needs a scope that an identity's downgrade removes",
+	},
+	config.CheckInflightRevocation: {
+		identity: canRevoke,
+		fits: func(t *target.Target, name string, op *target.Op) string {
+			p := t.Probes[op.Probe]
+			if op.Method != "DELETE" || !p.Destructive || len(p.Setup) == 0 || len(p.Verify) == 0 || !covers(t.Surface, name, op.Operation) {
+				return ""
+			}
+			return fmt.Sprintf("a DELETE with a setup that creates the resource and %s to read it back: revoked while in flight", p.Verify[len(p.Verify)-1].Endpoint())
+		},
+		none: "no DELETE has a probe with a setup that creates the resource and a GET on the same path to read it back (hint: allow the create and the DELETE under destructive)",
+	},
+	config.CheckLimitOverrun: {
+		identity: func(*target.Target, string, *identity.Identity) string { return "" },
+		fits: func(t *target.Target, name string, op *target.Op) string {
+			p := t.Probes[op.Probe]
+			if !op.SingleUse || !p.Destructive || len(p.Setup) == 0 && !t.Identities[name].PerExperiment || !covers(t.Surface, name, op.Operation) {
+				return ""
+			}
+			return "marked single_use: synchronised copies must not succeed more often than sequential ones"
+		},
+		none: "no operation is marked single_use with a probe that creates what it uses (race/limit-overrun never guesses which actions are one-shot)",
+	},
+}
+
+func init() {
+	// auth/missing: every operation that needs a token is tried without one (writes only where
+	// destructive allows, on what a setup creates); a public operation is listed, never flagged.
+	selectors[config.CheckAuthMissing] = selector{
+		identity: func(*target.Target, string, *identity.Identity) string { return "" },
+		fits: func(t *target.Target, name string, op *target.Op) string {
+			p := t.Probes[op.Probe]
+			if op.Public() || recorded(op.Operation) || !covers(t.Surface, name, op.Operation) || !op.Read() && (!p.Destructive || len(p.Setup) == 0) {
+				return ""
+			}
+			return fmt.Sprintf("a %s that needs %s: it must refuse no token, a malformed one and one no issuer made", op.Method, needs(op.Operation))
+		},
+		none: "no operation that needs a token has a probe",
+	}
+	// jwt/*: a forged token needs one read that needs a token to prove itself.
+	for _, id := range config.JWTChecks {
+		selectors[id] = selector{
+			listedOnly: true,
+			one:        true,
+			identity:   func(*target.Target, string, *identity.Identity) string { return "" },
+			fits: func(t *target.Target, name string, op *target.Op) string {
+				if !op.Read() || op.Public() || !covers(t.Surface, name, op.Operation) {
+					return ""
+				}
+				return fmt.Sprintf("a %s that needs %s: a forged token must be refused there", op.Method, needs(op.Operation))
+			},
+			none: "no read that needs a token has a probe",
+		}
+	}
+}
+
+func canRevoke(_ *target.Target, _ string, id *identity.Identity) string {
+	switch {
+	case id.Revoke == nil:
+		return "no revoke hook"
+	case !id.Source.Fresh():
+		return fmt.Sprintf("a %s token, which revoking would spend", id.Source.Kind())
+	}
+	return ""
+}
+
+// Choose fills in, from t.Surface, the probes of every check that names none; with no checks in the
+// config, it adds every check that fits some operation, in the order of All. It records each choice on
+// its operation and, per check, why none fitted. It does nothing without a surface, or the second
+// time. The error says that nothing at all could be tested.
+func Choose(t *target.Target) error {
+	s := t.Surface
+	if s == nil || s.Chosen() {
+		return nil
+	}
+	ids := t.CheckOrder
+	if s.Auto {
+		ids = IDs()
+	}
+	var order []string
+	for _, id := range ids {
+		plan := t.Checks[id]
+		sel, ok := selectors[id]
+		switch {
+		case s.Auto && !ok:
+			s.Unselected[id] = "runs only from probes written for it under checks (an API description says neither whose an object is nor which operations need a privilege)"
+			continue
+		case s.Auto && sel.listedOnly:
+			s.Unselected[id] = "runs when listed under checks (it applies only to an identity whose token is a JWT)"
+			continue
+		}
+		if !ok || len(plan.Probes) > 0 {
+			order = append(order, id)
+			continue
+		}
+		plan, why := choose(t, id, sel, plan)
+		if len(plan.Probes) == 0 {
+			s.Unselected[id] = why
+			if !s.Auto {
+				order = append(order, id) // listed: reported as skipped, with why
+			}
+			continue
+		}
+		t.Checks[id] = plan
+		order = append(order, id)
+	}
+	t.CheckOrder = order
+	// Probes the config names for a check test their operations too.
+	for _, id := range order {
+		for _, op := range s.Ops {
+			named := slices.Contains(t.Checks[id].Probes, op.Probe) && op.Probe != ""
+			if named && !slices.ContainsFunc(op.Uses, func(u target.Use) bool { return u.Check == id }) {
+				op.Uses = append(op.Uses, target.Use{Check: id, Why: fmt.Sprintf("its probe %s is named in checks.%s.probes", op.Probe, id)})
+			}
+		}
+	}
+	if len(order) == 0 {
+		var why []string
+		for _, id := range ids {
+			why = append(why, id+": "+s.Unselected[id])
+		}
+		return errors.New("no check fits the API's operations: " + strings.Join(why, "; "))
+	}
+	return nil
+}
+
+// choose picks one check's identity, verifier and probes.
+func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (target.Plan, string) {
+	s := t.Surface
+	candidates := s.IdentityOrder
+	if plan.Identity != "" {
+		candidates = []string{plan.Identity}
+	}
+	var lacks []string
+	for _, name := range candidates {
+		id := t.Identities[name]
+		if id == nil {
+			continue
+		}
+		if why := sel.identity(t, name, id); why != "" {
+			lacks = append(lacks, name+": "+why)
+			continue
+		}
+		out := target.Plan{Identity: name, Verifier: plan.Verifier}
+		var uses []func()
+		ops := s.Ops
+		if sel.one {
+			// Prefer an operation that needs nothing created first.
+			ops = slices.Clone(ops)
+			slices.SortStableFunc(ops, func(a, b *target.Op) int {
+				return cmpBool(hasSetup(t, a), hasSetup(t, b))
+			})
+		}
+		for _, op := range ops {
+			if sel.one && len(out.Probes) == 1 {
+				break
+			}
+			if op.Probe == "" || t.Probes[op.Probe] == nil {
+				continue
+			}
+			why := sel.fits(t, name, op)
+			if why == "" {
+				continue
+			}
+			if checkID == config.CheckInflightRevocation && plan.Verifier == "" {
+				v := verifierFor(t, name, op)
+				if v == "" {
+					continue
+				}
+				if out.Verifier != "" && out.Verifier != v {
+					continue // one verifier per check: the first operation's
+				}
+				out.Verifier = v
+				why += ", read back as " + v
+			}
+			if slices.Contains(out.Probes, op.Probe) {
+				continue
+			}
+			out.Probes = append(out.Probes, op.Probe)
+			op := op
+			why = fmt.Sprintf("as %s: %s", name, why)
+			uses = append(uses, func() { op.Uses = append(op.Uses, target.Use{Check: checkID, Why: why}) })
+		}
+		if len(out.Probes) > 0 {
+			for _, use := range uses {
+				use()
+			}
+			return out, ""
+		}
+		lacks = append(lacks, name+": "+sel.none)
+	}
+	if len(lacks) == 0 {
+		return plan, "no identity"
+	}
+	if !slices.ContainsFunc(lacks, func(l string) bool { return !strings.HasSuffix(l, ": "+sel.none) }) {
+		return plan, sel.none // the same for every identity
+	}
+	return plan, strings.Join(lacks, "; ")
+}
+
+// recorded reports whether op's security was only seen in traffic (a HAR file): a request that
+// carried a token does not say the operation needs one, so auth/missing cannot claim it does.
+func recorded(op *surface.Operation) bool {
+	return slices.ContainsFunc(op.Security, func(r surface.Requirement) bool {
+		return slices.ContainsFunc(r, func(s surface.SchemeScopes) bool { return s.Scheme == surface.HARScheme })
+	})
+}
+
+func hasSetup(t *target.Target, op *target.Op) bool {
+	p := t.Probes[op.Probe]
+	return p != nil && len(p.Setup) > 0
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
+// verifierFor returns who reads back what op's probe removes: anonymous when that read is public,
+// else the first identity other than the one under test that may read it; "" when none may.
+func verifierFor(t *target.Target, name string, op *target.Op) string {
+	p := t.Probes[op.Probe]
+	read := p.Verify[len(p.Verify)-1]
+	var readOp *target.Op
+	for _, o := range t.Surface.Ops {
+		if o.Method == read.Method && surface.NormalizePath(o.Path) == surface.NormalizePath(target.StripOrigin(read.Path)) {
+			readOp = o
+			break
+		}
+	}
+	if readOp != nil && readOp.Public() {
+		return probe.Anonymous
+	}
+	for _, other := range t.Surface.IdentityOrder {
+		if other != name && (readOp == nil || covers(t.Surface, other, readOp.Operation)) {
+			return other
+		}
+	}
+	return ""
+}
+
+// covers reports whether identity name may do op: some alternative's scopes are all among the
+// scopes its oauth2 source asks for. An identity whose scopes are unknown may do anything.
+func covers(s *target.Surface, name string, op *surface.Operation) bool {
+	have, known := s.Scopes[name]
+	if !known || op.Public() {
+		return true
+	}
+	for _, req := range op.Security {
+		if !slices.ContainsFunc(req.Scopes(), func(sc string) bool { return !slices.Contains(have, sc) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// needs says what an operation's security asks for: its scopes, or "a token".
+func needs(op *surface.Operation) string {
+	var alts []string
+	for _, req := range op.Security {
+		if sc := req.Scopes(); len(sc) > 0 {
+			alts = append(alts, strings.Join(sc, " and "))
+		}
+	}
+	if len(alts) == 0 {
+		return "a token"
+	}
+	return strings.Join(alts, " or ")
+}

@@ -1,0 +1,245 @@
+package scan_test
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/config"
+	"github.com/tocsin/tocsin/internal/lab"
+	"github.com/tocsin/tocsin/internal/redact"
+	"github.com/tocsin/tocsin/internal/report"
+	"github.com/tocsin/tocsin/internal/scan"
+	"github.com/tocsin/tocsin/internal/target"
+)
+
+// A config with only origins, the lab's OpenAPI document and identities runs every check that fits
+// the document: on the vulnerable lab exactly the findings its flaws give, on the fixed lab none, and
+// the report's surface section says which operation fed which check.
+func TestScanFromOpenAPIOnly(t *testing.T) {
+	type key struct{ check, endpoint string }
+	for _, tc := range []struct {
+		flavor string
+		want   []key
+	}{
+		{lab.Vulnerable, []key{
+			{"toctou/revoked-token-accepted", "GET /items/{{id}}"},
+			{"toctou/revoked-token-accepted", "GET /discount-coupons"},
+			// The daily report ignores authentication: no token, a malformed one and one no issuer
+			// made are all accepted where the document says a token is needed.
+			{"auth/missing", "GET /reports/daily"}, {"auth/missing", "GET /reports/daily"}, {"auth/missing", "GET /reports/daily"},
+			{"toctou/revoked-token-accepted", "GET /reports/summary"},
+			{"toctou/scope-downgrade-ignored", "GET /reports/summary"},
+			{"race/limit-overrun", "POST /coupons/{{id}}/redeem"},
+			{"toctou/inflight-revocation", "DELETE /items/{{id}}"},
+		}},
+		{lab.Fixed, nil},
+	} {
+		t.Run(tc.flavor, func(t *testing.T) {
+			l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: tc.flavor, IntrospectionTTL: 300 * time.Millisecond, PermissionTTL: 300 * time.Millisecond, ActionGap: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			env := l.Env()
+			cfg, err := config.Parse("lab.yaml", l.SurfaceConfigYAML(), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.Probes) != 0 || len(cfg.Checks) != 0 {
+				t.Fatal("the config names probes or checks")
+			}
+			before := l.Resources()
+			tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := scan.Run(context.Background(), tgt, scan.Options{Name: "lab"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []key
+			for _, f := range r.Findings {
+				got = append(got, key{f.Check, f.Endpoint})
+			}
+			sortKeys := func(k []key) {
+				slices.SortFunc(k, func(a, b key) int {
+					if a.check != b.check {
+						return map[bool]int{true: -1, false: 1}[a.check < b.check]
+					}
+					return map[bool]int{true: -1, false: 1}[a.endpoint < b.endpoint]
+				})
+			}
+			sortKeys(got)
+			sortKeys(tc.want)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v", got, tc.want)
+			}
+			var ids []string
+			for _, c := range r.Checks {
+				ids = append(ids, c.ID)
+				for _, x := range c.Experiments {
+					// The daily report ignores authentication in the vulnerable flavour: a missing
+					// check, not a stale one; the controls say so instead of claiming TOCTOU.
+					wantInconclusive := tc.flavor == lab.Vulnerable && x.Probe == "getDailyReport" && c.ID != "auth/missing"
+					if (x.Verdict == "inconclusive") != wantInconclusive || x.Verdict == "error" || x.Verdict == "skipped" {
+						t.Errorf("%s on %s: %s (%s)", c.ID, x.Probe, x.Verdict, x.Reason)
+					}
+				}
+			}
+			// The jwt/* checks run from the surface only when listed (they apply only to a JWT), and
+			// the authz/* checks never (they need probes written for them).
+			if want := []string{"toctou/revoked-token-accepted", "toctou/scope-downgrade-ignored", "race/limit-overrun", "toctou/inflight-revocation", "auth/missing"}; !slices.Equal(ids, want) {
+				t.Errorf("checks %v, want %v", ids, want)
+			}
+			s := r.Surface
+			if s == nil {
+				t.Fatal("no surface section")
+			}
+			why := map[string]string{}
+			for _, u := range s.Unselected {
+				why[u.Check] = u.Reason
+			}
+			for _, id := range config.AuthzChecks {
+				if !strings.Contains(why[id], "only from probes written for it") {
+					t.Errorf("%s not run: %q, want why (it needs probes written for it)", id, why[id])
+				}
+			}
+			status := map[string]string{}
+			for _, op := range s.Operations {
+				status[op.ID] = op.Status
+				if op.Status == report.OperationNotTested && op.Reason == "" || op.Status == report.OperationTested && len(op.Checks) == 0 {
+					t.Errorf("operation %+v: a status without its why", op)
+				}
+			}
+			for id, want := range map[string]string{
+				"getItem": report.OperationTested, "deleteItem": report.OperationTested, "getReportSummary": report.OperationTested,
+				"redeemCoupon": report.OperationTested, "health": report.OperationPublic, "login": report.OperationPublic,
+				"claimBonus": report.OperationNotTested, "revokeToken": report.OperationNotTested, "createItem": report.OperationNotTested,
+			} {
+				if status[id] != want {
+					t.Errorf("operation %s: %s, want %s", id, status[id], want)
+				}
+			}
+			if after := l.Resources(); !maps.Equal(before, after) {
+				t.Errorf("resources before %v, after %v: the scan left something behind", before, after)
+			}
+		})
+	}
+}
+
+// A check listed without probes picks them from the document, as its identity; a check that fits
+// no operation is skipped with why; a config where nothing fits is refused.
+func TestListedChecksPickOperations(t *testing.T) {
+	l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: lab.Fixed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	env := l.Env()
+	build := func(yaml string) (*target.Target, error) {
+		cfg, err := config.Parse("lab.yaml", []byte(yaml), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target.Build(context.Background(), cfg, &redact.Redactor{})
+	}
+	base := string(l.SurfaceConfigYAML())
+	// bob reads only here: his token may not write coupons.
+	readOnlyBob := strings.Replace(base, "username: bob\n        password: bob-password\n        scopes: [items:read, items:write]", "username: bob\n        password: bob-password\n        scopes: [items:read]", 1)
+	if readOnlyBob == base {
+		t.Fatal("the lab's surface config no longer gives bob items:write; update the test")
+	}
+	tgt, err := build(readOnlyBob + "checks:\n  toctou/revoked-token-accepted: {identity: alice}\n  race/limit-overrun: {identity: bob}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := scan.Run(context.Background(), tgt, scan.Options{Only: []string{"race/limit-overrun"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tgt.Checks["toctou/revoked-token-accepted"]; got.Identity != "alice" || !slices.Contains(got.Probes, "getReportSummary") || slices.Contains(got.Probes, "deleteItem") {
+		t.Errorf("revoked-token plan %+v", got)
+	}
+	// bob's token may not write coupons (items:read): nothing fits him.
+	if c := r.Checks[0]; c.Status != report.StatusSkipped || !strings.Contains(c.Reason, "no operation fits") {
+		t.Errorf("race as bob: %+v, want skipped with why", c)
+	}
+	none := strings.Replace(base, "single_use: [redeemCoupon]", "single_use: []", 1)
+	// Nor may it write coupons, which auth/missing would try without a token.
+	none = strings.Replace(none, "destructive: [createItem, deleteItem, createCoupon, deleteCoupon]", "destructive: [createItem, deleteItem]", 1)
+	none = strings.Replace(none, "scopes: [items:read, items:write, items:delete, reports:read]", "scopes: [items:write]", 1)
+	none = strings.Replace(none, "scopes: [items:read, items:write]", "scopes: [items:write]", 1)
+	tgt, err = build(none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := scan.Run(context.Background(), tgt, scan.Options{}); err == nil || !strings.Contains(err.Error(), "no check fits") {
+		t.Errorf("nothing to test: %v; checks %v", err, tgt.CheckOrder)
+	}
+}
+
+// Recorded traffic is a surface too: the POST that created an item links its id to the GET and
+// DELETE recorded after it, so the scan creates its own item instead of reusing the recorded one.
+func TestScanFromHAR(t *testing.T) {
+	l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: lab.Vulnerable, IntrospectionTTL: 300 * time.Millisecond, ActionGap: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	u := l.URL()
+	entry := func(method, path, body, status, resp string) string {
+		post := ""
+		if body != "" {
+			post = `, "postData": {"mimeType": "application/json", "text": ` + strconv.Quote(body) + `}`
+		}
+		return `{"request": {"method": "` + method + `", "url": "` + u + path + `", "headers": [{"name": "Authorization", "value": "Bearer recorded"}]` + post + `},
+		 "response": {"status": ` + status + `, "content": {"mimeType": "application/json", "text": ` + strconv.Quote(resp) + `}}}`
+	}
+	har := `{"log": {"entries": [` + strings.Join([]string{
+		entry("POST", "/items", `{"name": "recorded"}`, "201", `{"id": "rec0rded1d", "name": "recorded"}`),
+		entry("GET", "/items/rec0rded1d?view=full", "", "200", `{"id": "rec0rded1d"}`),
+		entry("DELETE", "/items/rec0rded1d", "", "204", ""),
+		entry("GET", "/healthz", "", "200", `{"status": "ok"}`),
+	}, ",") + `]}}`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rec.har"), []byte(har), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(l.SurfaceConfigYAML()), "openapi:\n  source: "+u+"/openapi.json", "har:\n  source: rec.har", 1)
+	y = strings.Replace(y, "destructive: [createItem, deleteItem, createCoupon, deleteCoupon]\n  single_use: [redeemCoupon]", `destructive: ["POST /items", "DELETE /items/{id}"]`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "tocsin.yaml"), []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range l.Env() {
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "tocsin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := scan.Run(context.Background(), tgt, scan.Options{Only: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range r.Findings {
+		got = append(got, f.Check+" "+f.Endpoint)
+	}
+	slices.Sort(got)
+	// An endpoint shows a literal query value as ..., since a query may carry a credential.
+	want := []string{"toctou/inflight-revocation DELETE /items/{{id}}", "toctou/revoked-token-accepted GET /items/{{id}}?view=..."}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings %v, want %v\n%s", got, want, r.Surface.Line())
+	}
+}

@@ -1,0 +1,249 @@
+package surface_test
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tocsin/tocsin/internal/surface"
+)
+
+func read(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func allow(names ...string) surface.Policy {
+	return surface.Policy{Destructive: func(op *surface.Operation) bool { return slices.Contains(names, op.ID) }}
+}
+
+func generated(t *testing.T, gen []surface.Generated, id string) surface.Generated {
+	t.Helper()
+	for _, g := range gen {
+		if g.Op.ID == id {
+			return g
+		}
+	}
+	t.Fatalf("no operation %s", id)
+	return surface.Generated{}
+}
+
+// A Swagger 2.0 document is converted: base path, security with scopes, an apiKey scheme, path-item
+// parameters, defaults as values and the body schema.
+func TestSwagger2(t *testing.T) {
+	d, err := surface.ParseOpenAPI(read(t, "petstore-swagger2.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(d.Source, "Swagger 2.0") || len(d.Servers) != 1 || d.Servers[0] != "https://pets.example/v2" {
+		t.Errorf("source %q, servers %v", d.Source, d.Servers)
+	}
+	var ids []string
+	for _, op := range d.Operations {
+		ids = append(ids, op.Endpoint())
+	}
+	want := []string{"GET /v2/pets", "POST /v2/pets", "GET /v2/pets/{petId}", "DELETE /v2/pets/{petId}", "GET /v2/stats", "GET /v2/status"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("operations %v, want %v", ids, want)
+	}
+	get := d.Operation("getPet")
+	if get.Public() || !slices.Equal(get.Security[0].Scopes(), []string{"pets:read"}) {
+		t.Errorf("getPet security %+v: want the global pets:read", get.Security)
+	}
+	if !d.Operation("status").Public() {
+		t.Error("status declares security: [] and is public")
+	}
+	if s := d.Scheme("petauth"); s == nil || s.Type != "oauth2" || len(s.Flows) != 1 || s.Flows[0].Grant != "password" || s.Flows[0].TokenURL != "https://pets.example/oauth/token" {
+		t.Errorf("petauth scheme %+v", s)
+	}
+	if d.Operation("POST /v2/pets") != d.Operation("addPet") {
+		t.Error("an operation is found by its endpoint as by its id")
+	}
+}
+
+// Probes follow the chains the document implies: the create on the collection gives a GET or DELETE
+// of one element its id and is undone by the DELETE; without writes allowed, the list gives the id.
+func TestProbesFromOperations(t *testing.T) {
+	d, err := surface.ParseOpenAPI(read(t, "petstore-swagger2.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := surface.Probes(d, allow("addPet", "deletePet"))
+	get := generated(t, gen, "getPet").Probe
+	if get == nil || get.Path != "/v2/pets/{{petId}}" || len(get.Setup) != 1 || get.Setup[0].Path != "/v2/pets" || get.Setup[0].Method != "POST" ||
+		get.Setup[0].Extract["petId"] != "petId" || get.Setup[0].Body != `{"name":"tocsin-{{uuid}}"}` {
+		t.Fatalf("getPet probe %+v (setup %+v)", get, get.Setup)
+	}
+	if len(get.Teardown) != 1 || get.Teardown[0].Method != "DELETE" || get.Teardown[0].Path != "/v2/pets/{{petId}}" {
+		t.Errorf("getPet teardown %+v: want the DELETE of what its setup created", get.Teardown)
+	}
+	del := generated(t, gen, "deletePet").Probe
+	if del == nil || !del.Destructive || len(del.Setup) != 1 || len(del.Verify) != 1 || del.Verify[0].Path != "/v2/pets/{{petId}}" ||
+		!slices.Equal(del.Verify[0].Reject, []int{404, 410}) || !slices.Equal(del.Accept, []int{204}) {
+		t.Fatalf("deletePet probe %+v", del)
+	}
+	stats := generated(t, gen, "stats").Probe
+	if stats == nil || stats.Headers["X-API-Key"] != "{{token}}" || stats.Path != "/v2/stats?day=today" {
+		t.Errorf("stats probe %+v: want the apiKey header and the default as the query value", stats)
+	}
+	if g := generated(t, gen, "addPet"); g.Probe != nil || !strings.Contains(g.Reason, "nothing the scan created") {
+		t.Errorf("addPet: %+v, want no probe: a create acts on nothing tocsin made", g)
+	}
+
+	gen = surface.Probes(d, surface.Policy{})
+	get = generated(t, gen, "getPet").Probe
+	if get == nil || len(get.Setup) != 1 || get.Setup[0].Method != "GET" || get.Setup[0].Extract["petId"] != "pets.0.petId" || len(get.Teardown) != 0 {
+		t.Fatalf("getPet without writes: %+v, want the list as setup", get)
+	}
+	if g := generated(t, gen, "deletePet"); g.Probe != nil || !strings.Contains(g.Reason, "not allowed by destructive") {
+		t.Errorf("deletePet without destructive: %+v", g)
+	}
+	hand := surface.Probes(d, surface.Policy{HandWritten: func(method, path string) string {
+		if method == "GET" && surface.NormalizePath(path) == surface.NormalizePath("/v2/pets/{{pet}}") {
+			return "mine"
+		}
+		return ""
+	}})
+	if g := generated(t, hand, "getPet"); g.Probe != nil || g.HandWritten != "mine" {
+		t.Errorf("a hand-written probe for the same method and path wins: %+v", g)
+	}
+}
+
+// OpenAPI links name the setup; an expression tocsin cannot follow is said, not guessed.
+func TestLinks(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+servers: [{url: /api}]
+paths:
+  /orders:
+    post:
+      operationId: createOrder
+      requestBody:
+        content:
+          application/json:
+            example: {sku: A1}
+      responses:
+        "201":
+          description: created
+          links:
+            Pay: {operationId: payOrder, parameters: {orderId: '$response.body#/data/order.id'}}
+            Odd: {operationRef: '#/paths/~1orders~1{orderId}~1pay/post', parameters: {orderId: '$request.path.x'}}
+  /orders/{orderId}/pay:
+    post:
+      operationId: payOrder
+      parameters: [{name: orderId, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: paid}, "409": {description: already paid}}
+`
+	d, err := surface.ParseOpenAPI([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := d.Operation("createOrder").Links
+	if len(links) != 2 || links[1].Params["orderId"] != `data.order\.id` || links[1].Target != "payOrder" || links[0].Unsupported == "" || links[0].Target != "payOrder" {
+		t.Fatalf("links %+v", links)
+	}
+	pol := allow("createOrder", "payOrder")
+	pol.SingleUse = func(op *surface.Operation) bool { return op.ID == "payOrder" }
+	g := generated(t, surface.Probes(d, pol), "payOrder")
+	// The create has no DELETE to undo it: better untested than leaving orders behind.
+	if g.Probe != nil || !strings.Contains(g.Reason, "no allowed DELETE") {
+		t.Fatalf("payOrder: %+v", g)
+	}
+}
+
+// Recorded traffic becomes operations without its credentials; an id a POST answered with becomes a
+// parameter linked to that POST.
+func TestHAR(t *testing.T) {
+	d, err := surface.ParseHAR(read(t, "traffic.har"), func(origin string) bool { return origin == "https://api.example" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eps []string
+	for _, op := range d.Operations {
+		eps = append(eps, op.ID)
+	}
+	want := []string{"POST /items", "GET /items/{id}?view=full", "DELETE /items/{id}", "GET /health"}
+	if !slices.Equal(eps, want) {
+		t.Fatalf("operations %v, want %v", eps, want)
+	}
+	post := d.Operations[0]
+	if post.Public() || post.Headers["Content-Type"] != "application/json" || len(post.Headers) != 1 || len(post.Links) != 2 {
+		t.Errorf("POST /items: headers %v, links %+v, security %+v", post.Headers, post.Links, post.Security)
+	}
+	if !d.Operations[3].Public() || len(d.Notes) != 1 || !strings.Contains(d.Notes[0], "cdn.example") {
+		t.Errorf("health public %v, notes %v", d.Operations[3].Public(), d.Notes)
+	}
+	gen := surface.Probes(d, allow("POST /items", "DELETE /items/{id}"))
+	del := generated(t, gen, "DELETE /items/{id}").Probe
+	if del == nil || len(del.Setup) != 1 || len(del.Verify) != 1 || del.Verify[0].Path != "/items/{{id}}?view=full" {
+		t.Fatalf("DELETE probe %+v (how %q)", del, generated(t, gen, "DELETE /items/{id}").How)
+	}
+	for _, g := range gen {
+		if g.Probe == nil {
+			continue
+		}
+		for _, p := range g.Probe.WithSteps() {
+			for _, v := range append([]string{p.Path, p.Body}, valuesOf(p.Headers)...) {
+				if strings.Contains(v, "recorded-secret-token") || strings.Contains(v, "session=abc") || strings.Contains(v, "leak") {
+					t.Errorf("probe %s replays a recorded credential: %q", g.Probe.Name, v)
+				}
+			}
+		}
+	}
+}
+
+func valuesOf(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestRefusals(t *testing.T) {
+	for name, doc := range map[string]string{
+		"external ref": `{"openapi": "3.0.0", "info": {"title": "t", "version": "1"}, "paths": {"/x": {"get": {"responses": {"200": {"$ref": "other.yaml#/r"}}}}}}`,
+		"not openapi":  `{"hello": "world"}`,
+		"openapi 4":    `{"openapi": "4.0.0"}`,
+		"swagger 1.2":  `{"swagger": "1.2"}`,
+		"a list":       `[1, 2]`,
+		"alias bomb":   "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nswagger: '2.0'\n",
+	} {
+		if _, err := surface.ParseOpenAPI([]byte(doc)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := surface.ParseOpenAPI(make([]byte, surface.MaxBytes+1)); err == nil || !strings.Contains(err.Error(), "larger") {
+		t.Errorf("an oversized document: %v", err)
+	}
+	if _, err := surface.ParseHAR([]byte(`{"log": {}}`), nil); err == nil {
+		t.Error("a HAR file without entries was accepted")
+	}
+}
+
+// A schema whose properties are itself gives an example body in bounded time.
+func TestRecursiveSchemaIsBounded(t *testing.T) {
+	props := []string{}
+	for _, p := range "abcdefghij" {
+		props = append(props, string(p)+": {$ref: '#/components/schemas/A'}")
+	}
+	doc := "openapi: 3.0.0\ninfo: {title: t, version: '1'}\ncomponents:\n  schemas:\n    A: {type: object, properties: {" + strings.Join(props, ", ") + "}}\n" +
+		"paths:\n  /x:\n    post:\n      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/A'}}}}\n      responses: {'200': {description: ok}}\n"
+	start := time.Now()
+	d, err := surface.ParseOpenAPI([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("took %s", took)
+	}
+	if b := d.Operations[0].Body; b == nil || len(b.Example) > 100_000 {
+		t.Errorf("body %+v", b)
+	}
+}
