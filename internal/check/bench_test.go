@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tocsin/tocsin/internal/check"
+	"github.com/tocsin/tocsin/internal/config"
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/lab"
 )
@@ -48,7 +49,9 @@ func BenchmarkWindow(b *testing.B) {
 		b.Run(v.name, func(b *testing.B) {
 			opts := v.opts
 			opts.Flavor = lab.Vulnerable
-			_, tgt := labTarget(b, opts)
+			_, tgt := labTarget(b, opts, func(c *config.Config) {
+				c.Limits.MaxWindow = max(c.Limits.MaxWindow, 2*v.window) // long windows must close within it
+			})
 			var contained, named, requests, passes float64
 			var widths, walls, checks []float64
 			runs := 0

@@ -83,6 +83,13 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 	t := m.env.Target
 	s := newStaleSchedule(m, staleConfig{maxWindow: t.MaxWindow, precision: t.Precision, perSubject: m.restore != nil})
 	err := s.run(ctx)
+	if err != nil && len(s.pending) > 0 {
+		// Tokens armed ahead whose change was still to come: send it now, outside the budget and
+		// past an interrupt, so that no token the scan used stays valid.
+		fctx, cancel := context.WithTimeout(client.Unmetered(context.WithoutCancel(ctx)), restoreFor)
+		s.flushPending(fctx)
+		cancel()
+	}
 	var passes []*stalePass
 	for _, p := range s.passes {
 		if len(p.replays) > 0 {

@@ -371,3 +371,47 @@ func TestClockSkewFromDateHeaders(t *testing.T) {
 		t.Error("a malformed Date lost what was known")
 	}
 }
+
+// failingWorld cuts a measurement short after some replays, as an interrupt or a spent budget does.
+type failingWorld struct {
+	*simWorld
+	replaysLeft int
+	changes     int
+}
+
+func (w *failingWorld) replay(ctx context.Context, p *stalePass, at time.Time) (replayObs, error) {
+	if w.replaysLeft--; w.replaysLeft < 0 {
+		return replayObs{}, context.Canceled
+	}
+	return w.simWorld.replay(ctx, p, at)
+}
+
+func (w *failingWorld) change(ctx context.Context, p *stalePass) error {
+	w.changes++
+	return w.simWorld.change(ctx, p)
+}
+
+// However a measurement ends, every token it armed gets its change: a rung waiting out its gap when
+// the measurement stops has its change sent at once.
+func TestEveryArmedTokenIsChanged(t *testing.T) {
+	fast := uniform(200*time.Microsecond, 400*time.Microsecond)
+	api := simAPI{end: func(p *stalePass) time.Time { return p.fillSent.Add(20 * time.Second) }, fillRTT: fast, refuseRTT: fast}
+	flushed := 0
+	for cut := range 70 {
+		r := rand.New(rand.NewPCG(uint64(cut), 1))
+		w := &failingWorld{simWorld: &simWorld{api: api, r: r, clock: epoch, ends: map[*stalePass]time.Time{}}, replaysLeft: cut}
+		s := newStaleSchedule(w, staleConfig{maxWindow: time.Minute, precision: 5 * time.Millisecond})
+		err := s.run(context.Background())
+		if err == nil {
+			t.Fatalf("cut after %d replays: no error", cut)
+		}
+		flushed += len(s.pending)
+		s.flushPending(context.Background())
+		if w.changes != s.armed {
+			t.Errorf("cut after %d replays: %d tokens armed, %d changed", cut, s.armed, w.changes)
+		}
+	}
+	if flushed == 0 {
+		t.Error("no cut came while a rung waited for its change: the test proves nothing")
+	}
+}

@@ -286,6 +286,15 @@ func (s *staleSchedule) changePending(ctx context.Context, until time.Time, all 
 	return nil
 }
 
+// flushPending sends the change of every rung still waiting for it, at once (the measurement ended
+// early); failures are left to the tokens' own expiry.
+func (s *staleSchedule) flushPending(ctx context.Context) {
+	for _, sp := range s.pending {
+		_ = s.w.change(ctx, sp)
+	}
+	s.pending = nil
+}
+
 // armNow arms p and sends its change once the plan's gap (or its aimed moment) has come.
 func (s *staleSchedule) armNow(ctx context.Context, p *stalePass, plan passPlan, first bool) error {
 	if err := s.arm(ctx, p, plan, first); err != nil {
