@@ -30,7 +30,7 @@ import (
 // again, so passes stay one after another, and the report says so.
 
 const (
-	ladderBase = 100 * time.Millisecond // the first token armed ahead, this long after pass 1's acknowledgement
+	ladderBase = 200 * time.Millisecond // the first token armed ahead, this long after pass 1's acknowledgement
 	// ladderShare bounds the first pass's replay spacing at time t after its acknowledgement to the
 	// largest rung at most ladderShare*t: the rung that refines it is then at most that far behind.
 	ladderShare = 0.1
