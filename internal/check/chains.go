@@ -148,11 +148,12 @@ func sameResource(a, b probe.Vars) bool {
 	return true
 }
 
-// teardownFor bounds the removal of one experiment's resources; setupFor a setup that goes on
-// after an interrupt.
+// teardownFor bounds the removal of one experiment's resources, and teardownParallel is how many
+// are removed at once; setupFor bounds a setup that goes on after an interrupt.
 const (
-	teardownFor = 30 * time.Second
-	setupFor    = 30 * time.Second
+	teardownFor      = 30 * time.Second
+	teardownParallel = 4
+	setupFor         = 30 * time.Second
 )
 
 // teardown removes what the setups created, as a still-valid identity: outside the request budget
@@ -187,23 +188,35 @@ func (c *chains) teardown(ctx context.Context, fallback func(ctx context.Context
 	if lastErr != nil {
 		failed = len(left)
 	} else {
+		// A measurement may leave a resource per token it armed: remove them a few at a time.
+		var mu sync.Mutex
+		sem := make(chan struct{}, teardownParallel)
+		var wg sync.WaitGroup
 		for _, r := range left {
-			vars := maps.Clone(r.vars)
-			maps.Copy(vars, tok.Vars())
-			var err error
-			if len(c.p.Teardown) > 0 {
-				_, _, err = probe.RunChain(ctx, c.env.Target.Client, "teardown", c.p.Teardown, vars, c.creds(tok.Vars()), c.env.Target.Redactor)
-				if err != nil && alreadyGone(err) {
-					err = nil
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				vars := maps.Clone(r.vars)
+				maps.Copy(vars, tok.Vars())
+				var err error
+				if len(c.p.Teardown) > 0 {
+					_, _, err = probe.RunChain(ctx, c.env.Target.Client, "teardown", c.p.Teardown, vars, c.creds(tok.Vars()), c.env.Target.Redactor)
+					if err != nil && alreadyGone(err) {
+						err = nil
+					}
+				} else {
+					err = fallback(ctx, vars)
 				}
-			} else {
-				err = fallback(ctx, vars)
-			}
-			if err != nil {
-				failed++
-				lastErr = err
-			}
+				if err != nil {
+					mu.Lock()
+					failed++
+					lastErr = err
+					mu.Unlock()
+				}
+			}()
 		}
+		wg.Wait()
 		if c.ident.Revoke != nil && c.ident.Source.Fresh() {
 			// The teardown's token is spent like every token the scan minted.
 			_ = c.ident.Revoke.Run(ctx, tok)

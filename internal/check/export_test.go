@@ -18,3 +18,6 @@ func SetRestoreFor(d time.Duration) (restore func()) {
 	restoreFor = d
 	return func() { restoreFor = old }
 }
+
+// Median is the tests' median, for the benchmarks outside the package.
+var Median = median

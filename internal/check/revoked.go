@@ -55,12 +55,12 @@ func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]find
 			if !id.Source.Fresh() {
 				return nil, skip("identity %q has a %s token: revoking it would spend the only token it has (hint: use a command, oauth2 or http token source, which mint a fresh token per experiment)", id.Name, id.Source.Kind())
 			}
-			m.change = id.Revoke
+			m.hook = id.Revoke
 		case "downgrade":
 			if id.Downgrade == nil || id.Restore == nil {
 				return nil, skip("identity %q needs both downgrade and restore hooks (hint: add identities.%s.downgrade and .restore)", id.Name, id.Name)
 			}
-			m.change, m.restore = id.Downgrade, id.Restore
+			m.hook, m.restore = id.Downgrade, id.Restore
 		}
 		m.chains = newChains(env, meta.ID, p, id, "")
 		// After the measurement (and its restore): remove what each pass's setup created.

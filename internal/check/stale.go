@@ -25,10 +25,12 @@ import (
 // and its exp, the first use's send and receipt, the change's send and acknowledgement, every
 // replay's send, receipt and outcome. The passes are combined only in a frame in which they agree,
 // which names the window's cause (a cache lifetime from the first use, a delay after the change, a
-// periodic refresh, the token's expiry, or never within the replays); stale_plan.go places each later
-// pass's replays where the causes still standing predict its end, and begins it so that they predict
-// different ends. The measurement stops when one cause remains and one pass brackets its parameter
-// within precisionGoal, or after maxPasses.
+// periodic refresh, the token's expiry, or never within the replays); stale_sched.go arms later
+// passes' tokens while the first pass still replays, so that the measurement takes about one window;
+// stale_plan.go places each later pass's replays where the causes still standing predict its end.
+// The measurement stops when one cause remains and one pass brackets its parameter within
+// limits.precision, after maxPasses, or when the request budget is spent. This file is the
+// staleWorld of a real target: the requests.
 
 // maxInconclusive is how many consecutive answers that are neither accepted nor refused end the
 // measurement.
@@ -40,7 +42,7 @@ type staleMeasurement struct {
 	checkID string
 	ident   *identity.Identity
 	probe   *probe.Probe
-	change  identity.Hook
+	hook    identity.Hook // the change: revoke or downgrade
 	restore identity.Hook // nil when the change cannot be undone (revocation spends the token)
 	kind    string        // "revocation" or "downgrade", for the report
 
@@ -51,6 +53,7 @@ type staleMeasurement struct {
 	fillWindow   time.Duration
 	wakeLag      time.Duration // how late the first replay after the acknowledgement left, at worst
 	changed      bool          // the change hook was run at least once: a restore is owed
+	clock        clockSkew     // the target's clock, from its Date headers
 	chains       *chains       // the probe's setup and teardown
 }
 
@@ -64,10 +67,10 @@ func (m *staleMeasurement) learn(p *stalePass) {
 	}
 }
 
-// measure runs passes until one cause remains and is bracketed narrowly enough. It returns a nil
-// window when the first replay after the first acknowledgement was already refused: the API honoured
-// the change at once. A window and an error together mean the measurement stopped early (the budget,
-// the deadline, a failed request) after a replay had already proven the finding.
+// measure runs the measurement's schedule (stale_sched.go). It returns a nil window when the first
+// replay after the first acknowledgement was already refused: the API honoured the change at once.
+// A window and an error together mean the measurement stopped early (the budget, the deadline, a
+// failed request) after a replay had already proven the finding.
 func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []finding.Event, error) {
 	if m.restore != nil {
 		// Put the identity back however the measurement ends; a scan must not leave it downgraded.
@@ -77,46 +80,45 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 			}
 		}()
 	}
+	t := m.env.Target
+	s := newStaleSchedule(m, staleConfig{maxWindow: t.MaxWindow, precision: t.Precision, perSubject: m.restore != nil})
+	err := s.run(ctx)
+	if err != nil && len(s.pending) > 0 {
+		// Tokens armed ahead whose change was still to come: send it now, outside the budget and
+		// past an interrupt, so that no token the scan used stays valid.
+		fctx, cancel := context.WithTimeout(client.Unmetered(context.WithoutCancel(ctx)), restoreFor)
+		s.flushPending(fctx)
+		cancel()
+	}
 	var passes []*stalePass
-	var inf inference
-	for n := 1; n <= maxPasses; n++ {
-		plan := planPass(passes, inf, time.Now(), m.restore != nil)
-		if n > 1 {
-			m.env.progress("%s: pass %d: %s", m.checkID, n, plan.why)
-		}
-		p, err := m.pass(ctx, n, plan, passes, inf)
-		if p != nil && len(p.replays) > 0 {
+	for _, p := range s.passes {
+		if len(p.replays) > 0 {
 			passes = append(passes, p)
 		}
-		if err != nil {
-			return m.stoppedEarly(ctx, passes, err)
-		}
-		if n == 1 && (len(passes) == 0 || !p.acceptedAfterAck() && p.closed()) {
-			return nil, nil, nil // honoured the change at once
-		}
-		m.learn(p)
-		inf = infer(passes)
-		if measured(passes, inf) {
-			break
-		}
+	}
+	if err != nil {
+		return m.stoppedEarly(ctx, s, passes, err)
+	}
+	if s.atOnce {
+		return nil, nil, nil
 	}
 	// The claim stands only if the change is still in effect now that the window closed.
 	if err := m.confirmChange(ctx, passes[len(passes)-1]); err != nil {
 		return nil, nil, err
 	}
-	w, events := m.window(passes, inf)
+	w, events := m.window(s, passes, s.inf)
 	return w, events, nil
 }
 
 // measured reports whether the passes are enough: the window never closed, one cause remains and is
-// bracketed within precisionGoal (or no further pass can narrow it: the API's own time to refuse sets
+// bracketed within precision (or no further pass can narrow it: the API's own time to refuse sets
 // the width), or a periodic refresh's period and its extreme windows are known.
-func measured(passes []*stalePass, inf inference) bool {
+func measured(passes []*stalePass, inf inference, precision time.Duration) bool {
 	switch {
 	case inf.cause == finding.CauseNever:
 		return true
 	case inf.fixed != nil:
-		return inf.narrowest <= precisionGoal || answerBound(passes[inf.bracketAt], inf.fixed.frame)
+		return inf.narrowest <= precision || answerBound(passes[inf.bracketAt], inf.fixed.frame, precision)
 	case inf.cause == finding.CausePeriodic && inf.period.ok:
 		f := inf.period
 		period := (f.period.lo + f.period.hi) / 2
@@ -125,13 +127,13 @@ func measured(passes []*stalePass, inf inference) bool {
 	return false
 }
 
-// answerBound reports whether pass p's interval in frame f is wider than precisionGoal because the API
+// answerBound reports whether pass p's interval in frame f is wider than precision because the API
 // took long to answer the refused replay (it may introspect before refusing), not because of where
 // the replays went: another pass would aim no closer, and could narrow the bracket only by luck. A
 // frame that spans a long first use or change is not answer-bound: a later pass may single out
 // which end of it the API counts from.
-func answerBound(p *stalePass, f frameDef) bool {
-	if rlo, rhi, ok := f.ref(p); !ok || rhi.Sub(rlo) > precisionGoal/4 {
+func answerBound(p *stalePass, f frameDef, precision time.Duration) bool {
+	if rlo, rhi, ok := f.ref(p); !ok || rhi.Sub(rlo) > precision/4 {
 		return false
 	}
 	var lastAccepted, firstRefused *replayObs
@@ -148,14 +150,14 @@ func answerBound(p *stalePass, f frameDef) bool {
 		return false
 	}
 	answer := firstRefused.received.Sub(firstRefused.sent)
-	return answer > precisionGoal/2 && answer >= 2*firstRefused.sent.Sub(lastAccepted.sent)
+	return answer > precision/2 && answer >= 2*firstRefused.sent.Sub(lastAccepted.sent)
 }
 
 // stoppedEarly ends a measurement that an error cut short. A replay accepted after an
 // acknowledgement is proof enough for a finding: the window is built from the passes made, says how
 // far the replays reached and why they stopped, and comes back with the error (the scan is then
 // incomplete). A downgrade's claim also needs its control; without it there is only the error.
-func (m *staleMeasurement) stoppedEarly(ctx context.Context, passes []*stalePass, err error) (*finding.Window, []finding.Event, error) {
+func (m *staleMeasurement) stoppedEarly(ctx context.Context, s *staleSchedule, passes []*stalePass, err error) (*finding.Window, []finding.Event, error) {
 	proven := false
 	for _, p := range passes {
 		proven = proven || p.acceptedAfterAck()
@@ -170,7 +172,7 @@ func (m *staleMeasurement) stoppedEarly(ctx context.Context, passes []*stalePass
 	if cerr := m.confirmChange(ctx, last); cerr != nil {
 		return nil, nil, fmt.Errorf("%w (a replay was accepted after the %s, but the control that must confirm the %s was still in effect could not run: %v)", err, m.kind, m.kind, cerr)
 	}
-	w, events := m.window(passes, infer(passes))
+	w, events := m.window(s, passes, infer(passes))
 	return w, events, fmt.Errorf("the measurement stopped early, the finding stands on the replays made: %w", err)
 }
 
@@ -229,35 +231,54 @@ func (tl *timeline) relativeTo(r time.Time) []finding.Event {
 	return out
 }
 
-// pass runs one measurement pass with a fresh token, begun as plan says, its replays placed from
-// what the earlier passes (prior, inferred as inf) predict. It returns the pass's data even when an
-// error cuts it short, or nil when the error came before the change was acknowledged.
-func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior []*stalePass, inf inference) (*stalePass, error) {
+// The staleWorld of a real target.
+
+func (m *staleMeasurement) now() time.Time { return time.Now() }
+
+func (m *staleMeasurement) sleepUntil(ctx context.Context, at time.Time) error {
+	return sleepUntil(ctx, at)
+}
+
+func (m *staleMeasurement) progress(format string, args ...any) {
+	m.env.progress("%s: "+format, append([]any{m.checkID}, args...)...)
+}
+
+func (m *staleMeasurement) skew() (span, bool) { return m.clock.s, m.clock.ok }
+
+func (m *staleMeasurement) closed(p *stalePass) {
+	if m.restore != nil {
+		m.learn(p)
+	}
+}
+
+// arm brings pass p up to its acknowledged change, as plan says (see staleWorld).
+func (m *staleMeasurement) arm(ctx context.Context, p *stalePass, plan passPlan, first bool) error {
 	t := m.env.Target
 	maxWindow := t.MaxWindow
-	p := &stalePass{n: n, waitBefore: plan.waitBefore, gap: plan.gap}
 	tl := &p.tl
 
-	if n > 1 && m.restore != nil {
+	if !first && m.restore != nil {
 		if err := retryRestore(ctx, m.ident); err != nil {
-			return nil, fmt.Errorf("identity %q: restore before pass %d: %w", m.ident.Name, n, t.Redactor.Error(err))
+			return fmt.Errorf("identity %q: restore before the next pass: %w", m.ident.Name, t.Redactor.Error(err))
 		}
 		tl.add(time.Now(), finding.EventRestore, "identity restored", nil, time.Time{}, time.Time{})
 	}
 	if plan.waitBefore > 0 {
 		if err := sleepUntil(ctx, time.Now().Add(plan.waitBefore)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	p.started = time.Now()
 	tok, err := m.ident.Source.Token(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("identity %q: get token: %w", m.ident.Name, t.Redactor.Error(err))
+		return fmt.Errorf("identity %q: get token: %w", m.ident.Name, t.Redactor.Error(err))
 	}
 	p.minted = time.Now()
 	p.exp, p.iat = jwtTimes(tok.Value)
+	p.tok = tok
 	tl.add(p.minted, finding.EventToken, fmt.Sprintf("fresh token for %s (%s)", m.ident.Name, m.ident.Source.Kind()), nil, time.Time{}, time.Time{})
 	vars := m.chains.begin(tok)
+	p.vars = vars
 
 	// The fill is the round trip of the first request in the final unbroken run of accepted requests
 	// made with this token before the change: when the API last (re)filled what it caches. A setup
@@ -275,13 +296,13 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior
 		}
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if n == 1 {
+	if first {
 		// Controls before claims: the probe must be refused without a valid token.
 		// They carry no valid token, so they leave whatever the setup's request filled alone.
 		if err := authControl(ctx, m.env, m.probe, vars, tl); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// Make the probe accepted before the change. After a restore, the API may still honour the
@@ -296,7 +317,7 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior
 	for {
 		r, err := m.probe.Do(ctx, t.Client, vars)
 		if err != nil {
-			return nil, fmt.Errorf("probe %q: %w", m.probe.Name, t.Redactor.Error(err))
+			return fmt.Errorf("probe %q: %w", m.probe.Name, t.Redactor.Error(err))
 		}
 		tl.add(r.Response.Sent, finding.EventFill, "probe before the change", m.exchange(r, tok.Value), r.Response.Sent, r.Response.Received)
 		if r.Outcome == probe.Accepted {
@@ -309,10 +330,10 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior
 		tl.events[len(tl.events)-1].Detail = "probe refused before the change: waiting for the restore to take effect"
 		if r.Outcome == probe.Inconclusive {
 			if inconclusive++; inconclusive >= maxInconclusive {
-				return nil, m.inconclusiveErr(r)
+				return m.inconclusiveErr(r)
 			}
 		} else if m.restore == nil {
-			return nil, m.refusedBeforeChange(r, 0)
+			return m.refusedBeforeChange(r, 0)
 		} else {
 			// A downgrade made moments ago (the previous pass, an earlier probe or check) may still
 			// be cached: wait for the restore to be honoured. The acceptance after the refusal is
@@ -320,81 +341,65 @@ func (m *staleMeasurement) pass(ctx context.Context, n int, plan passPlan, prior
 			p.fillCertain = true
 		}
 		if time.Since(armStart) > maxWindow {
-			if n == 1 {
-				return nil, m.refusedBeforeChange(r, maxWindow)
+			if first {
+				return m.refusedBeforeChange(r, maxWindow)
 			}
-			return nil, fmt.Errorf("probe %q: still refused %s after restoring identity %q (hint: the restore hook may not give back the privilege the probe needs)", m.probe.Name, maxWindow, m.ident.Name)
+			return fmt.Errorf("probe %q: still refused %s after restoring identity %q (hint: the restore hook may not give back the privilege the probe needs)", m.probe.Name, maxWindow, m.ident.Name)
 		}
 		next := time.Now().Add(wait)
 		if waited := m.lastRejectAt.Add(m.fillWindow - 2*firstStep); !m.lastRejectAt.IsZero() && waited.After(next) && time.Until(waited) < maxWindow {
 			next, m.lastRejectAt = waited, time.Time{} // wait out the expected staleness once, then poll
 		}
 		if err := sleepUntil(ctx, next); err != nil {
-			return nil, err
+			return err
 		}
 		wait = min(wait*3/2, 250*time.Millisecond)
 	}
-	changeAt := time.Now().Add(plan.gap)
-	if plan.changeAt.After(changeAt) {
-		changeAt = plan.changeAt
-	}
-	if err := sleepUntil(ctx, changeAt); err != nil {
-		return nil, err
-	}
-	if plan.gap == 0 && !plan.changeAt.IsZero() {
-		p.gap = time.Since(p.acceptedBefore) // the wait for the aimed moment, for the report
-	}
+	p.gap = plan.gap
+	return nil
+}
 
+// change sends p's change and waits for its acknowledgement (see staleWorld).
+func (m *staleMeasurement) change(ctx context.Context, p *stalePass) error {
+	t := m.env.Target
+	tl := &p.tl
 	p.changeSent = time.Now()
 	m.changed = true // from here the change may have taken effect, even if its request fails
-	if err := m.change.Run(ctx, tok); err != nil {
-		return nil, fmt.Errorf("identity %q: %s (%s hook): %w", m.ident.Name, m.kind, m.change.Kind(), t.Redactor.Error(err))
+	if err := m.hook.Run(ctx, p.tok); err != nil {
+		return fmt.Errorf("identity %q: %s (%s hook): %w", m.ident.Name, m.kind, m.hook.Kind(), t.Redactor.Error(err))
 	}
-	p.ack, p.vars = time.Now(), vars
-	tl.add(p.changeSent, finding.EventChangeSent, m.kind+" sent ("+m.change.Kind()+")", nil, time.Time{}, time.Time{})
+	p.ack = time.Now()
+	tl.add(p.changeSent, finding.EventChangeSent, m.kind+" sent ("+m.hook.Kind()+")", nil, time.Time{}, time.Time{})
 	tl.add(p.ack, finding.EventChangeAcked, m.kind+" acknowledged", nil, time.Time{}, time.Time{})
-	next := replayOffsets(prior, inf, p, maxWindow, m.wakeLag)
-	inconclusive = 0
-	lastProgress := time.Now()
-	for i := 0; ; i++ {
-		offset, ok := next()
-		if !ok {
-			p.stoppedBy = finding.StoppedMaxWindow
-			break
-		}
-		if err := sleepUntil(ctx, p.ack.Add(offset)); err != nil {
-			return p, err
-		}
-		r, err := m.probe.Do(ctx, t.Client, vars)
-		if err != nil {
-			return p, fmt.Errorf("probe %q: replay after %s: %w", m.probe.Name, m.kind, t.Redactor.Error(err))
-		}
-		rp := replayObs{sent: r.Response.Sent, received: r.Response.Received, outcome: r.Outcome, status: r.Response.Status}
-		p.replays = append(p.replays, rp)
-		if i == 0 {
-			// The first request after a long wait leaves late even so (the machine wakes slowly);
-			// later passes widen their margin by the worst lag seen.
-			m.wakeLag = min(max(m.wakeLag, rp.sent.Sub(p.ack)-offset), 50*time.Millisecond)
-		}
-		tl.add(r.Response.Sent, finding.EventReplay, "", m.exchange(r, tok.Value), r.Response.Sent, r.Response.Received)
-		switch rp.outcome {
-		case probe.Accepted:
-			inconclusive = 0
-		case probe.Rejected:
-		default:
-			if inconclusive++; inconclusive >= maxInconclusive {
-				return p, m.inconclusiveErr(r)
-			}
-		}
-		if rp.outcome == probe.Rejected {
-			break
-		}
-		if time.Since(lastProgress) > 2*time.Second {
-			lastProgress = time.Now()
-			m.env.progress("%s: pass %d: %s still honoured %.1f s after the %s (%d replays)", m.checkID, n, m.probe.Endpoint(), rp.sent.Sub(p.ack).Seconds(), m.kind, len(p.replays))
+	return nil
+}
+
+// replay sends one replay of p, at at or at once if at has passed (see staleWorld).
+func (m *staleMeasurement) replay(ctx context.Context, p *stalePass, at time.Time) (replayObs, error) {
+	t := m.env.Target
+	r, err := m.probe.Do(ctx, t.Client, p.vars)
+	if err != nil {
+		return replayObs{}, fmt.Errorf("probe %q: replay after %s: %w", m.probe.Name, m.kind, t.Redactor.Error(err))
+	}
+	rp := replayObs{sent: r.Response.Sent, received: r.Response.Received, outcome: r.Outcome, status: r.Response.Status}
+	p.replays = append(p.replays, rp)
+	p.tl.add(r.Response.Sent, finding.EventReplay, "", m.exchange(r, p.tok.Value), r.Response.Sent, r.Response.Received)
+	switch rp.outcome {
+	case probe.Accepted:
+		p.inconclusive = 0
+	case probe.Rejected:
+	default:
+		if p.inconclusive++; p.inconclusive >= maxInconclusive {
+			return rp, m.inconclusiveErr(r)
 		}
 	}
-	return p, nil
+	if rp.outcome == probe.Accepted && time.Since(p.lastProgress) > 2*time.Second {
+		if !p.lastProgress.IsZero() {
+			m.progress("pass %d: %s still honoured %.1f s after the %s (%d replays)", p.n, m.probe.Endpoint(), rp.sent.Sub(p.ack).Seconds(), m.kind, len(p.replays))
+		}
+		p.lastProgress = time.Now()
+	}
+	return rp, nil
 }
 
 // jwtTimes reads a token's exp and iat without verifying it, when it is a JWT; zero otherwise.
@@ -431,6 +436,9 @@ func (m *staleMeasurement) inconclusiveErr(r *probe.Result) error {
 
 // exchange turns a probe result into redacted evidence.
 func (m *staleMeasurement) exchange(r *probe.Result, token string) *finding.Exchange {
+	if r.Response != nil && r.Response.Header != nil {
+		m.clock.observe(r.Response.Header.Get("Date"), r.Response.Sent, r.Response.Received)
+	}
 	red := m.redactor()
 	return exchangeOf(red, r.Method, r.URL, tokenLabel(red, token), r.Response.Status, r.Outcome, r.Response.Body, r.Response.Truncated)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/identity"
 	"github.com/tocsin/tocsin/internal/probe"
 )
 
@@ -67,6 +68,17 @@ type stalePass struct {
 	replays                []replayObs
 	// stoppedBy says why the replays ended without a refusal (a finding.Stopped* value).
 	stoppedBy, stopDetail string
+	// why says why the pass was needed and how it was begun, for the report.
+	why string
+	// stagger is how long after pass 1's acknowledgement a token armed alongside pass 1 was
+	// acknowledged (armedDuring is then 1); zero for a pass begun after the previous one.
+	stagger      time.Duration
+	armedDuring  int
+	aimed        bool           // the pass's replays were scheduled (not a token asked once)
+	changeDue    time.Time      // a rung armed alongside pass 1: when its change is due
+	inconclusive int            // answers in a row that were neither accepted nor refused
+	lastProgress time.Time      // when a progress line last said the pass is still honoured
+	tok          identity.Token // the pass's token: the change is made to it, evidence labels it
 
 	tl   timeline   // the pass's events, in absolute time
 	vars probe.Vars // the pass's variables, for controls
@@ -307,7 +319,7 @@ func infer(passes []*stalePass) inference {
 	switch {
 	case !passes[0].closed():
 		inf.cause = finding.CauseNever
-	case len(inf.consistent) == 1 && inf.phaseMoved:
+	case len(inf.consistent) == 1 && (inf.phaseMoved || inf.period.ruledOut):
 		inf.cause, inf.fixed = inf.consistent[0].def.cause, &inf.consistent[0]
 	case len(inf.consistent) == 1:
 		inf.cause = finding.CauseUndetermined
@@ -378,8 +390,11 @@ type periodFit struct {
 	shortest, longest span // windows after the acknowledgement, by their upper and lower ends
 	period            span
 	ok                bool
-	note              string
-	ticks             []tick
+	// ruledOut is true when no period at all fits the ends: no periodic refresh made them (passes
+	// whose windows overlapped ended further apart than any period could put them).
+	ruledOut bool
+	note     string
+	ticks    []tick
 }
 
 // tick is where one pass's end lies, in absolute time.
@@ -415,15 +430,25 @@ func fitPeriod(passes []*stalePass) periodFit {
 		return fit
 	}
 	cands := []span{{max(minPeriod, time.Millisecond), forever}}
+	cut := false
 	for i := range fit.ticks {
 		for j := i + 1; j < len(fit.ticks); j++ {
 			dlo := fit.ticks[j].lo.Sub(fit.ticks[i].hi) - periodTolerance
 			dhi := fit.ticks[j].hi.Sub(fit.ticks[i].lo) + periodTolerance
-			cands = multiplesOf(cands, dlo, dhi)
+			if dlo <= 0 && dhi >= 0 {
+				continue // the same refresh may have ended both (passes that overlapped)
+			}
+			if dhi < 0 {
+				dlo, dhi = -dhi, -dlo
+			}
+			var truncated bool
+			cands, truncated = multiplesOf(cands, dlo, dhi)
+			cut = cut || truncated
 		}
 	}
 	if len(cands) == 0 {
 		fit.note = "the ends do not fit a common period within their brackets"
+		fit.ruledOut = !cut
 		return fit
 	}
 	best := cands[0]
@@ -442,9 +467,8 @@ func fitPeriod(passes []*stalePass) periodFit {
 const maxMultiples = 1000
 
 // multiplesOf keeps the parts of cands (period candidates) for which some whole k >= 1 puts k*P in
-// [dlo, dhi].
-func multiplesOf(cands []span, dlo, dhi time.Duration) []span {
-	var out []span
+// [dlo, dhi]. truncated is true when maxMultiples cut the multiples tried.
+func multiplesOf(cands []span, dlo, dhi time.Duration) (out []span, truncated bool) {
 	for _, c := range cands {
 		kmin := int64(1)
 		if c.hi != forever && dlo > 0 {
@@ -452,7 +476,7 @@ func multiplesOf(cands []span, dlo, dhi time.Duration) []span {
 		}
 		kmax := int64(dhi / c.lo)
 		if kmax-kmin > maxMultiples {
-			kmax = kmin + maxMultiples
+			kmax, truncated = kmin+maxMultiples, true
 		}
 		for k := kmin; k <= kmax; k++ {
 			lo := max(c.lo, time.Duration(math.Ceil(float64(dlo)/float64(k))))
@@ -463,7 +487,7 @@ func multiplesOf(cands []span, dlo, dhi time.Duration) []span {
 		}
 	}
 	slices.SortFunc(out, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-	return out
+	return out, truncated
 }
 
 // nextTicks predicts where the refresh that carries a change made in [from, to] lies: the first tick

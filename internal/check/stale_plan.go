@@ -10,10 +10,11 @@ import (
 	"github.com/tocsin/tocsin/internal/finding"
 )
 
-// Where the next pass's replays go, and how it begins. The first pass polls on a coarse geometric
-// schedule. Each later pass aims its replays where every cause still consistent predicts the end in
-// this pass (its own fill, change and exp, plus what earlier passes bracket in that frame), and is
-// begun so that the causes predict different ends: a wait before the pass moves its phase against a
+// Where a later pass's replays go, and how a pass begun after the previous one begins (the first
+// pass's schedule and the tokens armed beside it are stale_sched.go's). Each later pass aims its
+// replays where every cause still consistent predicts the end in this pass (its own fill, change and
+// exp, plus what earlier passes bracket in that frame); a pass begun after the previous one is begun
+// so that the causes predict different ends: a wait before the pass moves its phase against a
 // periodic refresh, a gap between the first use and the change moves the change frames away from the
 // fill frames, a wait that lands the token's mint at another fraction of a second moves exp away from
 // both (exp has whole seconds). Against a periodic refresh, passes are begun so that the change lands
@@ -26,13 +27,10 @@ const (
 	// separatePoints caps a pass begun to separate the causes: its job is to show which prediction
 	// holds, and the replays aimed at the ones that do not are spent before the end.
 	separatePoints = 16
-	precisionGoal  = 8 * time.Millisecond // stop once one pass brackets the cause's parameter this narrowly
 	maxPasses      = 5
 	// minSeparation is the least a wait or gap moves a prediction: well over a loopback round trip
 	// and the frame tolerance, so a moved end cannot pass for an unmoved one.
 	minSeparation = 20 * time.Millisecond
-	// aimSpacing is the spacing aimed replays need for a bracket well inside precisionGoal.
-	aimSpacing = precisionGoal / 4
 )
 
 // passPlan is how a pass begins.
@@ -73,7 +71,7 @@ func planPass(passes []*stalePass, inf inference, now time.Time, perSubject bool
 	has := func(cause string) bool {
 		return slices.ContainsFunc(inf.consistent, func(st familyState) bool { return st.def.cause == cause })
 	}
-	needPhase := !inf.phaseMoved
+	needPhase := !inf.phaseMoved && !inf.period.ruledOut
 	needGap := has(finding.CauseLifetime) && has(finding.CauseDelay)
 	// exp has whole seconds: moving the mint by half a second separates it once brackets are narrower.
 	needExp := has(finding.CauseExpiry) && len(inf.consistent) > 1 && widest <= time.Second/4
@@ -201,30 +199,6 @@ func planPhase(passes []*stalePass, fit periodFit, now time.Time) passPlan {
 	return passPlan{changeAt: t.hi.Add(margin), why: "periodic: changing just after a predicted refresh"}
 }
 
-// replayOffsets yields, one call per replay, when pass cur's next replay goes out after its
-// acknowledgement: on the coarse schedule in the first pass, aimed from the earlier passes (prior,
-// inferred as inf) in later ones. None goes past maxWindow, and the last goes out at maxWindow:
-// "never within max_window" must be measured, not wherever the schedule's last step before it fell.
-// ok is false once the replays reached maxWindow.
-func replayOffsets(prior []*stalePass, inf inference, cur *stalePass, maxWindow, wakeLag time.Duration) func() (offset time.Duration, ok bool) {
-	sched := coarseSchedule(0)
-	if len(prior) > 0 {
-		sched = placeReplays(prior, inf, cur, maxWindow, wakeLag)
-	}
-	i, prev := 0, time.Duration(0)
-	return func() (time.Duration, bool) {
-		offset := sched(i, prev)
-		if offset > maxWindow {
-			if prev >= maxWindow || i == 0 {
-				return 0, false
-			}
-			offset = maxWindow
-		}
-		i, prev = i+1, offset
-		return offset, true
-	}
-}
-
 // schedule returns the offset after the acknowledgement at which replay i should be sent, given
 // the offset of the previous replay.
 type schedule func(i int, prev time.Duration) time.Duration
@@ -256,11 +230,12 @@ func aimedSchedule(points []time.Duration, step time.Duration) schedule {
 	}
 }
 
-// placeReplays aims pass cur's replays, once its change is acknowledged, at the union of where each
-// consistent cause predicts its end (plus a margin), with a few points on each part of the union
-// when the parts are apart; with nothing to predict from, it polls coarsely from the start.
-func placeReplays(passes []*stalePass, inf inference, cur *stalePass, maxWindow, wakeLag time.Duration) schedule {
-	var spans, guards []span
+// predictSpans is where each cause still consistent predicts pass cur's end, once its change is
+// acknowledged (offsets after the acknowledgement, with a margin): cur's own first use, change and
+// exp plus what the earlier passes bracket in that frame. guards are ends a pass begun later on
+// purpose only has to catch (a periodic refresh polled back to back); with no fixed cause left, the
+// next refresh a fitted period predicts.
+func predictSpans(passes []*stalePass, inf inference, cur *stalePass, wakeLag time.Duration) (spans, guards []span) {
 	// add predicts the end at [lo + in.lo, hi + in.hi] in absolute time.
 	add := func(lo, hi time.Time, in span) {
 		s := span{lo.Sub(cur.ack) + in.lo, forever}
@@ -298,14 +273,20 @@ func placeReplays(passes []*stalePass, inf inference, cur *stalePass, maxWindow,
 			add(t.lo, t.hi, span{})
 		}
 	}
+	return spans, guards
+}
+
+// aimedFrom aims pass cur's replays at the union of spans (see aimPoints), a few at each guard;
+// with nothing to predict from, it polls coarsely from the start.
+func aimedFrom(spans, guards []span, cur *stalePass, cfg staleConfig) schedule {
 	most := refinePoints
 	if cur.gap > 0 || cur.waitBefore > 0 {
 		most = separatePoints
 	}
-	points := aimPoints(spans, maxWindow, most)
+	points := aimPoints(spans, cfg.maxWindow, most, max(cfg.precision/2, time.Millisecond/2))
 	// A guard is a hypothesis the pass only has to catch, not bracket finely: a few points each.
 	for _, g := range guards {
-		if g.lo, g.hi = max(g.lo, 0), min(g.hi, maxWindow); g.lo <= g.hi {
+		if g.lo, g.hi = max(g.lo, 0), min(g.hi, cfg.maxWindow); g.lo <= g.hi {
 			points = append(points, g.lo, (g.lo+g.hi)/2, g.hi)
 		}
 	}
@@ -319,10 +300,10 @@ func placeReplays(passes []*stalePass, inf inference, cur *stalePass, maxWindow,
 }
 
 // aimPoints spreads replays over spans (offsets after the acknowledgement): merged where they
-// overlap, cut to [0, maxWindow], at least three points on each part, about one per aimSpacing,
+// overlap, cut to [0, maxWindow], at least three points on each part, about one per spacing,
 // most at most unless the parts need more for their three. An open span ends the points: the
 // coarse schedule takes over from its start.
-func aimPoints(spans []span, maxWindow time.Duration, most int) []time.Duration {
+func aimPoints(spans []span, maxWindow time.Duration, most int, spacing time.Duration) []time.Duration {
 	var parts []span
 	openFrom := forever
 	for _, s := range spans {
@@ -349,7 +330,7 @@ func aimPoints(spans []span, maxWindow time.Duration, most int) []time.Duration 
 		total += s.width()
 	}
 	const perPart = 3
-	k := min(most, int(math.Ceil(float64(total)/float64(aimSpacing))))
+	k := min(most, int(math.Ceil(float64(total)/float64(spacing))))
 	k = max(k, perPart*len(merged))
 	var points []time.Duration
 	for _, s := range merged {

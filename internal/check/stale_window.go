@@ -27,7 +27,7 @@ var parameters = map[string]string{
 // window turns the passes and what they show into the reported window and its evidence: the
 // timeline of the pass whose bracket is reported, relative to its acknowledgement, with every
 // control and a note for each other pass.
-func (m *staleMeasurement) window(passes []*stalePass, inf inference) (*finding.Window, []finding.Event) {
+func (m *staleMeasurement) window(s *staleSchedule, passes []*stalePass, inf inference) (*finding.Window, []finding.Event) {
 	bp := passes[inf.bracketAt]
 	w := &finding.Window{
 		Change:      m.kind,
@@ -73,6 +73,9 @@ func (m *staleMeasurement) window(passes []*stalePass, inf inference) (*finding.
 			w.Periodic.Period = f.period.bracket()
 		}
 	}
+	w.WallMS = finding.Round(ms(s.wall()))
+	w.SpareTokens = len(s.spares)
+	w.Schedule, w.ScheduleReason = scheduleOf(s, passes)
 	w.WorstCaseMS, w.WorstCase = m.worstCase(w, passes)
 	w.WorstCaseMS = finding.Round(w.WorstCaseMS)
 	w.CauseReason = m.causeReason(w, inf, len(passes))
@@ -99,6 +102,35 @@ func (m *staleMeasurement) window(passes []*stalePass, inf inference) (*finding.
 		return 0
 	})
 	return w, events
+}
+
+// scheduleOf says how the passes were laid out, and why.
+func scheduleOf(s *staleSchedule, passes []*stalePass) (string, string) {
+	overlapped := 0
+	for _, p := range passes {
+		if p.armedDuring > 0 {
+			overlapped++
+		}
+	}
+	switch {
+	case s.cfg.perSubject:
+		return finding.ScheduleSequential, "a downgrade's window belongs to the subject (its permissions are cached per subject, not per token): each pass waits for the restore to be honoured and refilled before it can begin, so passes run one after another"
+	case len(passes) == 1:
+		return finding.ScheduleSequential, "one pass was enough"
+	case overlapped > 0 && overlapped == len(passes)-1:
+		return finding.ScheduleOverlapped, fmt.Sprintf("the window belongs to each token, so %s after pass 1 used %s armed while pass 1 still replayed, and were measured within about one window of it", count(overlapped, "pass", "passes"), count(overlapped, "token", "tokens"))
+	case overlapped > 0:
+		return finding.ScheduleOverlapped, fmt.Sprintf("%s after pass 1 used %s armed while pass 1 still replayed; %s had to begin after the one before (see each pass's why)", count(overlapped, "pass", "passes"), count(overlapped, "token", "tokens"), count(len(passes)-1-overlapped, "pass", "passes"))
+	}
+	return finding.ScheduleSequential, "no token armed alongside pass 1 was young enough to refine it (its window was shorter than the first rung of tokens, or its end fell where no token's end lay ahead), so each pass began after the one before"
+}
+
+// count says n things, singular or plural.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func reachDetail(p *stalePass, maxWindow time.Duration) string {
@@ -132,6 +164,8 @@ func (m *staleMeasurement) passSummary(p *stalePass, inf inference) finding.Pass
 		GapMS:          finding.Round(ms(p.gap)),
 		FirstReplayMS:  rel(p.replays[0].sent),
 		LastReplayMS:   rel(p.replays[len(p.replays)-1].sent),
+		Why:            p.why,
+		ArmedAheadMS:   finding.Round(ms(p.stagger)),
 	}
 	if w.closed() {
 		s.FirstRejectedMS = finding.Round(ms(w.hi))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -176,11 +175,11 @@ func describeCheck(w io.Writer, t *target.Target, id string, maxWindow time.Dura
 	case config.CheckRevokedTokenAccepted:
 		does = fmt.Sprintf("mints fresh tokens for %s, makes each probe accepted, revokes the token (%s) and replays the probe until the API refuses it, for up to %s",
 			plan.Identity, hook(ident.Revoke), maxWindow)
-		perProbe = stalenessRequests(maxWindow, 0)
+		perProbe = check.StalenessRequests(maxWindow, false, 4)
 	case config.CheckScopeDowngrade:
 		does = fmt.Sprintf("downgrades %s (%s), replays each probe until the API refuses it, for up to %s, then restores %s (%s)",
 			plan.Identity, hook(ident.Downgrade), maxWindow, plan.Identity, hook(ident.Restore))
-		perProbe = stalenessRequests(maxWindow, 1)
+		perProbe = check.StalenessRequests(maxWindow, true, 5)
 	case config.CheckInflightRevocation:
 		does = fmt.Sprintf("creates a resource with each probe's setup, sends the action and revokes %s's token (%s) while it is in flight, then reads the resource as %s; up to 20 attempts",
 			plan.Identity, hook(ident.Revoke), plan.Verifier)
@@ -221,19 +220,6 @@ func describeCheck(w io.Writer, t *target.Target, id string, maxWindow time.Dura
 	fmt.Fprintf(w, "    %s\n", does)
 	fmt.Fprintf(w, "    about %d requests at most (%d per probe)\n", perProbe*n, perProbe)
 	return perProbe * n
-}
-
-// stalenessRequests estimates a staleness measurement on one probe at most: a coarse pass on a
-// geometric schedule (25 ms, then each wait 1.4 times the time so far) up to maxWindow, up to four
-// refining passes of 16 replays, and for each pass a fresh token, the setup, the fill and the change
-// (and the restore, for a downgrade); plus the controls.
-func stalenessRequests(maxWindow time.Duration, restore int) int {
-	coarse := 1
-	if maxWindow > 25*time.Millisecond {
-		coarse += int(math.Ceil(math.Log(float64(maxWindow)/float64(25*time.Millisecond)) / math.Log(1.4)))
-	}
-	perPass := 4 + restore
-	return coarse + perPass + 4*(16+perPass) + 4
 }
 
 // probeSteps says what one use of a probe sends: its setup, itself, its verify read, its teardown,

@@ -50,6 +50,7 @@ const (
 	DefaultRate             = 200
 	DefaultTimeout          = 10 * time.Second
 	DefaultMaxWindow        = 60 * time.Second
+	DefaultPrecision        = 5 * time.Millisecond
 	DefaultMaxResponseBytes = 1 << 20
 	DefaultAuthStyle        = "basic"
 	DefaultProbeMethod      = "GET"
@@ -97,10 +98,13 @@ type Target struct {
 
 // Limits bound the scan.
 type Limits struct {
-	RequestBudget    int
-	Rate             float64 // requests per second
-	Timeout          time.Duration
-	MaxWindow        time.Duration
+	RequestBudget int
+	Rate          float64 // requests per second
+	Timeout       time.Duration
+	MaxWindow     time.Duration
+	// Precision is how narrowly a staleness measurement brackets its figure before it stops adding
+	// passes (the request budget may stop it sooner).
+	Precision        time.Duration
 	MaxResponseBytes int64
 }
 
@@ -407,6 +411,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if set("limits.max_window", c.Limits.MaxWindow == 0) {
 		c.Limits.MaxWindow = DefaultMaxWindow
+	}
+	if set("limits.precision", c.Limits.Precision == 0) {
+		c.Limits.Precision = DefaultPrecision
 	}
 	if set("limits.max_response_bytes", c.Limits.MaxResponseBytes == 0) {
 		c.Limits.MaxResponseBytes = DefaultMaxResponseBytes

@@ -41,7 +41,7 @@ func TestExampleParsesAndValidates(t *testing.T) {
 	if cfg.Version != 1 || !slices.Equal(cfg.Target.Origins, []string{"http://127.0.0.1:8787"}) {
 		t.Errorf("version %d, origins %v", cfg.Version, cfg.Target.Origins)
 	}
-	wantLimits := Limits{RequestBudget: 2000, Rate: 200, Timeout: 5 * time.Second, MaxWindow: time.Minute, MaxResponseBytes: 1 << 20}
+	wantLimits := Limits{RequestBudget: 2000, Rate: 200, Timeout: 5 * time.Second, MaxWindow: time.Minute, Precision: 5 * time.Millisecond, MaxResponseBytes: 1 << 20}
 	if cfg.Limits != wantLimits {
 		t.Errorf("limits %+v, want %+v", cfg.Limits, wantLimits)
 	}
@@ -123,7 +123,7 @@ func TestExampleWithoutEnvNamesEachVariable(t *testing.T) {
 		t.Fatalf("want 5 problems, got %d:\n%v", len(ce.Problems), err)
 	}
 	first := ce.Problems[0]
-	if first.Line != 71 || first.Field != "identities.alice.token.oauth2.client_secret" ||
+	if first.Line != 72 || first.Field != "identities.alice.token.oauth2.client_secret" ||
 		first.Msg != "environment variable TOCSIN_LAB_CLIENT_SECRET is not set" {
 		t.Errorf("first problem %+v", first)
 	}
@@ -158,7 +158,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Limits{DefaultRequestBudget, DefaultRate, DefaultTimeout, DefaultMaxWindow, DefaultMaxResponseBytes}
+	want := Limits{RequestBudget: DefaultRequestBudget, Rate: DefaultRate, Timeout: DefaultTimeout, MaxWindow: DefaultMaxWindow, Precision: DefaultPrecision, MaxResponseBytes: DefaultMaxResponseBytes}
 	if cfg.Limits != want {
 		t.Errorf("limits %+v, want %+v", cfg.Limits, want)
 	}
@@ -232,7 +232,7 @@ func TestEnvInNumbersAndDurations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Limits{RequestBudget: 50, Rate: 2.5, Timeout: 750 * time.Millisecond, MaxWindow: 90 * time.Second, MaxResponseBytes: 4096}
+	want := Limits{RequestBudget: 50, Rate: 2.5, Timeout: 750 * time.Millisecond, MaxWindow: 90 * time.Second, Precision: DefaultPrecision, MaxResponseBytes: 4096}
 	if cfg.Limits != want {
 		t.Errorf("limits %+v, want %+v", cfg.Limits, want)
 	}

@@ -23,7 +23,7 @@ import (
 var (
 	topFields       = []string{"version", "target", "limits", "openapi", "har", "identities", "vars", "probes", "checks"}
 	targetFields    = []string{"origins"}
-	limitFields     = []string{"request_budget", "rate", "timeout", "max_window", "max_response_bytes"}
+	limitFields     = []string{"request_budget", "rate", "timeout", "max_window", "precision", "max_response_bytes"}
 	identityFields  = []string{"token", "fresh", "teardown", "jwks_url", "revoke", "downgrade", "restore"}
 	tokenFields     = []string{"static", "command", "oauth2", "http"}
 	oauth2Fields    = []string{"grant", "token_url", "client_id", "client_secret", "auth_style", "username", "password", "scopes"}

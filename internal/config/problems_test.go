@@ -127,6 +127,8 @@ func TestProblems(t *testing.T) {
 		{"budget negative", edit("", "limits:\n  request_budget: -1\n"), "request_budget", "limits.request_budget", "must be positive", "2000"},
 		{"timeout too long", edit("", "limits:\n  timeout: 10m\n"), "timeout:", "limits.timeout", "10m0s is too long", "at most 5m0s"},
 		{"max_window too long", edit("", "limits:\n  max_window: 2h\n"), "max_window:", "limits.max_window", "2h0m0s is too long", "at most 1h0m0s"},
+		{"precision too fine", edit("", "limits:\n  precision: 100us\n"), "precision:", "limits.precision", "finer than a replay", "at least 500µs"},
+		{"precision over the max window", edit("", "limits:\n  max_window: 2s\n  precision: 3s\n"), "precision:", "limits.precision", "longer than limits.max_window", "a few milliseconds"},
 		{"max_response_bytes zero", edit("", "limits:\n  max_response_bytes: 0\n"), "max_response_bytes", "limits.max_response_bytes", "must be positive", "1 MiB"},
 
 		// identities.

@@ -60,6 +60,8 @@ func (d *decoder) decodeLimits(l *Limits, e entry) {
 			l.Timeout = d.duration(f)
 		case "max_window":
 			l.MaxWindow = d.duration(f)
+		case "precision":
+			l.Precision = d.duration(f)
 		case "max_response_bytes":
 			if v, ok := d.integer(f); ok {
 				l.MaxResponseBytes = v

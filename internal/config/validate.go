@@ -18,6 +18,7 @@ const (
 	maxRate             = 10_000
 	maxTimeout          = 5 * time.Minute
 	maxMaxWindow        = time.Hour
+	minPrecision        = 500 * time.Microsecond
 	maxMaxResponseBytes = 1 << 30
 )
 
@@ -190,6 +191,14 @@ func (v *validator) limits() {
 	}
 	v.durationLimit("limits.timeout", l.Timeout, maxTimeout, DefaultTimeout)
 	v.durationLimit("limits.max_window", l.MaxWindow, maxMaxWindow, DefaultMaxWindow)
+	switch {
+	case l.Precision <= 0:
+		v.add("limits.precision", "must be positive", fmt.Sprintf("e.g. %s (the default)", DefaultPrecision))
+	case l.Precision < minPrecision:
+		v.add("limits.precision", fmt.Sprintf("%s is finer than a replay's own round trip can show", l.Precision), fmt.Sprintf("at least %s", minPrecision))
+	case l.Precision > l.MaxWindow && l.MaxWindow > 0:
+		v.add("limits.precision", fmt.Sprintf("%s is longer than limits.max_window (%s)", l.Precision, l.MaxWindow), "a few milliseconds, e.g. "+DefaultPrecision.String()+" (the default)")
+	}
 	if l.MaxResponseBytes <= 0 {
 		v.add("limits.max_response_bytes", "must be positive", fmt.Sprintf("e.g. %d (1 MiB, the default)", DefaultMaxResponseBytes))
 	} else if l.MaxResponseBytes > maxMaxResponseBytes {

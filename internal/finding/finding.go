@@ -159,7 +159,21 @@ type Window struct {
 	FillToChangeMS float64 `json:"fill_to_change_ms"`
 	// Passes holds each measurement pass, coarse first.
 	Passes []Pass `json:"passes,omitempty"`
+	// WallMS is how long the measurement took, from the first token to the last replay.
+	WallMS float64 `json:"wall_ms,omitempty"`
+	// Schedule is how the passes were laid out: ScheduleOverlapped (tokens armed while an earlier
+	// pass replayed, their windows overlapping) or ScheduleSequential; ScheduleReason says why.
+	Schedule       string `json:"schedule,omitempty"`
+	ScheduleReason string `json:"schedule_reason,omitempty"`
+	// SpareTokens counts tokens armed ahead (minted, used and changed) that no pass needed.
+	SpareTokens int `json:"spare_tokens,omitempty"`
 }
+
+// Schedules of a staleness measurement's passes.
+const (
+	ScheduleOverlapped = "overlapped"
+	ScheduleSequential = "sequential"
+)
 
 // Window causes: what moves the end of a staleness window. The values are stable.
 const (
@@ -273,6 +287,11 @@ type Pass struct {
 	LastReplayMS  float64 `json:"last_replay_ms"`
 	// Bracket is this pass's own interval for the window's parameter, in the window's frame.
 	Bracket *Bracket `json:"bracket,omitempty"`
+	// Why says why the pass was needed and how it was begun.
+	Why string `json:"why,omitempty"`
+	// ArmedAheadMS, for a token armed while pass 1 was still replaying, is how long after pass 1's
+	// acknowledgement its own change was acknowledged: its window overlapped pass 1's.
+	ArmedAheadMS float64 `json:"armed_ahead_ms,omitempty"`
 }
 
 // Inflight is the proof that an action committed after the revocation of the token that authorized it

@@ -85,6 +85,7 @@ limits:
   rate: 200
   timeout: 5s
   max_window: 60s
+  precision: 5ms
   max_response_bytes: 1048576
 
 identities:

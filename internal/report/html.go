@@ -356,7 +356,7 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 {{- if .Passes}}
 <details><summary>Passes ({{len .Passes}}; milliseconds from each pass's own acknowledgement)</summary>
 <div class="scroll"><table>
-<tr><th class="num">pass</th><th>first use sent .. answered</th><th class="num">change sent</th><th>window</th><th>{{.Window.Parameter}} ({{.Window.Frame}})</th><th>set on purpose</th><th class="num">replays</th></tr>
+<tr><th class="num">pass</th><th>first use sent .. answered</th><th class="num">change sent</th><th>window</th><th>{{.Window.Parameter}} ({{.Window.Frame}})</th><th>set on purpose</th><th class="num">replays</th><th>why</th></tr>
 {{- range .Passes}}
 <tr>{{range .}}<td class="mono">{{.}}</td>{{end}}</tr>
 {{- end}}

@@ -47,6 +47,13 @@ func windowFacts(w *finding.Window, requests int) []fact {
 	if w.WorstCase != "" {
 		facts = append(facts, fact{"Exposure", fmt.Sprintf("worst case %s: %s", fmtMS(w.WorstCaseMS), w.WorstCase)})
 	}
+	if w.Schedule != "" {
+		spare := ""
+		if w.SpareTokens > 0 {
+			spare = fmt.Sprintf("; %d token(s) armed ahead were not needed", w.SpareTokens)
+		}
+		facts = append(facts, fact{"Schedule", fmt.Sprintf("%s, %s in all: %s%s", w.Schedule, fmtMS(w.WallMS), w.ScheduleReason, spare)})
+	}
 	if r := w.Reach; r != nil {
 		facts = append(facts, fact{"Replays", fmt.Sprintf("pass %d's last replay went out %s after its acknowledgement and none was refused; they stopped because %s", r.Pass, fmtMS(r.LastReplayMS), r.Detail)})
 	}
@@ -62,6 +69,9 @@ func passRows(w *finding.Window) [][]string {
 			window = fmt.Sprintf("still honoured at %.1f ms", p.LastAcceptedMS)
 		}
 		var planned []string
+		if p.ArmedAheadMS > 0 {
+			planned = append(planned, fmt.Sprintf("armed %.1f ms after pass 1's acknowledgement", p.ArmedAheadMS))
+		}
 		if p.WaitBeforeMS > 0 {
 			planned = append(planned, fmt.Sprintf("begun %.1f ms later", p.WaitBeforeMS))
 		}
@@ -72,7 +82,7 @@ func passRows(w *finding.Window) [][]string {
 		if !p.FillCertain {
 			fill += " (may have been filled earlier)"
 		}
-		rows = append(rows, []string{fmt.Sprint(i + 1), fill, fmt.Sprintf("%.1f", p.ChangeSentMS), window, p.Bracket.String(), strings.Join(planned, "; "), fmt.Sprint(p.Replays)})
+		rows = append(rows, []string{fmt.Sprint(i + 1), fill, fmt.Sprintf("%.1f", p.ChangeSentMS), window, p.Bracket.String(), strings.Join(planned, "; "), fmt.Sprint(p.Replays), p.Why})
 	}
 	return rows
 }

@@ -34,6 +34,7 @@ type Target struct {
 	Checks     map[string]Plan
 	CheckOrder []string
 	MaxWindow  time.Duration
+	Precision  time.Duration // limits.precision
 	Redactor   *redact.Redactor
 	// Surface is the API's operations from the config's openapi: and har:; nil without them.
 	Surface *Surface
@@ -91,6 +92,7 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 		Vars:       probe.Vars(maps.Clone(cfg.Vars)),
 		Checks:     make(map[string]Plan, len(cfg.Checks)),
 		MaxWindow:  cfg.Limits.MaxWindow,
+		Precision:  cfg.Limits.Precision,
 		Redactor:   r,
 	}
 	if t.Vars == nil {
