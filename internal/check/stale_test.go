@@ -72,8 +72,16 @@ func TestStalenessDenylistSync(t *testing.T) {
 	if p.Period == nil || p.Period.LoMS > 1.2*600 || p.Period.Hi() < 0.8*600 {
 		t.Errorf("period %+v (%s), want about 600 ms", p.Period, p.PeriodNote)
 	}
-	if p.Shortest.LoMS < 0 || p.Longest.LoMS > 600+50 || p.Shortest.LoMS > p.Longest.LoMS {
-		t.Errorf("windows from %+v to %+v; a refresh every 600 ms gives windows within [0, 600] ms", p.Shortest, p.Longest)
+	// A bracket's lower bound may lie before the acknowledgement (a change can take effect while its
+	// answer is on the way back), and a pass asked once may leave it wide: each bracket must still
+	// meet the truth, windows within [0, 600] ms.
+	for _, b := range []finding.Bracket{p.Shortest, p.Longest} {
+		if b.Hi() < 0 || b.LoMS > 600+50 {
+			t.Errorf("window %+v; a refresh every 600 ms gives windows within [0, 600] ms", b)
+		}
+	}
+	if p.Shortest.LoMS > p.Longest.LoMS {
+		t.Errorf("shortest window %+v begins after the longest %+v", p.Shortest, p.Longest)
 	}
 	if w.WorstCaseMS < 0.8*600 {
 		t.Errorf("worst case %.1f ms; a change just after a refresh waits about a whole period", w.WorstCaseMS)
