@@ -52,7 +52,7 @@ func BenchmarkWindow(b *testing.B) {
 			opts.Flavor = lab.Vulnerable
 			_, tgt := labTarget(b, opts, func(c *config.Config) {
 				c.Limits.MaxWindow = max(c.Limits.MaxWindow, 2*v.window) // long windows must close within it
-				c.Limits.RequestBudget = 1_000_000                        // the budget is the target's: 20 checks of 30 s windows spend over 2,000
+				c.Limits.RequestBudget = 1_000_000                       // the budget is the target's: 20 checks of 30 s windows spend over 2,000
 			})
 			var contained, named, requests, passes float64
 			var widths, walls, checks []float64
