@@ -414,7 +414,9 @@ h4 { margin: 12px 0 4px; font-size: 15px; }
 <tr><td>1 s or more</td><td>medium</td><td>high</td></tr>
 <tr><td>under 1 s</td><td>low</td><td>medium</td></tr>
 </table>
-<p>A destructive action committed after its token's revocation was acknowledged is high. A one-shot action performed more times than its limit allows is high. Each finding's Severity row names the clause that applied.</p>
+<p>A destructive action committed after its token's revocation was acknowledged is high. A one-shot action performed more times than its limit allows is high.</p>
+<p>An operation that answers without a valid token (auth/missing) is high, critical when it writes. A forged JWT accepted (jwt/*) is critical when it claims another identity's subject, high for the identity's own; an expired token accepted is medium.</p>
+<p>Between identities (authz/*): another identity's object read, or a privileged read without the privilege, is high; another's object changed or deleted, or a privileged write, read back, is critical. A property the client must not set that took is critical when it is a privilege (role, is_admin, scopes, ...), high for ownership or value (owner, balance, ...), medium otherwise. Each finding's Severity row names the clause that applied.</p>
 <p>The score starts at 100 and loses, per finding, 65 for critical, 30 for high (90 at most in all), 15 for medium (45 at most) and 5 for low (20 at most). Grades: A 90-100, B 75-89, C 60-74, D 40-59, F 0-39. Only a complete scan with every check decided is graded: what was not tested is never a pass.</p>
 </details>
 </footer>
