@@ -76,6 +76,7 @@ type Config struct {
 	FromEnv []EnvValue
 
 	file  string             // name used in problems
+	dir   string             // the config file's folder, absolute, when loaded from a file
 	lines map[string]int     // field path -> line of its key; a path present here was written in the file
 	keys  map[string]KeySpan // field path -> where its key is written (mapping keys only)
 }
@@ -297,7 +298,8 @@ func (c *Config) Probe(name string) *Probe {
 // Load reads, parses and validates the config file at path. It reads at most MaxFileBytes, so that a
 // device or an endless stream given by mistake is refused at once. Commands given by a relative path
 // (./get-token.sh, scripts/revoke.sh) resolve from the config file's folder, not the working
-// directory, so a config runs the same from anywhere; a bare program name is looked up on PATH.
+// directory, and every command runs in that folder (so [python3, get_token.py] finds its script), so
+// a config runs the same from anywhere; a bare program name is looked up on PATH.
 func Load(path string) (*Config, error) {
 	data, err := readFile(path)
 	if err != nil {
@@ -312,12 +314,18 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// resolveCommands makes every command's relative program path absolute from dir.
+// Dir is the config file's folder, where its commands run ("" for a config not loaded from a file:
+// they run in the working directory).
+func (c *Config) Dir() string { return c.dir }
+
+// resolveCommands makes every command's relative program path absolute from dir, and records dir
+// as the folder the commands run in, so that relative files among their arguments resolve there.
 func (c *Config) resolveCommands(dir string) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return
 	}
+	c.dir = abs
 	resolve := func(argv []string) {
 		if len(argv) > 0 && !filepath.IsAbs(argv[0]) && strings.ContainsRune(argv[0], filepath.Separator) {
 			argv[0] = filepath.Join(abs, argv[0])

@@ -29,15 +29,17 @@ type commandOutput struct {
 	stdout, stderr []byte
 }
 
-// runCommand runs argv directly (no shell, so no quoting surprises) with extraEnv added to tocsin's
-// environment. It returns the output even when the command fails, for the error message.
-func runCommand(ctx context.Context, argv, extraEnv []string, timeout time.Duration) (commandOutput, error) {
+// runCommand runs argv directly (no shell, so no quoting surprises) in dir ("" for the working
+// directory) with extraEnv added to tocsin's environment. It returns the output even when the command
+// fails, for the error message.
+func runCommand(ctx context.Context, dir string, argv, extraEnv []string, timeout time.Duration) (commandOutput, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return commandOutput{}, errors.New("empty command")
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
 	if len(extraEnv) > 0 {
 		cmd.Env = append(cmd.Environ(), extraEnv...)
 	}
@@ -89,6 +91,7 @@ func excerpt(r *redact.Redactor, b []byte) string {
 // commandSource runs a command and takes its trimmed stdout as the token.
 type commandSource struct {
 	argv    []string
+	dir     string // where it runs; "" is tocsin's working directory
 	r       *redact.Redactor
 	timeout time.Duration
 }
@@ -98,14 +101,20 @@ var _ Source = (*commandSource)(nil)
 // NewCommand returns a source that runs argv (no shell) for every token; its stdout, trimmed, is the
 // token.
 func NewCommand(argv []string, r *redact.Redactor) Source {
-	return &commandSource{argv: append([]string(nil), argv...), r: orNew(r), timeout: commandTimeout}
+	return NewCommandIn("", argv, r)
+}
+
+// NewCommandIn is NewCommand running in dir (a config file's folder), so that relative files among
+// its arguments are found there, wherever tocsin was started.
+func NewCommandIn(dir string, argv []string, r *redact.Redactor) Source {
+	return &commandSource{argv: append([]string(nil), argv...), dir: dir, r: orNew(r), timeout: commandTimeout}
 }
 
 // Token runs the command. Its stdout is the token, or a JSON object holding it under "token" (or
 // "access_token"), with an optional "expires_in" in seconds and any other scalar fields, which
 // become the token's Fields ({{token.id}}): real APIs revoke a token by its id.
 func (s *commandSource) Token(ctx context.Context) (Token, error) {
-	out, err := runCommand(ctx, s.argv, nil, s.timeout)
+	out, err := runCommand(ctx, s.dir, s.argv, nil, s.timeout)
 	stdout := strings.TrimSpace(string(out.stdout))
 	// Registered even when the command failed: stdout may still hold a token, and it must not
 	// surface in the stderr excerpt below.

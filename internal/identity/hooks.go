@@ -214,6 +214,7 @@ func acknowledged(status int, expect []int) bool {
 // commandHook runs a command; exit status 0 acknowledges.
 type commandHook struct {
 	argv    []string
+	dir     string // where it runs; "" is tocsin's working directory
 	r       *redact.Redactor
 	timeout time.Duration
 }
@@ -223,7 +224,12 @@ var _ Hook = (*commandHook)(nil)
 // NewCommandHook returns a hook that runs argv (no shell) with {{token}} in its arguments replaced by
 // the token, which is also in the environment as TOCSIN_TOKEN (safer: arguments show in ps).
 func NewCommandHook(argv []string, r *redact.Redactor) Hook {
-	return &commandHook{argv: slices.Clone(argv), r: orNew(r), timeout: commandTimeout}
+	return NewCommandHookIn("", argv, r)
+}
+
+// NewCommandHookIn is NewCommandHook running in dir (a config file's folder).
+func NewCommandHookIn(dir string, argv []string, r *redact.Redactor) Hook {
+	return &commandHook{argv: slices.Clone(argv), dir: dir, r: orNew(r), timeout: commandTimeout}
 }
 
 func (h *commandHook) Kind() string { return "command" }
@@ -271,7 +277,7 @@ func (h *commandHook) Run(ctx context.Context, tok Token) error {
 		}
 		argv[i] = s
 	}
-	out, err := runCommand(ctx, argv, []string{"TOCSIN_TOKEN=" + token}, h.timeout)
+	out, err := runCommand(ctx, h.dir, argv, []string{"TOCSIN_TOKEN=" + token}, h.timeout)
 	if err != nil {
 		return h.r.Error(fmt.Errorf("hook command %s: %w; stderr: %s", name, err, excerpt(h.r, out.stderr)))
 	}

@@ -101,7 +101,7 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 	hc := c.HTTPClient()
 	base := cfg.Target.Origins[0]
 	for _, name := range cfg.IdentityNames() {
-		id, err := buildIdentity(name, cfg.Identities[name], base, t.Vars, c, hc, r)
+		id, err := buildIdentity(name, cfg.Identities[name], cfg.Dir(), base, t.Vars, c, hc, r)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +122,7 @@ func Build(ctx context.Context, cfg *config.Config, r *redact.Redactor) (*Target
 	return t, nil
 }
 
-func buildIdentity(name string, ci *config.Identity, base string, vars probe.Vars, c *client.Client, hc *http.Client, r *redact.Redactor) (*identity.Identity, error) {
+func buildIdentity(name string, ci *config.Identity, dir, base string, vars probe.Vars, c *client.Client, hc *http.Client, r *redact.Redactor) (*identity.Identity, error) {
 	id := &identity.Identity{Name: name, PerExperiment: ci.Fresh == config.FreshPerExperiment, JWKSURL: ci.JWKSURL}
 	switch src := ci.Token; {
 	case src.HTTP != nil:
@@ -140,7 +140,7 @@ func buildIdentity(name string, ci *config.Identity, base string, vars probe.Var
 			Scopes:       slices.Clone(o.Scopes),
 		}, hc, r)
 	case src.Command != nil:
-		id.Source = identity.NewCommand(slices.Clone(src.Command), r)
+		id.Source = identity.NewCommandIn(dir, slices.Clone(src.Command), r)
 	case src.Static != "":
 		id.Source = identity.NewStatic(src.Static, r)
 	default:
@@ -151,14 +151,14 @@ func buildIdentity(name string, ci *config.Identity, base string, vars probe.Var
 		id.Teardown = buildSteps(ci.Teardown, base)
 		id.RecordMints()
 	}
-	id.Revoke = buildHook(ci.Revoke, c, r)
-	id.Downgrade = buildHook(ci.Downgrade, c, r)
-	id.Restore = buildHook(ci.Restore, c, r)
+	id.Revoke = buildHook(ci.Revoke, dir, c, r)
+	id.Downgrade = buildHook(ci.Downgrade, dir, c, r)
+	id.Restore = buildHook(ci.Restore, dir, c, r)
 	return id, nil
 }
 
 // buildHook returns nil for an absent hook. Validate guarantees exactly one kind is set.
-func buildHook(h *config.Hook, c *client.Client, r *redact.Redactor) identity.Hook {
+func buildHook(h *config.Hook, dir string, c *client.Client, r *redact.Redactor) identity.Hook {
 	switch {
 	case h == nil:
 		return nil
@@ -181,7 +181,7 @@ func buildHook(h *config.Hook, c *client.Client, r *redact.Redactor) identity.Ho
 			Expect:  slices.Clone(x.Expect),
 		}, c, r)
 	case h.Command != nil:
-		return identity.NewCommandHook(slices.Clone(h.Command), r)
+		return identity.NewCommandHookIn(dir, slices.Clone(h.Command), r)
 	}
 	return nil
 }

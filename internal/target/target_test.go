@@ -230,3 +230,59 @@ checks:
 		t.Error("the client does not learn into the scan's redactor")
 	}
 }
+
+// A config's commands run in its folder: `[sh, get-token.sh]` and a hook that reads a relative file
+// work wherever tocsin was started (the test runs in this package's folder, not the config's).
+func TestCommandsRunInTheConfigsFolder(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("get-token.sh", "cat token.txt\n")
+	write("token.txt", "token-from-the-config-folder\n")
+	write("revoke.sh", "test \"$(cat token.txt)\" = \"$TOCSIN_TOKEN\" && touch revoked\n")
+	write("tocsin.yaml", `version: 1
+target:
+  origins: [https://api.example.com]
+identities:
+  alice:
+    token:
+      command: [sh, get-token.sh]
+    revoke:
+      command: [sh, revoke.sh]
+probes:
+  items:
+    path: /items
+checks:
+  toctou/revoked-token-accepted:
+    identity: alice
+    probes: [items]
+`)
+	cfg, err := config.Load(filepath.Join(dir, "tocsin.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Dir() != dir {
+		t.Errorf("Dir() = %q, want %q", cfg.Dir(), dir)
+	}
+	tg, err := Build(context.Background(), cfg, &redact.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := tg.Identities["alice"]
+	tok, err := alice.Source.Token(context.Background())
+	if err != nil {
+		t.Fatalf("token command did not find its script or file: %v", err)
+	}
+	if tok.Value != "token-from-the-config-folder" {
+		t.Fatalf("token %q", tok.Value)
+	}
+	if err := alice.Revoke.Run(context.Background(), tok); err != nil {
+		t.Fatalf("revoke hook: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "revoked")); err != nil {
+		t.Errorf("the hook did not run in the config's folder: %v", err)
+	}
+}
