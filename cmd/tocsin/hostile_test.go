@@ -304,3 +304,97 @@ func checkStatus(r jsonReport, id string) string {
 	}
 	return ""
 }
+
+// restoreConfig is a scan of toctou/scope-downgrade-ignored on srv (%[1]s, its origin): alice logs
+// in at /login, her token reads /reports (hostile.Guarded), and her downgrade and restore hooks are
+// requests to /downgrade and /restore that carry an admin key from the environment. The API never
+// learns of the downgrade, so the control (a token minted after it must be refused) fails: the
+// check cannot decide, whatever the restore does.
+const restoreConfig = `version: 1
+target:
+  origins: [%[1]s]
+limits:
+  timeout: 2s
+  max_window: 1s
+identities:
+  alice:
+    token:
+      http:
+        method: POST
+        path: /login
+        extract: {token: token, expires_in: expires_in}
+    downgrade:
+      removes: [reports:read]
+      http:
+        method: PUT
+        url: %[1]s/downgrade
+        headers: {Authorization: "Bearer ${HOSTILE_ADMIN_KEY}"}
+    restore:
+      http:
+        method: PUT
+        url: %[1]s/restore
+        headers: {Authorization: "Bearer ${HOSTILE_ADMIN_KEY}"}
+probes:
+  read-report:
+    path: /reports
+    accept: [200]
+    reject: [401, 403]
+checks:
+  toctou/scope-downgrade-ignored:
+    identity: alice
+    probes: [read-report]
+`
+
+// A downgrade that succeeds and a restore that keeps failing (a 500 that echoes the request, with the
+// admin key in it, or a stall) leave alice downgraded: the scan must say so on standard error even
+// with -q, and in its report, with the request to run by hand and without the key, and exit 2. It retries the
+// restore for its full minute (restoreFor in internal/check; a built binary has no knob to shorten
+// it), so each run takes a little over a minute, mostly asleep; the two run side by side.
+func TestHostileRestoreFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("retries a failing restore for a minute")
+	}
+	bin := buildTocsin(t)
+	const adminKey = "adm-Hostile-Admin-7c6b5a4f3e2d"
+	env := environ(map[string]string{"HOSTILE_ADMIN_KEY": adminKey})
+	for _, mode := range []hostile.Mode{hostile.EchoError, hostile.StallAfterHeaders} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			srv := hostile.Start(t, hostile.Options{Paths: map[string]hostile.Mode{
+				"/login":     hostile.Login,
+				"/reports":   hostile.Guarded,
+				"/downgrade": hostile.OK,
+				"/restore":   mode,
+			}})
+			dir := t.TempDir()
+			cfg, out := filepath.Join(dir, "restore.yaml"), filepath.Join(dir, "report.json")
+			if err := os.WriteFile(cfg, fmt.Appendf(nil, restoreConfig, srv.URL()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := runBounded(t, bin, 3*time.Minute, env, "scan", "-q", "-c", cfg, "--format", "json", "-o", out)
+			t.Logf("exit %d after %v, %d restore attempts", r.code, r.elapsed.Round(time.Millisecond), srv.Requests("/restore"))
+			checkCeilings(t, r, 2*time.Minute)
+			if n := srv.Requests("/downgrade"); n == 0 {
+				t.Fatalf("the downgrade was never sent (exit %d):\n%s", r.code, tail(r.stdout+r.stderr))
+			}
+			if n := srv.Requests("/restore"); n < 2 {
+				t.Errorf("the restore was sent %d times; want it retried", n)
+			}
+			manual := "restore it by hand: curl -sS -X PUT " + srv.URL() + "/restore"
+			if r.code != 2 || !strings.Contains(r.stderr, `RESTORE FAILED: identity "alice"`) || !strings.Contains(r.stderr, manual) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2, RESTORE FAILED for alice and %q", r.code, tail(r.stderr), manual)
+			}
+			rep := readReport(t, out)
+			if rep.Status != report.StatusIncomplete || rep.Grade != "" || len(rep.RestoreFailures) != 1 || rep.RestoreFailures[0].Identity != "alice" {
+				t.Errorf("report status %q, grade %q, restore failures %+v; want incomplete, ungraded, alice's", rep.Status, rep.Grade, rep.RestoreFailures)
+			}
+			if got := checkStatus(rep, "toctou/scope-downgrade-ignored"); got != report.StatusInconclusive {
+				t.Errorf("check status %q; want inconclusive (the API never learns of the downgrade)", got)
+			}
+			shown := r.stdout + r.stderr + rep.raw
+			if part := shownPart(shown, adminKey); part != "" {
+				t.Errorf("output holds %q, part of the admin key:\n%s", part, tail(shown))
+			}
+		})
+	}
+}
