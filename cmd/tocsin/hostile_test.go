@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tocsin/tocsin/internal/hostile"
+	"github.com/tocsin/tocsin/internal/report"
 )
 
 // The tests in this file run the real binary, as a user would, against hostile inputs and targets
@@ -140,12 +142,13 @@ func TestHostileFilesRefused(t *testing.T) {
 // the action on it, and race/limit-overrun, which sends the action in sequence against the first
 // resource (r1) and as a synchronised race against the second (r2). So a misbehaviour at /coupons
 // meets the ordinary HTTP client and one at /coupons/r2/redeem the race engine. Both secrets come
-// from the environment, as a user would write them.
+// from the environment, as a user would write them. The timeout leaves room for the race's 20 copies
+// to read an endless body up to the default 1 MiB each on a busy machine; a stall costs one timeout.
 const scanConfig = `version: 1
 target:
   origins: [%s]
 limits:
-  timeout: 2s
+  timeout: 5s
   request_budget: 200
 identities:
   alice:
@@ -172,8 +175,11 @@ checks:
 `
 
 // A scan of a misbehaving target ends within its ceilings, never contacts the origin a redirect
-// points to, and prints no secret of its config. Exit codes are not asserted: a scan whose checks
-// all errored is a verdict still being settled (issue 12, section 5).
+// points to, prints no secret of its config, and exits as docs/ci.md says. A misbehaviour at the
+// setup stops the check with an error: the scan is incomplete (2). One at the race leaves the race
+// unobserved, so the check is inconclusive: the scan is complete but ungraded (2). Two modes at the
+// race answer 200 to every copy, an endless body's status line included, where the sequential
+// baseline on r1 got one 200: the race overran the limit, a proven finding (1).
 func TestScanHostileTargets(t *testing.T) {
 	bin := buildTocsin(t)
 	secrets := map[string]string{
@@ -182,25 +188,36 @@ func TestScanHostileTargets(t *testing.T) {
 	}
 	env := environ(secrets)
 	const setupPath, racePath = "/coupons", "/coupons/r2/redeem"
+	// What each run must end in: the exit status, the JSON report's status, and the check's.
+	type outcome struct {
+		code          int
+		status, check string
+	}
+	var (
+		errored      = outcome{2, report.StatusIncomplete, report.StatusError}
+		inconclusive = outcome{2, report.StatusComplete, report.StatusInconclusive}
+		overrun      = outcome{1, report.StatusComplete, report.StatusFailed}
+	)
 	for _, tc := range []struct {
 		path string
 		mode hostile.Mode
+		want outcome
 	}{
-		{setupPath, hostile.EndlessHeaders},
-		{racePath, hostile.EndlessHeaders},
-		{setupPath, hostile.EndlessBody},
-		{racePath, hostile.EndlessBody},
-		{setupPath, hostile.StallAfterHeaders},
-		{racePath, hostile.StallAfterHeaders},
-		{setupPath, hostile.Reset},
-		{racePath, hostile.Reset},
-		{setupPath, hostile.RedirectOffOrigin},
-		{racePath, hostile.RedirectOffOrigin},
-		{setupPath, hostile.TooManyRequests},
-		{racePath, hostile.TooManyRequests},
-		{setupPath, hostile.Echo},
-		{racePath, hostile.Echo},
-		{setupPath, hostile.EchoError},
+		{setupPath, hostile.EndlessHeaders, errored},
+		{racePath, hostile.EndlessHeaders, inconclusive},
+		{setupPath, hostile.EndlessBody, errored},
+		{racePath, hostile.EndlessBody, overrun}, // 200 then a body cut at max_response_bytes
+		{setupPath, hostile.StallAfterHeaders, errored},
+		{racePath, hostile.StallAfterHeaders, inconclusive},
+		{setupPath, hostile.Reset, errored},
+		{racePath, hostile.Reset, inconclusive},
+		{setupPath, hostile.RedirectOffOrigin, errored},
+		{racePath, hostile.RedirectOffOrigin, inconclusive},
+		{setupPath, hostile.TooManyRequests, errored},
+		{racePath, hostile.TooManyRequests, inconclusive},
+		{setupPath, hostile.Echo, errored}, // 200 where the setup accepts 201
+		{racePath, hostile.Echo, overrun},
+		{setupPath, hostile.EchoError, errored},
 	} {
 		where := "client"
 		if tc.path == racePath {
@@ -212,11 +229,12 @@ func TestScanHostileTargets(t *testing.T) {
 				"/coupons/r1/redeem": hostile.OneShot,
 			}})
 			srv.Set(tc.path, tc.mode)
-			cfg := filepath.Join(t.TempDir(), "hostile.yaml")
+			dir := t.TempDir()
+			cfg, out := filepath.Join(dir, "hostile.yaml"), filepath.Join(dir, "report.json")
 			if err := os.WriteFile(cfg, fmt.Appendf(nil, scanConfig, srv.URL()), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			r := runBounded(t, bin, 60*time.Second, env, "scan", "-c", cfg)
+			r := runBounded(t, bin, 60*time.Second, env, "scan", "-c", cfg, "--format", "json", "-o", out)
 			checkCeilings(t, r, 15*time.Second)
 			if srv.Requests(tc.path) == 0 {
 				t.Errorf("the scan never reached %s (exit %d):\n%s", tc.path, r.code, tail(r.stderr))
@@ -224,17 +242,158 @@ func TestScanHostileTargets(t *testing.T) {
 			if n := srv.DecoyConnections(); n != 0 {
 				t.Errorf("the origin a redirect pointed to got %d connections", n)
 			}
-			out := r.stdout + r.stderr
+			rep := readReport(t, out)
+			if got := (outcome{r.code, rep.Status, checkStatus(rep, "race/limit-overrun")}); got != tc.want {
+				t.Errorf("exit %d, report status %q, check %q; want exit %d, %q, %q\n%s", got.code, got.status, got.check,
+					tc.want.code, tc.want.status, tc.want.check, tail(r.stdout))
+			}
+			if graded := rep.Grade != ""; graded != (tc.want.code == 1) {
+				t.Errorf("report grade %q: a scan with a check that did not decide must have none, a complete one must", rep.Grade)
+			}
+			shown := r.stdout + r.stderr + rep.raw
 			for name, secret := range secrets {
-				if part := shownPart(out, secret); part != "" {
-					t.Errorf("output holds %q, part of %s:\n%s", part, name, tail(out))
+				if part := shownPart(shown, secret); part != "" {
+					t.Errorf("output holds %q, part of %s:\n%s", part, name, tail(shown))
 				}
 			}
 			if tc.mode == hostile.RedirectOffOrigin && where == "client" {
 				want := "a redirect to " + srv.DecoyURL() + setupPath + ", not followed"
-				if !strings.Contains(out, want) || strings.Contains(out, hostile.DecoyQuery) {
-					t.Errorf("output does not name the Location without its query (%q):\n%s", want, tail(out))
+				if !strings.Contains(shown, want) || strings.Contains(shown, hostile.DecoyQuery) {
+					t.Errorf("output does not name the Location without its query (%q):\n%s", want, tail(shown))
 				}
+			}
+		})
+	}
+}
+
+// jsonReport is what the tests read of a JSON report, and the report itself as written.
+type jsonReport struct {
+	Status string `json:"status"`
+	Grade  string `json:"grade"`
+	Checks []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	} `json:"checks"`
+	RestoreFailures []struct {
+		Identity string `json:"identity"`
+		Error    string `json:"error"`
+	} `json:"restore_failures"`
+	raw string
+}
+
+// readReport reads the JSON report a run wrote to path.
+func readReport(t *testing.T, path string) jsonReport {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the JSON report: %v", err)
+	}
+	r := jsonReport{raw: string(data)}
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatalf("the JSON report: %v", err)
+	}
+	return r
+}
+
+// checkStatus is the status of check id in r, "" when r does not list it.
+func checkStatus(r jsonReport, id string) string {
+	for _, c := range r.Checks {
+		if c.ID == id {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+// restoreConfig is a scan of toctou/scope-downgrade-ignored on srv (%[1]s, its origin): alice logs
+// in at /login, her token reads /reports (hostile.Guarded), and her downgrade and restore hooks are
+// requests to /downgrade and /restore that carry an admin key from the environment. The API never
+// learns of the downgrade, so the control (a token minted after it must be refused) fails: the
+// check cannot decide, whatever the restore does.
+const restoreConfig = `version: 1
+target:
+  origins: [%[1]s]
+limits:
+  timeout: 2s
+  max_window: 1s
+identities:
+  alice:
+    token:
+      http:
+        method: POST
+        path: /login
+        extract: {token: token, expires_in: expires_in}
+    downgrade:
+      removes: [reports:read]
+      http:
+        method: PUT
+        url: %[1]s/downgrade
+        headers: {Authorization: "Bearer ${HOSTILE_ADMIN_KEY}"}
+    restore:
+      http:
+        method: PUT
+        url: %[1]s/restore
+        headers: {Authorization: "Bearer ${HOSTILE_ADMIN_KEY}"}
+probes:
+  read-report:
+    path: /reports
+    accept: [200]
+    reject: [401, 403]
+checks:
+  toctou/scope-downgrade-ignored:
+    identity: alice
+    probes: [read-report]
+`
+
+// A downgrade that succeeds and a restore that keeps failing (a 500 that echoes the request, with the
+// admin key in it, or a stall) leave alice downgraded: the scan must say so on standard error even
+// with -q, and in its report, with the request to run by hand and without the key, and exit 2. It retries the
+// restore for its full minute (restoreFor in internal/check; a built binary has no knob to shorten
+// it), so each run takes a little over a minute, mostly asleep; the two run side by side.
+func TestHostileRestoreFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("retries a failing restore for a minute")
+	}
+	bin := buildTocsin(t)
+	const adminKey = "adm-Hostile-Admin-7c6b5a4f3e2d"
+	env := environ(map[string]string{"HOSTILE_ADMIN_KEY": adminKey})
+	for _, mode := range []hostile.Mode{hostile.EchoError, hostile.StallAfterHeaders} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			srv := hostile.Start(t, hostile.Options{Paths: map[string]hostile.Mode{
+				"/login":     hostile.Login,
+				"/reports":   hostile.Guarded,
+				"/downgrade": hostile.OK,
+				"/restore":   mode,
+			}})
+			dir := t.TempDir()
+			cfg, out := filepath.Join(dir, "restore.yaml"), filepath.Join(dir, "report.json")
+			if err := os.WriteFile(cfg, fmt.Appendf(nil, restoreConfig, srv.URL()), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := runBounded(t, bin, 3*time.Minute, env, "scan", "-q", "-c", cfg, "--format", "json", "-o", out)
+			t.Logf("exit %d after %v, %d restore attempts", r.code, r.elapsed.Round(time.Millisecond), srv.Requests("/restore"))
+			checkCeilings(t, r, 2*time.Minute)
+			if n := srv.Requests("/downgrade"); n == 0 {
+				t.Fatalf("the downgrade was never sent (exit %d):\n%s", r.code, tail(r.stdout+r.stderr))
+			}
+			if n := srv.Requests("/restore"); n < 2 {
+				t.Errorf("the restore was sent %d times; want it retried", n)
+			}
+			manual := "restore it by hand: curl -sS -X PUT " + srv.URL() + "/restore"
+			if r.code != 2 || !strings.Contains(r.stderr, `RESTORE FAILED: identity "alice"`) || !strings.Contains(r.stderr, manual) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2, RESTORE FAILED for alice and %q", r.code, tail(r.stderr), manual)
+			}
+			rep := readReport(t, out)
+			if rep.Status != report.StatusIncomplete || rep.Grade != "" || len(rep.RestoreFailures) != 1 || rep.RestoreFailures[0].Identity != "alice" {
+				t.Errorf("report status %q, grade %q, restore failures %+v; want incomplete, ungraded, alice's", rep.Status, rep.Grade, rep.RestoreFailures)
+			}
+			if got := checkStatus(rep, "toctou/scope-downgrade-ignored"); got != report.StatusInconclusive {
+				t.Errorf("check status %q; want inconclusive (the API never learns of the downgrade)", got)
+			}
+			shown := r.stdout + r.stderr + rep.raw
+			if part := shownPart(shown, adminKey); part != "" {
+				t.Errorf("output holds %q, part of the admin key:\n%s", part, tail(shown))
 			}
 		})
 	}
