@@ -395,9 +395,8 @@ func (v *validator) rfc7009(field string, r *RFC7009) {
 	} else {
 		v.checkURL(field+".url", r.URL, "https://idp.example/oauth/revoke")
 	}
-	if r.ClientID == "" {
-		v.add(field, "missing client_id", "RFC 7009 revocation authenticates the client that the token was issued to")
-	}
+	// No client_id: the endpoint has no client authentication (RFC 7009 lets a server accept that), and
+	// the request goes without one; an endpoint that wants it answers 401, which the hook reports.
 	v.authStyle(field+".auth_style", r.AuthStyle)
 	if r.TokenTypeHint != "" && !slices.Contains(tokenHints, r.TokenTypeHint) {
 		v.add(field+".token_type_hint", fmt.Sprintf("unknown token_type_hint %q", truncate(r.TokenTypeHint, 40)), "use access_token or refresh_token, or leave it out")
