@@ -203,7 +203,15 @@ func (c *chains) teardown(ctx context.Context, fallback func(ctx context.Context
 				if len(c.p.Teardown) > 0 {
 					_, _, err = probe.RunChain(ctx, c.env.Target.Client, "teardown", c.p.Teardown, vars, c.creds(tok.Vars()), c.env.Target.Redactor)
 					if err != nil && alreadyGone(err) {
-						err = nil
+						// A 404 says the resource is gone only if something may have removed it: a
+						// probe that writes (a DELETE replayed, an action). After reads alone it
+						// says that the teardown missed it (a wrong path, an identity that may
+						// not see it), and the resource is still there.
+						if writes(c.p) {
+							err = nil
+						} else {
+							err = fmt.Errorf("%w; the probe only reads, so nothing the scan sent removed what the setup created: the teardown missed it", err)
+						}
 					}
 				} else {
 					err = fallback(ctx, vars)

@@ -1,13 +1,16 @@
 package scan_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tocsin/tocsin/internal/config"
 	"github.com/tocsin/tocsin/internal/lab"
 	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/report"
@@ -28,7 +31,18 @@ func startLab(t *testing.T, opts lab.Options) (*lab.Lab, *target.Target) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	cfg, err := l.Config("lab.yaml")
+	return l, buildTarget(t, l, l.ConfigYAML())
+}
+
+// buildTarget builds a target of l from a config of it (its own, or one a test changed), with
+// the lab's secrets; each has its own client, so its own request budget.
+func buildTarget(t *testing.T, l *lab.Lab, yaml []byte) *target.Target {
+	t.Helper()
+	env := l.Env()
+	cfg, err := config.Parse("lab.yaml", yaml, func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +50,7 @@ func startLab(t *testing.T, opts lab.Options) (*lab.Lab, *target.Target) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l, tgt
+	return tgt
 }
 
 // On the fixed lab every configured check runs and passes, in config order, and the report adds up.
@@ -105,6 +119,8 @@ func TestInterruptedScanKeepsPartialReport(t *testing.T) {
 
 // A scan leaves the target as it found it: everything the probes' setups created and every account
 // a login registered is removed, in both flavours, and also when the scan is interrupted halfway.
+// The same scans show that every finding's evidence comes in time order (the full vulnerable scan
+// runs every check, so every kind of finding is there).
 func TestScanLeavesNothingBehind(t *testing.T) {
 	for _, tc := range []struct {
 		flavor    string
@@ -135,6 +151,63 @@ func TestScanLeavesNothingBehind(t *testing.T) {
 			if tc.interrupt > 0 && (!r.Interrupted || r.Complete()) {
 				t.Errorf("interrupted scan: interrupted=%v status=%s", r.Interrupted, r.Status)
 			}
+			// Every finding's evidence reads as a timeline: in time order, whichever check wrote it.
+			if n := assertEvidenceInOrder(t, r); tc.flavor == lab.Vulnerable && tc.interrupt == 0 && n < 2 {
+				t.Errorf("only %d finding(s) with two evidence events or more: the order of evidence was hardly tested", n)
+			}
 		})
 	}
+}
+
+// assertEvidenceInOrder fails t unless every finding's evidence is in time order, both in r and in
+// the JSON written from it (what a reader of the report replays). It returns how many findings have
+// two events or more, so that a caller can tell an assertion that held from one that had nothing to
+// look at.
+func assertEvidenceInOrder(t *testing.T, r *report.Report) (timelines int) {
+	t.Helper()
+	for _, f := range r.Findings {
+		for i := 1; i < len(f.Evidence); i++ {
+			if prev, e := f.Evidence[i-1], f.Evidence[i]; e.AtMS < prev.AtMS {
+				t.Errorf("%s (%s %s): evidence event %d (%s at %.3f ms) comes after event %d (%s at %.3f ms)",
+					f.ID, f.Check, f.Endpoint, i+1, e.Kind, e.AtMS, i, prev.Kind, prev.AtMS)
+				break // one is enough to read
+			}
+		}
+		if len(f.Evidence) > 1 {
+			timelines++
+		}
+	}
+	var buf bytes.Buffer
+	if err := report.WriteJSON(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	var rendered struct {
+		Findings []struct {
+			ID       string `json:"id"`
+			Evidence []struct {
+				AtMS *float64 `json:"at_ms"`
+				Kind string   `json:"kind"`
+			} `json:"evidence"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &rendered); err != nil {
+		t.Fatal(err)
+	}
+	if len(rendered.Findings) != len(r.Findings) {
+		t.Fatalf("the JSON holds %d findings, the report %d", len(rendered.Findings), len(r.Findings))
+	}
+	for i, f := range rendered.Findings {
+		if len(f.Evidence) != len(r.Findings[i].Evidence) {
+			t.Errorf("%s: %d evidence events in the JSON, %d in the report", f.ID, len(f.Evidence), len(r.Findings[i].Evidence))
+		}
+		for j, e := range f.Evidence {
+			if e.AtMS == nil {
+				t.Errorf("%s: evidence event %d (%s) has no at_ms in the JSON", f.ID, j+1, e.Kind)
+			} else if j > 0 && f.Evidence[j-1].AtMS != nil && *e.AtMS < *f.Evidence[j-1].AtMS {
+				t.Errorf("%s: in the JSON, evidence event %d (%s at %v ms) comes after event %d (at %v ms)", f.ID, j+1, e.Kind, *e.AtMS, j, *f.Evidence[j-1].AtMS)
+				break
+			}
+		}
+	}
+	return timelines
 }
