@@ -2,20 +2,36 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/tocsin/tocsin/internal/check"
 	"github.com/tocsin/tocsin/internal/cli"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"tocsin": func() { os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"tocsin": func() {
+			// TOCSIN_TEST_RESTORE_FOR, read by this test binary only (never by the tocsin binary),
+			// shortens how long a failing restore is retried (60 s in the tool), so that a script can
+			// scan with a broken restore hook in seconds.
+			if v := os.Getenv("TOCSIN_TEST_RESTORE_FOR"); v != "" {
+				d, err := time.ParseDuration(v)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "TOCSIN_TEST_RESTORE_FOR: %v\n", err)
+					os.Exit(100)
+				}
+				check.SetRestoreFor(d)
+			}
+			os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		},
 	})
 }
 
@@ -27,6 +43,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status":   cmdStatus,
 			"waitfile": cmdWaitFile,
+			"replace":  cmdReplace,
 		},
 	})
 }
@@ -69,4 +86,22 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// replace FILE REGEXP REPLACEMENT rewrites FILE with every match of REGEXP (Go syntax) replaced by
+// REPLACEMENT ($1 for a group): a config the lab wrote, broken on purpose. It fails when nothing
+// matches, so a change in the lab's config cannot silently leave the script testing nothing.
+func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: replace FILE REGEXP REPLACEMENT")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	if !re.Match(data) {
+		ts.Fatalf("replace: %q matches nothing in %s", args[1], args[0])
+	}
+	ts.Check(os.WriteFile(path, re.ReplaceAll(data, []byte(args[2])), 0o644))
 }

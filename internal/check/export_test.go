@@ -12,12 +12,5 @@ func SetMaxPrimedVerifyWait(d time.Duration) (restore func()) {
 // RevokeOffsets exposes the in-flight check's offset schedule.
 var RevokeOffsets = revokeOffsets
 
-// SetRestoreFor shortens how long a failing restore is retried.
-func SetRestoreFor(d time.Duration) (restore func()) {
-	old := restoreFor
-	restoreFor = d
-	return func() { restoreFor = old }
-}
-
 // Median is the tests' median, for the benchmarks outside the package.
 var Median = median

@@ -16,8 +16,19 @@ import (
 // it first, with the request to run by hand, and the scan is incomplete) and alerted even with
 // --quiet.
 
-// restoreFor bounds the retries of one restore; a var for tests.
+// restoreFor bounds the retries of one restore; a var for tests (SetRestoreFor).
 var restoreFor = 60 * time.Second
+
+// SetRestoreFor shortens how long a failing restore is retried, and returns what puts the old value
+// back. For tests only, and set before a scan starts: this package's, and the command-line scripts of
+// cmd/tocsin, whose test binary calls it when TOCSIN_TEST_RESTORE_FOR is set (cmd/tocsin/main_test.go)
+// so that a scan whose restore fails ends in seconds. Nothing in the tool calls it: a real scan always
+// retries for 60 s, and no flag or variable of the tocsin binary changes that.
+func SetRestoreFor(d time.Duration) (restore func()) {
+	old := restoreFor
+	restoreFor = d
+	return func() { restoreFor = old }
+}
 
 // restoreFirstWait is the first backoff between attempts; each later one doubles, up to 8 s.
 var restoreFirstWait = 250 * time.Millisecond
