@@ -383,3 +383,46 @@ func TestPostgresTombstonesAreBounded(t *testing.T) {
 		t.Fatalf("Do on a grant whose revocation came first = %v; want %v", err, ErrRevoked)
 	}
 }
+
+// A database where Migrate was never run: every call fails closed with an error matching
+// ErrUnavailable (docs/guard.md says so) that names the cause, and no action runs.
+func TestPostgresWithoutMigrateFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.Shared(t).NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	g := NewPostgres(pool)
+	var ran bool
+	err = g.Do(ctx, "a1", "s", func(context.Context) error { ran = true; return nil })
+	if ran || !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrDenied) {
+		t.Fatalf("Do without the tables: ran=%v, err=%v; want not run and %v", ran, err, ErrUnavailable)
+	}
+	calls := map[string]error{
+		"Grant":     g.Grant(ctx, Grant{ID: "a1", Subject: "alice"}),
+		"Revoke":    g.Revoke(ctx, "a1"),
+		"SetScopes": g.SetScopes(ctx, "alice", nil),
+	}
+	for call, err := range calls {
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%s without the tables = %v; want an error matching %v", call, err, ErrUnavailable)
+		}
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	err = DoTx(ctx, tx, "a1", "s", func(context.Context) error { ran = true; return nil })
+	if ran || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("DoTx without the tables: ran=%v, err=%v; want not run and %v", ran, err, ErrUnavailable)
+	}
+	// A nil transaction or function is the caller's mistake, said as such, never a run.
+	if err := DoTx(ctx, nil, "a1", "s", func(context.Context) error { ran = true; return nil }); err == nil || ran || !strings.Contains(err.Error(), "must not be nil") {
+		t.Errorf("DoTx with a nil tx: ran=%v, err=%v; want an error saying so", ran, err)
+	}
+	if err := DoTx(ctx, tx, "a1", "s", nil); err == nil || !strings.Contains(err.Error(), "must not be nil") {
+		t.Errorf("DoTx with a nil fn = %v; want an error saying so", err)
+	}
+}
