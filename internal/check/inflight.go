@@ -108,7 +108,8 @@ type inflightRun struct {
 	primeVerify bool // raced attempts prime the verify read (see maxPrimedVerifyWait)
 	// verifyLatency is the verify read's median round trip when nothing races it.
 	verifyLatency time.Duration
-	controlled    bool // the action was shown to be refused without a valid token
+	controlled    bool     // the action was shown to be refused without a valid token
+	controls      timeline // those requests, for the finding's evidence
 }
 
 // attemptResult is one raced attempt, with absolute times.
@@ -264,8 +265,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 		// Controls before claims, once: the action must be refused without a valid token. A
 		// refused control leaves the resource for this attempt's action; an accepted one may have
 		// removed it, and the teardown sees to what is left.
-		var tl timeline
-		if err := authControl(ctx, r.env, r.probe, vars, &tl); err != nil {
+		if err := authControl(ctx, r.env, r.probe, vars, &r.controls); err != nil {
 			return nil, err
 		}
 		r.controlled = true
@@ -472,6 +472,8 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 		{AtMS: rel(a.action.Response.Received), Kind: finding.EventAnswered, Detail: fmt.Sprintf("action answered %d", a.action.Response.Status)},
 		{AtMS: rel(a.final.Response.Sent), Kind: finding.EventVerify, Detail: "resource gone (as " + r.verifier + ")", HTTP: exch(a.final, a.verifyToken)},
 	}
+	// The controls, from the first attempt: the action refused with no token and a garbage one.
+	events = append(events, r.controls.relativeTo(a.ack)...)
 	sort.SliceStable(events, func(i, j int) bool { return events[i].AtMS < events[j].AtMS })
 	sinceAction := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.action.Response.Sent))) }
 	in := &finding.Inflight{

@@ -50,6 +50,27 @@ func TestInflightRevocationVulnerable(t *testing.T) {
 			t.Errorf("evidence lacks %q: %+v", k, f.Evidence)
 		}
 	}
+	// The controls that make the claim mean something: the action refused with no token and with a
+	// garbage one, sent (in the first attempt) before the proving attempt's action.
+	var controls []string
+	actionAt := 0.0
+	for _, e := range f.Evidence {
+		if e.Kind == finding.EventAction {
+			actionAt = e.AtMS
+		}
+	}
+	for _, e := range f.Evidence {
+		if e.Kind != finding.EventControl {
+			continue
+		}
+		controls = append(controls, e.Detail)
+		if e.HTTP == nil || e.HTTP.Method != "DELETE" || e.HTTP.Outcome != "rejected" || e.AtMS >= actionAt {
+			t.Errorf("control event %+v (http %+v): want the DELETE, refused, before the action", e, e.HTTP)
+		}
+	}
+	if fmt.Sprint(controls) != "[with no token with a garbage token]" {
+		t.Errorf("control events %q; want the action with no token and with a garbage token", controls)
+	}
 }
 
 // An action too slow to keep the verify read primed (servers time out unfinished headers) is still
