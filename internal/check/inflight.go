@@ -108,7 +108,8 @@ type inflightRun struct {
 	primeVerify bool // raced attempts prime the verify read (see maxPrimedVerifyWait)
 	// verifyLatency is the verify read's median round trip when nothing races it.
 	verifyLatency time.Duration
-	controlled    bool // the action was shown to be refused without a valid token
+	controlled    bool     // the action was shown to be refused without a valid token
+	controls      timeline // those requests, for the finding's evidence
 }
 
 // attemptResult is one raced attempt, with absolute times.
@@ -264,8 +265,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 		// Controls before claims, once: the action must be refused without a valid token. A
 		// refused control leaves the resource for this attempt's action; an accepted one may have
 		// removed it, and the teardown sees to what is left.
-		var tl timeline
-		if err := authControl(ctx, r.env, r.probe, vars, &tl); err != nil {
+		if err := authControl(ctx, r.env, r.probe, vars, &r.controls); err != nil {
 			return nil, err
 		}
 		r.controlled = true
@@ -279,7 +279,7 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	revoke := func() error {
 		a.revokeSent = time.Now()
 		if err := r.ident.Revoke.Run(ctx, tok); err != nil {
-			return fmt.Errorf("identity %q: revocation (%s hook): %w", r.ident.Name, r.ident.Revoke.Kind(), t.Redactor.Error(err))
+			return r.revokeFailed(err)
 		}
 		a.ack = time.Now()
 		return nil
@@ -296,9 +296,10 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	}
 	action, err := r.prime(ctx, r.probe, vars)
 	if err != nil {
-		return nil, fmt.Errorf("probe %q: action: %w (hint: this check sends the action and the verify read over HTTP/1.1 on connections of their own, to time them; the target must accept HTTP/1.1)", r.probe.Name, t.Redactor.Error(err))
+		return nil, r.actionFailed(err, 0)
 	}
 	defer action.Close()
+	primed := time.Now()
 	var verify *primedProbe
 	if kind == racedRun && r.primeVerify {
 		if verify, err = r.prime(ctx, read, verifyVars); err != nil {
@@ -310,8 +311,11 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	var revokeErr error
 	switch {
 	case kind == controlRun:
-		revokeErr = revoke()
-		a.actionStart = action.Release().Start
+		// Revoke first, then act: without an acknowledged revocation the action is not sent (the
+		// deferred Close drops it unserved).
+		if revokeErr = revoke(); revokeErr == nil {
+			a.actionStart = action.Release().Start
+		}
 	case kind == racedRun && offset < 0:
 		// The revocation goes first and the action is released while it is on its way.
 		started, done := make(chan time.Time, 1), make(chan error, 1)
@@ -334,8 +338,17 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	default:
 		a.actionStart = action.Release().Start
 	}
+	if revokeErr != nil {
+		// The revocation's failure is the cause, whatever became of the action: a hook that stalls
+		// keeps the primed action waiting past its connection's deadline, and the action's error
+		// would blame the target. A released action is let finish before the teardown.
+		if !a.actionStart.IsZero() {
+			_, _ = action.result()
+		}
+		return nil, revokeErr
+	}
 	var verifyErr error
-	if kind == racedRun && revokeErr == nil {
+	if kind == racedRun {
 		// The oracle: read the resource right after the acknowledgement, as an identity that stays
 		// valid.
 		if verify != nil {
@@ -346,15 +359,12 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	}
 	a.action, err = action.result()
 	if err != nil {
-		return nil, fmt.Errorf("probe %q: action: %w (hint: this check sends the action and the verify read over HTTP/1.1 on connections of their own, to time them; the target must accept HTTP/1.1)", r.probe.Name, t.Redactor.Error(err))
+		return nil, r.actionFailed(err, a.actionStart.Sub(primed))
 	}
-	if verify != nil && revokeErr == nil {
+	if verify != nil {
 		if a.verify, err = verify.result(); err != nil {
 			return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
 		}
-	}
-	if revokeErr != nil {
-		return nil, revokeErr
 	}
 	if verifyErr != nil {
 		return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(verifyErr))
@@ -378,6 +388,26 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 	a.existedAfterAck = a.verify != nil && a.verify.Outcome == probe.Accepted && a.verify.Response.Sent.After(a.ack)
 	a.proof = a.existedAfterAck && a.action.Outcome == probe.Accepted && a.final.Outcome == probe.Rejected
 	return a, nil
+}
+
+// revokeFailed is the error of a revocation hook that failed or did not answer in time: the cause
+// of the attempt's failure, named as the hook, with what to do about it.
+func (r *inflightRun) revokeFailed(err error) error {
+	return fmt.Errorf("identity %q: revocation (%s hook) failed: %w (hint: fix identities.%s.revoke: each attempt of this check revokes a fresh token with it and waits for its acknowledgement, which must come within limits.timeout, %s)",
+		r.ident.Name, r.ident.Revoke.Kind(), r.env.Target.Redactor.Error(err), r.ident.Name, r.env.Target.Client.Timeout())
+}
+
+// actionFailed is the error of an action that could not be primed or got no answer. held is how
+// long it stayed primed before its release: one held for a revocation that took long (the control
+// attempt revokes before it releases) may have outlived its connection's deadline (limits.timeout
+// from priming) or the server's patience with unfinished headers, which says nothing about HTTP/1.1.
+func (r *inflightRun) actionFailed(err error, held time.Duration) error {
+	err = r.env.Target.Redactor.Error(err)
+	if held > min(maxPrimedVerifyWait, r.env.Target.Client.Timeout()/2) {
+		return fmt.Errorf("probe %q: action: %w (it waited %s, primed on its own connection, for the revocation's acknowledgement; hint: make identities.%s.revoke answer sooner, or raise limits.timeout, %s)",
+			r.probe.Name, err, held.Round(time.Millisecond), r.ident.Name, r.env.Target.Client.Timeout())
+	}
+	return fmt.Errorf("probe %q: action: %w (hint: this check sends the action and the verify read over HTTP/1.1 on connections of their own, to time them; the target must accept HTTP/1.1)", r.probe.Name, err)
 }
 
 // readEndpoint names the verify read for messages.
@@ -442,6 +472,8 @@ func (r *inflightRun) finding(a *attemptResult, latency time.Duration, tried []f
 		{AtMS: rel(a.action.Response.Received), Kind: finding.EventAnswered, Detail: fmt.Sprintf("action answered %d", a.action.Response.Status)},
 		{AtMS: rel(a.final.Response.Sent), Kind: finding.EventVerify, Detail: "resource gone (as " + r.verifier + ")", HTTP: exch(a.final, a.verifyToken)},
 	}
+	// The controls, from the first attempt: the action refused with no token and a garbage one.
+	events = append(events, r.controls.relativeTo(a.ack)...)
 	sort.SliceStable(events, func(i, j int) bool { return events[i].AtMS < events[j].AtMS })
 	sinceAction := func(x time.Time) float64 { return finding.Round(ms(x.Sub(a.action.Response.Sent))) }
 	in := &finding.Inflight{

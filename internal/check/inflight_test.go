@@ -2,6 +2,8 @@ package check_test
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,27 @@ func TestInflightRevocationVulnerable(t *testing.T) {
 			t.Errorf("evidence lacks %q: %+v", k, f.Evidence)
 		}
 	}
+	// The controls that make the claim mean something: the action refused with no token and with a
+	// garbage one, sent (in the first attempt) before the proving attempt's action.
+	var controls []string
+	actionAt := 0.0
+	for _, e := range f.Evidence {
+		if e.Kind == finding.EventAction {
+			actionAt = e.AtMS
+		}
+	}
+	for _, e := range f.Evidence {
+		if e.Kind != finding.EventControl {
+			continue
+		}
+		controls = append(controls, e.Detail)
+		if e.HTTP == nil || e.HTTP.Method != "DELETE" || e.HTTP.Outcome != "rejected" || e.AtMS >= actionAt {
+			t.Errorf("control event %+v (http %+v): want the DELETE, refused, before the action", e, e.HTTP)
+		}
+	}
+	if fmt.Sprint(controls) != "[with no token with a garbage token]" {
+		t.Errorf("control events %q; want the action with no token and with a garbage token", controls)
+	}
 }
 
 // An action too slow to keep the verify read primed (servers time out unfinished headers) is still
@@ -88,6 +111,56 @@ func TestInflightRevocationFixed(t *testing.T) {
 	_, tgt := labTarget(t, lab.Options{Flavor: "fixed", ActionGap: 100 * time.Millisecond})
 	if fs := runCheck(t, check.InflightRevocation{}, tgt); len(fs) != 0 {
 		t.Fatalf("fixed lab: got %d findings, want none: %+v", len(fs), fs)
+	}
+}
+
+// A revocation hook that fails is the cause the check reports, with what to do about the hook; the
+// action's own connection, which a stalled hook leaves waiting past its timeout, is not blamed on the
+// target's HTTP/1.1. One hook stalls past limits.timeout, one answers 500, and one acknowledges so
+// late that the action primed before it (the control attempt's) outlives its connection's deadline.
+func TestInflightRevocationHookFails(t *testing.T) {
+	done := make(chan struct{})
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/stall":
+			select { // never answers
+			case <-r.Context().Done():
+			case <-done:
+			}
+		case "/slow":
+			// 0.8 s of the 1 s timeout: the action, primed before this and taking 0.3 s, cannot
+			// finish within its connection's second however the machine schedules.
+			select {
+			case <-time.After(800 * time.Millisecond):
+				w.WriteHeader(http.StatusOK)
+			case <-r.Context().Done():
+			case <-done:
+			}
+		default:
+			http.Error(w, "revocation store unavailable", http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(hooks.Close)
+	t.Cleanup(func() { close(done) }) // before Close, which waits for the stalled handlers
+	for _, tc := range []struct {
+		path string
+		gap  time.Duration
+	}{{"stall", 20 * time.Millisecond}, {"fail", 20 * time.Millisecond}, {"slow", 300 * time.Millisecond}} {
+		t.Run(tc.path, func(t *testing.T) {
+			_, tgt := labTarget(t, lab.Options{Flavor: lab.Vulnerable, IntrospectionTTL: -1, PermissionTTL: -1, ActionGap: tc.gap}, func(c *config.Config) {
+				c.Limits.Timeout = time.Second // how long the stalled hook is waited for
+				c.Target.Origins = append(c.Target.Origins, hooks.URL)
+				c.Identities["alice"].Revoke = &config.Hook{HTTP: &config.HTTPHook{Method: http.MethodPost, URL: hooks.URL + "/" + tc.path, Body: "token={{token}}", Expect: []int{200}}}
+			})
+			fs, xs, err := runRecorded(t, check.InflightRevocation{}, tgt)
+			if err != nil || len(fs) != 0 || len(xs) != 1 {
+				t.Fatalf("findings %+v, experiments %+v, err %v; want one experiment, no finding", fs, xs, err)
+			}
+			reason := xs[0].Reason
+			if xs[0].Verdict != check.Errored || !strings.Contains(reason, "revocation") || !strings.Contains(reason, "identities.alice.revoke") || strings.Contains(reason, "HTTP/1.1") {
+				t.Fatalf("verdict %s (%s); want error naming the revocation hook, not HTTP/1.1", xs[0].Verdict, reason)
+			}
+		})
 	}
 }
 

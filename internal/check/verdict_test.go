@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +71,76 @@ func TestNoAuthenticationIsInconclusiveNotStale(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The in-flight check on an action that needs no token at all: the revocation cannot matter, so an
+// action that "commits after its token was revoked" is missing authentication, not a decision made
+// before the revocation. The lab issues and revokes the tokens; the items live on an API on
+// 127.0.0.1 that checks none, and whose DELETE loads, waits and then deletes, so that without the
+// control the oracle would see exactly what it calls a proof.
+func TestNoAuthenticationIsInconclusiveNotInflight(t *testing.T) {
+	open := openItemsAPI(t, 50*time.Millisecond)
+	_, tgt := labTarget(t, lab.Options{Flavor: lab.Vulnerable, IntrospectionTTL: -1, PermissionTTL: -1}, func(c *config.Config) {
+		c.Target.Origins = append(c.Target.Origins, open)
+		p := c.Probe("delete-item")
+		for _, step := range slices.Concat([]*config.Probe{p}, p.Setup, p.Verify, p.Teardown) {
+			step.Path = open + step.Path
+		}
+	})
+	fs, xs, err := runRecorded(t, check.InflightRevocation{}, tgt)
+	if err != nil || len(fs) != 0 {
+		t.Fatalf("findings %+v, err %v; want no finding and no error", fs, err)
+	}
+	if len(xs) != 1 || xs[0].Verdict != check.Inconclusive || !strings.Contains(xs[0].Reason, "accepted with no token") || !strings.Contains(xs[0].Reason, "missing authentication") {
+		t.Fatalf("experiments %+v; want one inconclusive, naming the missing authentication", xs)
+	}
+}
+
+// openItemsAPI serves items on 127.0.0.1 with no authentication at all: POST /items creates one,
+// GET /items/{id} reads it, DELETE /items/{id} finds it, waits gap, then removes it.
+func openItemsAPI(t *testing.T, gap time.Duration) string {
+	t.Helper()
+	var mu sync.Mutex
+	items, created := map[string]bool{}, 0
+	exists := func(id string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return items[id]
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /items", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		created++
+		id := fmt.Sprint("it-", created)
+		items[id] = true
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id": %q}`, id)
+	})
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if !exists(r.PathValue("id")) {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id": %q}`, r.PathValue("id"))
+	})
+	mux.HandleFunc("DELETE /items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if !exists(id) {
+			http.NotFound(w, r)
+			return
+		}
+		time.Sleep(gap)
+		mu.Lock()
+		delete(items, id)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // Another scan (or an administrator) that gives alice her scope back during the measurement must not
