@@ -166,9 +166,13 @@ func ExampleGuard_Require_chi() {
 	}
 
 	r := chi.NewRouter()
-	r.With(g.Require("notes:read", bearer)).Get("/notes", func(w http.ResponseWriter, r *http.Request) {
-		gr, _ := guard.GrantFrom(r.Context())
-		fmt.Fprintf(w, "notes of %s\n", gr.Subject)
+	// A group of routes under one scope takes it with Use; a single route with With.
+	r.Group(func(r chi.Router) {
+		r.Use(g.Require("notes:read", bearer))
+		r.Get("/notes", func(w http.ResponseWriter, r *http.Request) {
+			gr, _ := guard.GrantFrom(r.Context())
+			fmt.Fprintf(w, "notes of %s\n", gr.Subject)
+		})
 	})
 	r.With(g.Require("notes:delete", bearer)).Delete("/notes/{id}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "deleted %s\n", chi.URLParam(r, "id"))
