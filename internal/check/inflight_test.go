@@ -255,6 +255,7 @@ func TestInflightVerifyReadsThatWait(t *testing.T) {
 			if xs[0].Verdict != tc.verdict || !strings.Contains(xs[0].Reason, tc.reason) {
 				t.Fatalf("verdict %s (%s), want %s (%q)", xs[0].Verdict, xs[0].Reason, tc.verdict, tc.reason)
 			}
+			t.Logf("verdict %s: %s", xs[0].Verdict, xs[0].Reason)
 			if want := map[check.Verdict]int{check.Found: 1}[tc.verdict]; len(fs) != want {
 				t.Fatalf("%d findings, want %d: %+v", len(fs), want, fs)
 			}
