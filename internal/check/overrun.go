@@ -27,6 +27,10 @@ const overrunCopies = 20
 type LimitOverrun struct {
 	// Copies overrides the probe's copies and overrunCopies (tests); zero takes those.
 	Copies int
+	// Mode is the race engine's mode; zero is race.Auto (single-packet over h2, else last-byte
+	// HTTP/1.1). Tests set race.SinglePacketH2 to race over h2c, where a server's stream limit
+	// splits the release.
+	Mode race.Mode
 }
 
 func (LimitOverrun) Meta() Meta {
@@ -66,12 +70,12 @@ func (c LimitOverrun) Run(ctx context.Context, env *Env) ([]finding.Finding, err
 		if n <= 0 {
 			n = overrunCopies
 		}
-		return overrun(ctx, env, meta, id, p, n)
+		return overrun(ctx, env, meta, id, p, n, c.Mode)
 	})
 }
 
 // overrun runs the baseline and the race for one probe and returns a finding, or nil.
-func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p *probe.Probe, n int) (*finding.Finding, error) {
+func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p *probe.Probe, n int, mode race.Mode) (*finding.Finding, error) {
 	t := env.Target
 	red := t.Redactor
 	start := time.Now()
@@ -155,7 +159,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 			return nil, err
 		}
 	}
-	b, err := race.Send(ctx, race.Options{Client: t.Client}, reqs)
+	b, err := race.Send(ctx, race.Options{Client: t.Client, Mode: mode}, reqs)
 	if err != nil {
 		return nil, fmt.Errorf("probe %q: race: %w", p.Name, red.Error(err))
 	}
@@ -206,8 +210,16 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 			return nil, inconclusive("%d of %d synchronised copies of %s timed out or failed (%d without a response, %d with a status neither accepted nor refused, such as 5xx or 429) and only %d succeeded: the target looks overloaded, and the copies that failed could have won (hint: lower the probe's copies below what the target serves at once)", failed+undecided, n, p.Endpoint(), failed, undecided, succeeded)
 		case succeeded == 0:
 			return nil, inconclusive("none of the %d synchronised copies of %s succeeded, though the sequential baseline succeeded %d time(s) on its own fresh resource: the race had nothing to win, as if the limit is per identity rather than per resource and the baseline spent it (hint: give the race a resource or an identity the baseline did not use, e.g. an identity minted per experiment)", n, p.Endpoint(), baseline)
+		case rel.Split:
+			// The copies went out in several writes, so they did not arrive together: no overrun
+			// then says nothing about the synchronised race this check claims to have tested.
+			return nil, inconclusive("the release of the %d synchronised copies of %s was split over %d writes (%s), so the copies did not arrive together: %d of them succeeded, no more than the %d of the sequential baseline, which says nothing of the synchronised race (hint: lower the probe's copies so that one connection and one packet carry them all)", n, p.Endpoint(), rel.Writes, rel.Reason, succeeded, baseline)
 		}
 		return nil, nil
+	}
+	split := ""
+	if rel.Split {
+		split = " The release was split, so not every copy arrived at once; the overrun shows all the same."
 	}
 	return &finding.Finding{
 		ID:             finding.StableID(meta.ID, p.Endpoint(), id.Name),
@@ -219,8 +231,8 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		Endpoint:       p.Endpoint(),
 		Probe:          p.Name,
 		Identity:       id.Name,
-		Summary: fmt.Sprintf("%s succeeded %d times out of %d synchronised requests %s, where %d of %d succeeded one after another (%s).",
-			p.Endpoint(), succeeded, n, against, baseline, n, release),
+		Summary: fmt.Sprintf("%s succeeded %d times out of %d synchronised requests %s, where %d of %d succeeded one after another (%s).%s",
+			p.Endpoint(), succeeded, n, against, baseline, n, release, split),
 		Evidence:    events,
 		Remediation: meta.Remediation,
 		References:  meta.References,
