@@ -10,7 +10,9 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/finding"
@@ -119,12 +121,25 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 	label := red.Label(tok.Value)
 	baseline := 0
 	for i := range n {
+		// The baseline is the limit the race is compared with, so every one of its requests must
+		// count: one that may have succeeded unseen (no answer in time, or a status that says
+		// neither) leaves the limit unknown, and whatever follows cannot make it known. It stops
+		// there, without the race.
 		r, err := p.Do(ctx, t.Client, vars)
 		if err != nil {
+			if r == nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return nil, inconclusive("sequential baseline request %d of %d to %s got no response within limits.timeout, after %d success(es): the target looks overloaded, and the request may have succeeded unseen, so the baseline does not give the limit the race would be compared with; the race was not sent (hint: scan when the target is less loaded, or raise limits.timeout)", i+1, n, p.Endpoint(), baseline)
+			}
 			return nil, fmt.Errorf("probe %q: baseline request %d: %w", p.Name, i+1, red.Error(err))
 		}
-		if r.Outcome == probe.Accepted {
+		switch r.Outcome {
+		case probe.Accepted:
 			baseline++
+		case probe.Inconclusive:
+			if overloadedStatus(r.Response.Status) {
+				return nil, inconclusive("sequential baseline request %d of %d to %s answered %s, after %d success(es): the target looks overloaded, and the request may have succeeded unseen, so the baseline does not give the limit the race would be compared with; the race was not sent (hint: scan when the target is less loaded, or lower limits.rate)", i+1, n, p.Endpoint(), r.Response.StatusText(), baseline)
+			}
+			return nil, inconclusive("sequential baseline request %d of %d to %s answered %s, neither accepted nor refused, after %d success(es): the baseline does not give the limit the race would be compared with; the race was not sent (hint: add %d to the probe's accept or reject statuses, whichever it means)", i+1, n, p.Endpoint(), r.Response.StatusText(), baseline, r.Response.Status)
 		}
 		if i < 2 || r.Outcome == probe.Accepted {
 			note(r.Response.Sent, fmt.Sprintf("baseline request %d: %s", i+1, r.Outcome), resultExchange(red, r))
@@ -237,6 +252,12 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		Remediation: meta.Remediation,
 		References:  meta.References,
 	}, nil
+}
+
+// overloadedStatus reports whether status is how a server says it cannot serve the request now: a
+// 5xx or 429 (Too Many Requests).
+func overloadedStatus(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests
 }
 
 // raceRequest renders p for the race engine the way probe.Do renders it for the client.

@@ -88,7 +88,8 @@ type couponStub struct {
 	// maxStreams, when set, is the server's HTTP/2 MAX_CONCURRENT_STREAMS.
 	maxStreams int
 	// baseline answers the sequential baseline's coupon (the first one created): by its k-th
-	// redemption (1-based), "503" to redeem it but answer 503, "stall" to redeem it and never answer.
+	// redemption (1-based), "503" or "400" to redeem it but answer that status, "stall" to redeem it
+	// and never answer.
 	baseline map[int]string
 }
 
@@ -139,6 +140,8 @@ func (s couponStub) start(t *testing.T) string {
 		switch fault {
 		case "503": // redeemed, but the answer is lost behind an overloaded proxy
 			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		case "400":
+			http.Error(w, "bad request", http.StatusBadRequest)
 		case "stall":
 			<-r.Context().Done()
 		default:
@@ -238,4 +241,36 @@ func TestLimitOverrunSplitRelease(t *testing.T) {
 			t.Fatalf("findings %+v, experiment %+v; want a finding that notes the split", fs, x)
 		}
 	})
+}
+
+// A baseline with answers that are neither accepted nor refused does not give the limit: the coupon
+// here may be redeemed twice, and the baseline's second redemption is spent but answered 503 (or
+// not answered), so the baseline counts one success where the API allows two, and the race's two
+// would be a false overrun. The verdict is inconclusive, and the race is not sent.
+func TestLimitOverrunBaselineOverloaded(t *testing.T) {
+	for _, tc := range []struct{ fault, reason string }{
+		{"503", "baseline request 2 of 20 to POST /coupons/{{coupon_id}}/redeem answered 503"},
+		{"stall", "baseline request 2 of 20 to POST /coupons/{{coupon_id}}/redeem got no response within limits.timeout"},
+		{"400", "(hint: add 400 to the probe's accept or reject statuses"},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			tgt := stubTarget(t, couponStub{uses: 2, baseline: map[int]string{2: tc.fault}}.start(t), 20)
+			fs, x := runOverrun(t, check.LimitOverrun{}, tgt)
+			if len(fs) != 0 || x.Verdict != check.Inconclusive || !strings.Contains(x.Reason, tc.reason) {
+				t.Fatalf("findings %+v, experiment %+v; want inconclusive: %q", fs, x, tc.reason)
+			}
+			if tc.fault != "400" && !strings.Contains(x.Reason, "the target looks overloaded") {
+				t.Errorf("reason %q does not say the target looks overloaded", x.Reason)
+			}
+			// The setup, 2 baseline requests and the teardown's delete (the token is static).
+			if sent := tgt.Client.Sent(); sent != 4 {
+				t.Errorf("sent %d requests, want 4: the baseline stops at its second request, without the race", sent)
+			}
+		})
+	}
+	// The control: the same API, answering every request, passes (two of 20 in both).
+	tgt := stubTarget(t, couponStub{uses: 2}.start(t), 20)
+	if fs, x := runOverrun(t, check.LimitOverrun{}, tgt); len(fs) != 0 || x.Verdict != check.Passed {
+		t.Fatalf("findings %+v, experiment %+v; want passed", fs, x)
+	}
 }
