@@ -10,7 +10,9 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/finding"
@@ -27,6 +29,10 @@ const overrunCopies = 20
 type LimitOverrun struct {
 	// Copies overrides the probe's copies and overrunCopies (tests); zero takes those.
 	Copies int
+	// Mode is the race engine's mode; zero is race.Auto (single-packet over h2, else last-byte
+	// HTTP/1.1). Tests set race.SinglePacketH2 to race over h2c, where a server's stream limit
+	// splits the release.
+	Mode race.Mode
 }
 
 func (LimitOverrun) Meta() Meta {
@@ -66,12 +72,12 @@ func (c LimitOverrun) Run(ctx context.Context, env *Env) ([]finding.Finding, err
 		if n <= 0 {
 			n = overrunCopies
 		}
-		return overrun(ctx, env, meta, id, p, n)
+		return overrun(ctx, env, meta, id, p, n, c.Mode)
 	})
 }
 
 // overrun runs the baseline and the race for one probe and returns a finding, or nil.
-func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p *probe.Probe, n int) (*finding.Finding, error) {
+func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p *probe.Probe, n int, mode race.Mode) (*finding.Finding, error) {
 	t := env.Target
 	red := t.Redactor
 	start := time.Now()
@@ -115,12 +121,25 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 	label := red.Label(tok.Value)
 	baseline := 0
 	for i := range n {
+		// The baseline is the limit the race is compared with, so every one of its requests must
+		// count: one that may have succeeded unseen (no answer in time, or a status that says
+		// neither) leaves the limit unknown, and whatever follows cannot make it known. It stops
+		// there, without the race.
 		r, err := p.Do(ctx, t.Client, vars)
 		if err != nil {
+			if r == nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return nil, inconclusive("sequential baseline request %d of %d to %s got no response within limits.timeout, after %d success(es): the target looks overloaded, and the request may have succeeded unseen, so the baseline does not give the limit the race would be compared with; the race was not sent (hint: scan when the target is less loaded, or raise limits.timeout)", i+1, n, p.Endpoint(), baseline)
+			}
 			return nil, fmt.Errorf("probe %q: baseline request %d: %w", p.Name, i+1, red.Error(err))
 		}
-		if r.Outcome == probe.Accepted {
+		switch r.Outcome {
+		case probe.Accepted:
 			baseline++
+		case probe.Inconclusive:
+			if overloadedStatus(r.Response.Status) {
+				return nil, inconclusive("sequential baseline request %d of %d to %s answered %s, after %d success(es): the target looks overloaded, and the request may have succeeded unseen, so the baseline does not give the limit the race would be compared with; the race was not sent (hint: scan when the target is less loaded, or lower limits.rate)", i+1, n, p.Endpoint(), r.Response.StatusText(), baseline)
+			}
+			return nil, inconclusive("sequential baseline request %d of %d to %s answered %s, neither accepted nor refused, after %d success(es): the baseline does not give the limit the race would be compared with; the race was not sent (hint: add %d to the probe's accept or reject statuses, whichever it means)", i+1, n, p.Endpoint(), r.Response.StatusText(), baseline, r.Response.Status)
 		}
 		if i < 2 || r.Outcome == probe.Accepted {
 			note(r.Response.Sent, fmt.Sprintf("baseline request %d: %s", i+1, r.Outcome), resultExchange(red, r))
@@ -155,7 +174,7 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 			return nil, err
 		}
 	}
-	b, err := race.Send(ctx, race.Options{Client: t.Client}, reqs)
+	b, err := race.Send(ctx, race.Options{Client: t.Client, Mode: mode}, reqs)
 	if err != nil {
 		return nil, fmt.Errorf("probe %q: race: %w", p.Name, red.Error(err))
 	}
@@ -206,8 +225,16 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 			return nil, inconclusive("%d of %d synchronised copies of %s timed out or failed (%d without a response, %d with a status neither accepted nor refused, such as 5xx or 429) and only %d succeeded: the target looks overloaded, and the copies that failed could have won (hint: lower the probe's copies below what the target serves at once)", failed+undecided, n, p.Endpoint(), failed, undecided, succeeded)
 		case succeeded == 0:
 			return nil, inconclusive("none of the %d synchronised copies of %s succeeded, though the sequential baseline succeeded %d time(s) on its own fresh resource: the race had nothing to win, as if the limit is per identity rather than per resource and the baseline spent it (hint: give the race a resource or an identity the baseline did not use, e.g. an identity minted per experiment)", n, p.Endpoint(), baseline)
+		case rel.Split:
+			// The copies went out in several writes, so they did not arrive together: no overrun
+			// then says nothing about the synchronised race this check claims to have tested.
+			return nil, inconclusive("the release of the %d synchronised copies of %s was split over %d writes (%s), so the copies did not arrive together: %d of them succeeded, no more than the %d of the sequential baseline, which says nothing of the synchronised race (hint: lower the probe's copies so that one connection and one packet carry them all)", n, p.Endpoint(), rel.Writes, rel.Reason, succeeded, baseline)
 		}
 		return nil, nil
+	}
+	split := ""
+	if rel.Split {
+		split = " The release was split, so not every copy arrived at once; the overrun shows all the same."
 	}
 	return &finding.Finding{
 		ID:             finding.StableID(meta.ID, p.Endpoint(), id.Name),
@@ -219,12 +246,18 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		Endpoint:       p.Endpoint(),
 		Probe:          p.Name,
 		Identity:       id.Name,
-		Summary: fmt.Sprintf("%s succeeded %d times out of %d synchronised requests %s, where %d of %d succeeded one after another (%s).",
-			p.Endpoint(), succeeded, n, against, baseline, n, release),
+		Summary: fmt.Sprintf("%s succeeded %d times out of %d synchronised requests %s, where %d of %d succeeded one after another (%s).%s",
+			p.Endpoint(), succeeded, n, against, baseline, n, release, split),
 		Evidence:    events,
 		Remediation: meta.Remediation,
 		References:  meta.References,
 	}, nil
+}
+
+// overloadedStatus reports whether status is how a server says it cannot serve the request now: a
+// 5xx or 429 (Too Many Requests).
+func overloadedStatus(status int) bool {
+	return status >= 500 || status == http.StatusTooManyRequests
 }
 
 // raceRequest renders p for the race engine the way probe.Do renders it for the client.
