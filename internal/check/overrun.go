@@ -150,8 +150,9 @@ func overrun(ctx context.Context, env *Env, meta Meta, id *identity.Identity, p 
 		return nil, fmt.Errorf("probe %q never succeeded in %d sequential requests on a fresh resource, so there is no limit to overrun (hint: check its accept statuses and the identity's permissions)", p.Name, n)
 	}
 	if baseline >= n {
-		// Not limited within n attempts: nothing a race could overrun.
-		return nil, nil
+		// Not limited within n attempts: a race of n copies could overrun nothing, so it tested
+		// nothing either, and no pass can be claimed.
+		return nil, inconclusive("all %d sequential requests to %s succeeded on one fresh resource: no limit shows within %d, so a race of %d copies has nothing to overrun and was not sent (hint: if the operation is one-shot, its limit is above %d: raise the probe's copies above it; otherwise it is not single_use)", n, p.Endpoint(), n, n, n)
 	}
 
 	// The race: n copies against another fresh resource, released together.
