@@ -90,7 +90,8 @@ type Identity struct {
 // OAuth2 {Grant ("password"|"client_credentials"), TokenURL, ClientID, ClientSecret, AuthStyle ("basic"|"post"),
 // Username, Password string; Scopes []string}
 // RFC7009 {URL, ClientID, ClientSecret, AuthStyle, TokenTypeHint string}
-// HTTPHook {Method, URL string; Headers map[string]string; Body string; Expect []int} ({{token}} substituted)
+// HTTPHook {Method, URL string; Headers map[string]string; Body string; Expect []int; Vars probe.Vars}
+// ({{token}}, its fields and the vars substituted)
 
 // mintLog keeps the tokens a source minted, for the identity's teardown.
 type mintLog struct {

@@ -151,14 +151,15 @@ func buildIdentity(name string, ci *config.Identity, base string, vars probe.Var
 		id.Teardown = buildSteps(ci.Teardown, base)
 		id.RecordMints()
 	}
-	id.Revoke = buildHook(ci.Revoke, c, r)
-	id.Downgrade = buildHook(ci.Downgrade, c, r)
-	id.Restore = buildHook(ci.Restore, c, r)
+	id.Revoke = buildHook(ci.Revoke, vars, c, r)
+	id.Downgrade = buildHook(ci.Downgrade, vars, c, r)
+	id.Restore = buildHook(ci.Restore, vars, c, r)
 	return id, nil
 }
 
-// buildHook returns nil for an absent hook. Validate guarantees exactly one kind is set.
-func buildHook(h *config.Hook, c *client.Client, r *redact.Redactor) identity.Hook {
+// buildHook returns nil for an absent hook. Validate guarantees exactly one kind is set. vars are
+// the config's vars, which an http hook's templates know (a command hook's do not).
+func buildHook(h *config.Hook, vars probe.Vars, c *client.Client, r *redact.Redactor) identity.Hook {
 	switch {
 	case h == nil:
 		return nil
@@ -179,6 +180,7 @@ func buildHook(h *config.Hook, c *client.Client, r *redact.Redactor) identity.Ho
 			Headers: maps.Clone(x.Headers),
 			Body:    x.Body,
 			Expect:  slices.Clone(x.Expect),
+			Vars:    vars,
 		}, c, r)
 	case h.Command != nil:
 		return identity.NewCommandHook(slices.Clone(h.Command), r)
