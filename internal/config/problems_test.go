@@ -56,6 +56,12 @@ const (
     restore:
       command: [./restore.sh]
 `
+	// restoreHTTP replaces downgradeHooks' restore command; the cases edit it.
+	restoreHTTP = `      http:
+        method: PUT
+        url: "https://api.example.com/admin/subjects/{{token.id}}/scopes"
+        headers: {Authorization: "Bearer {{ token }}"}
+`
 	deleteProbe = `  del:
     method: DELETE
     path: /items/{{id}}
@@ -173,7 +179,21 @@ func TestProblems(t *testing.T) {
 		{"http hook expect", edit("  bob:", strings.Replace(downgradeHooks, `body: "{}"`, `expect: [2000]`, 1)+"  bob:"),
 			"http: {method", "identities.alice.downgrade.http.expect[0]", "2000 is not an HTTP status", "100 to 599"},
 		{"restore command empty", edit("  bob:", strings.Replace(downgradeHooks, "[./restore.sh]", "[]", 1)+"  bob:"),
-			"command: []", "identities.alice.restore.command", "empty command", "revoke.sh"},
+			"command: []", "identities.alice.restore.command", "empty command", `["./restore.sh", "alice"]`},
+		// A restore runs with no token (internal/check/restore.go): {{token}} would be empty and
+		// {{token.id}} unknown, found only after the downgrade it was to undo.
+		{"restore token field", edit("  bob:", strings.Replace(downgradeHooks, "      command: [./restore.sh]\n", restoreHTTP, 1)+"  bob:"),
+			"/subjects/{{token.id}}", "identities.alice.restore.http.url", "{{token.id}} in a restore, which runs with no token",
+			"acts on the identity, not on one token, and knows only the vars (none is defined): name the identity as written, with a ${VAR} or with a var under vars"},
+		{"restore token header", edit("  bob:", strings.Replace(downgradeHooks, "      command: [./restore.sh]\n", restoreHTTP, 1)+"  bob:"),
+			"Bearer {{ token }}", "identities.alice.restore.http.headers.Authorization", "{{token}} in a restore, which runs with no token", "acts on the identity"},
+		{"restore token argument", edit("  bob:", strings.Replace(downgradeHooks, "[./restore.sh]", `[./restore.sh, "{{token}}"]`, 1)+"  bob:"),
+			"[./restore.sh, ", "identities.alice.restore.command[1]", "{{token}} in a restore, which runs with no token",
+			`its arguments know no {{variable}}: name the identity as written or with a ${VAR}, e.g. ["./restore.sh", "alice"]`},
+		{"restore knows the vars", edit("", "vars: {subject: alice, tenant: t1}\n", "  bob:",
+			strings.Replace(downgradeHooks, "      command: [./restore.sh]\n", strings.Replace(restoreHTTP, "{{token.id}}", "{{subjct}}", 1), 1)+"  bob:"),
+			"/subjects/{{subjct}}", "identities.alice.restore.http.url", "unknown variable {{subjct}}",
+			"knows only the vars ({{subject}}, {{tenant}}): name the identity with one of them"},
 		{"header name", edit("  bob:", strings.Replace(downgradeHooks, `body: "{}"`, `headers: {"Bad Header": x}`, 1)+"  bob:"),
 			"http: {method", "identities.alice.downgrade.http.headers.Bad Header", `"Bad Header" is not a valid header name`, "Content-Type"},
 
@@ -332,5 +352,18 @@ func TestProblems(t *testing.T) {
 			}
 			t.Errorf("no problem with field %q and message %q in:\n%v", tc.field, tc.msg, err)
 		})
+	}
+}
+
+// What the cases above refuse is what a hook runs without: a downgrade is sent with the token under
+// test (internal/check/stale.go), so it may name it; any http hook knows the vars.
+func TestHookTemplatesThatRun(t *testing.T) {
+	y := edit("", "vars: {subject: alice}\n", "  bob:", `    downgrade:
+      http: {method: PUT, url: "https://api.example.com/admin/subjects/{{subject}}/tokens/{{token.id}}", headers: {Authorization: "Bearer {{token}}"}}
+    restore:
+      http: {method: PUT, url: "https://api.example.com/admin/subjects/{{subject}}/scopes", body: '{"subject": "{{ subject }}"}'}
+  bob:`)
+	if _, err := Parse("t.yaml", []byte(y), func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -241,16 +241,16 @@ func (v *validator) identities() {
 			v.checkURL(field+".jwks_url", id.JWKSURL, "https://idp.example/.well-known/jwks.json")
 		}
 		if id.Revoke != nil {
-			v.hook(field+".revoke", id.Revoke, true)
+			v.hook(field+".revoke", id.Revoke, revokeHook)
 		}
 		if id.Downgrade != nil {
-			v.hook(field+".downgrade", id.Downgrade, false)
+			v.hook(field+".downgrade", id.Downgrade, downgradeHook)
 			if id.Restore == nil {
 				v.add(field+".downgrade", "downgrade without restore", "add restore, so that the scan gives the privilege back when it is done")
 			}
 		}
 		if id.Restore != nil {
-			v.hook(field+".restore", id.Restore, false)
+			v.hook(field+".restore", id.Restore, restoreHook)
 		}
 	}
 }
@@ -300,7 +300,9 @@ func (v *validator) tokenSource(field string, t *TokenSource) {
 		}
 	}
 	if t.Command != nil {
-		v.argv(field+".command", t.Command, []string{"identity"}, `["./get-token.sh", "alice"]`)
+		v.argv(field+".command", t.Command, `["./get-token.sh", "alice"]`, func(field, arg string) {
+			v.templates(field, arg, []string{"identity"}, "here only {{identity}} is known")
+		})
 	}
 	if o := t.OAuth2; o != nil {
 		v.oauth2(field+".oauth2", o)
@@ -347,8 +349,17 @@ func (v *validator) authStyle(field, style string) {
 	}
 }
 
-// hook checks a revoke (revoke true), downgrade or restore hook.
-func (v *validator) hook(field string, h *Hook, revoke bool) {
+// hookRole is what a hook does, which decides what it may be and which variables it knows.
+type hookRole int
+
+const (
+	revokeHook    hookRole = iota // revokes the token it is given; may be rfc7009
+	downgradeHook                 // sent with the token under test (internal/check/stale.go)
+	restoreHook                   // sent with no token (internal/check/restore.go)
+)
+
+// hook checks a revoke, downgrade or restore hook.
+func (v *validator) hook(field string, h *Hook, role hookRole) {
 	var kinds []string
 	if h.RFC7009 != nil {
 		kinds = append(kinds, "rfc7009")
@@ -359,6 +370,7 @@ func (v *validator) hook(field string, h *Hook, revoke bool) {
 	if h.Command != nil {
 		kinds = append(kinds, "command")
 	}
+	revoke := role == revokeHook
 	want := "http or command"
 	if revoke {
 		want = "rfc7009, http or command"
@@ -377,11 +389,51 @@ func (v *validator) hook(field string, h *Hook, revoke bool) {
 			v.rfc7009(field+".rfc7009", r)
 		}
 	}
+	vars := slices.Sorted(maps.Keys(v.c.Vars))
+	var token []string // "token" stands for {{token}} and its fields; a restore has no token
+	if role != restoreHook {
+		token = []string{"token"}
+	}
 	if h.HTTP != nil {
-		v.httpHook(field+".http", h.HTTP)
+		hint := "a hook knows {{token}}, the token's fields ({{token.id}}) and the vars"
+		if role == restoreHook {
+			hint = "a restore acts on the identity, not on one token, and knows only the vars (none is defined): " +
+				"name the identity as written, with a ${VAR} or with a var under vars"
+			if len(vars) > 0 {
+				hint = "a restore acts on the identity, not on one token, and knows only the vars ({{" + strings.Join(vars, "}}, {{") +
+					"}}): name the identity with one of them, as written or with a ${VAR}"
+			}
+		}
+		v.httpHook(field+".http", h.HTTP, v.hookTemplates(role, append(token, vars...), hint))
 	}
 	if h.Command != nil {
-		v.argv(field+".command", h.Command, []string{"token"}, `["./revoke.sh", "{{token}}"]`)
+		example, hint := `["./revoke.sh", "{{token}}"]`, "here only {{token}} is known"
+		if role == restoreHook {
+			example = `["./restore.sh", "alice"]`
+			hint = "a restore acts on the identity, not on one token, and its arguments know no {{variable}}: " +
+				"name the identity as written or with a ${VAR}, e.g. " + example
+		}
+		v.argv(field+".command", h.Command, example, v.hookTemplates(role, token, hint))
+	}
+}
+
+// hookTemplates returns the check of a hook's templates, which know known and whose problems say
+// hint. A restore runs with no token: there {{token}} would be empty and {{token.id}} unknown when
+// the restore is sent, after the downgrade it undoes, so each gets a problem of its own.
+func (v *validator) hookTemplates(role hookRole, known []string, hint string) func(field, s string) {
+	if role != restoreHook {
+		return func(field, s string) { v.templates(field, s, known, hint) }
+	}
+	return func(field, s string) {
+		refs, bad := templateRefs(s)
+		refs = slices.DeleteFunc(refs, func(r string) bool {
+			if r != "token" && !strings.HasPrefix(r, "token.") {
+				return false
+			}
+			v.add(field, fmt.Sprintf("{{%s}} in a restore, which runs with no token", r), hint)
+			return true
+		})
+		v.refs(field, refs, bad, known, hint)
 	}
 }
 
@@ -403,7 +455,8 @@ func (v *validator) rfc7009(field string, r *RFC7009) {
 	}
 }
 
-func (v *validator) httpHook(field string, h *HTTPHook) {
+// httpHook checks an http hook; templates checks its URL, body and header values.
+func (v *validator) httpHook(field string, h *HTTPHook, templates func(field, s string)) {
 	switch {
 	case h.Method == "":
 		v.add(field, "missing method", "e.g. method: POST")
@@ -417,16 +470,15 @@ func (v *validator) httpHook(field string, h *HTTPHook) {
 	}
 	v.headers(field+".headers", h.Headers)
 	v.statuses(field+".expect", h.Expect)
-	allowed := append([]string{"token"}, slices.Sorted(maps.Keys(v.c.Vars))...)
-	const hint = "a hook knows {{token}}, the token's fields ({{token.id}}) and the vars"
-	v.templates(field+".url", h.URL, allowed, hint)
-	v.templates(field+".body", h.Body, allowed, hint)
+	templates(field+".url", h.URL)
+	templates(field+".body", h.Body)
 	for _, k := range slices.Sorted(maps.Keys(h.Headers)) {
-		v.templates(field+".headers."+k, h.Headers[k], allowed, hint)
+		templates(field+".headers."+k, h.Headers[k])
 	}
 }
 
-func (v *validator) argv(field string, argv []string, vars []string, example string) {
+// argv checks a command; templates checks each argument.
+func (v *validator) argv(field string, argv []string, example string, templates func(field, arg string)) {
 	if len(argv) == 0 {
 		v.add(field, "empty command", "give the argv as a list, e.g. "+example)
 		return
@@ -435,7 +487,7 @@ func (v *validator) argv(field string, argv []string, vars []string, example str
 		v.add(field+"[0]", "empty program name", "give the argv as a list, e.g. "+example)
 	}
 	for i, arg := range argv {
-		v.templates(fmt.Sprintf("%s[%d]", field, i), arg, vars, "here only {{"+strings.Join(vars, "}}, {{")+"}} is known")
+		templates(fmt.Sprintf("%s[%d]", field, i), arg)
 	}
 }
 
@@ -477,6 +529,11 @@ func (v *validator) statuses(field string, codes []int) {
 // templates reports {{var}} references in s that are not in known, and malformed ones.
 func (v *validator) templates(field, s string, known []string, hint string) {
 	refs, bad := templateRefs(s)
+	v.refs(field, refs, bad, known, hint)
+}
+
+// refs reports the malformed references bad, and the names in refs that are not in known.
+func (v *validator) refs(field string, refs, bad, known []string, hint string) {
 	for _, b := range bad {
 		v.add(field, b, "write a reference as {{name}}")
 	}

@@ -118,13 +118,15 @@ func revocationHint(resp *client.Response) string {
 	return "check the revocation url and client credentials"
 }
 
-// HTTPHook configures a hook that sends one request; {{token}} in URL, headers and body is the token.
+// HTTPHook configures a hook that sends one request; {{token}} in URL, headers and body is the token,
+// {{token.<field>}} its fields, and {{name}} one of Vars.
 type HTTPHook struct {
 	Method  string // default POST
 	URL     string
 	Headers map[string]string
 	Body    string
-	Expect  []int // statuses that acknowledge; default any 2xx
+	Expect  []int      // statuses that acknowledge; default any 2xx
+	Vars    probe.Vars // the config's vars; the token's variables win over one of the same name
 }
 
 type httpHook struct {
@@ -138,6 +140,7 @@ var _ Hook = (*httpHook)(nil)
 // NewHTTPHook returns a hook that sends h's request through c.
 func NewHTTPHook(h HTTPHook, c *client.Client, r *redact.Redactor) Hook {
 	h.Expect = slices.Clone(h.Expect)
+	h.Vars = maps.Clone(h.Vars)
 	return &httpHook{h: h, c: c, r: orNew(r)}
 }
 
@@ -148,14 +151,33 @@ func (h *httpHook) Manual() string {
 	if method == "" {
 		method = http.MethodPost
 	}
-	parts := []string{"curl", "-sS", "-X", method, shellQuote(h.h.URL)}
+	parts := []string{"curl", "-sS", "-X", method, shellQuote(h.fillVars(h.h.URL))}
 	for _, name := range slices.Sorted(maps.Keys(h.h.Headers)) {
-		parts = append(parts, "-H", shellQuote(name+": "+h.h.Headers[name]))
+		parts = append(parts, "-H", shellQuote(name+": "+h.fillVars(h.h.Headers[name])))
 	}
 	if h.h.Body != "" {
-		parts = append(parts, "--data-raw", shellQuote(h.h.Body))
+		parts = append(parts, "--data-raw", shellQuote(h.fillVars(h.h.Body)))
 	}
 	return h.r.String(strings.Join(parts, " "))
+}
+
+// fillVars renders the vars in tmpl for Manual, leaving {{token}} and any other name as a
+// placeholder (and tmpl as written should it not parse, which Run reports).
+func (h *httpHook) fillVars(tmpl string) string {
+	vars := maps.Clone(h.h.Vars)
+	if vars == nil {
+		vars = probe.Vars{}
+	}
+	for _, name := range probe.VarNames(tmpl) {
+		if _, ok := vars[name]; !ok {
+			vars[name] = "{{" + name + "}}"
+		}
+	}
+	s, err := probe.Render(tmpl, vars)
+	if err != nil {
+		return tmpl
+	}
+	return s
 }
 
 func (h *httpHook) Run(ctx context.Context, tok Token) error {
@@ -165,7 +187,9 @@ func (h *httpHook) Run(ctx context.Context, tok Token) error {
 		method = http.MethodPost // a hook changes state
 	}
 	where := "http hook " + method + " " + templateURL(h.h.URL, h.r)
-	vars := tok.Vars()
+	vars := make(probe.Vars, len(h.h.Vars)+1+len(tok.Fields))
+	maps.Copy(vars, h.h.Vars)
+	maps.Copy(vars, tok.Vars())
 	u, err := probe.RenderURL(h.h.URL, vars)
 	if err != nil {
 		return h.r.Error(fmt.Errorf("%s: url: %w", where, err))

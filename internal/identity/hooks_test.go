@@ -122,6 +122,21 @@ func TestHTTPHook(t *testing.T) {
 	}
 }
 
+// The manual for a hook that failed (a restore to run by hand) fills in the vars, which a person
+// cannot look up in the report, and leaves {{token}} as the placeholder it is.
+func TestHTTPHookManualFillsVars(t *testing.T) {
+	hook := NewHTTPHook(HTTPHook{
+		Method: "PUT",
+		URL:    "https://idp.example/subjects/{{ subject }}/scopes",
+		Body:   `{"subject": "{{subject}}", "token": "{{token}}", "id": "{{token.id}}"}`,
+		Vars:   map[string]string{"subject": "alice-42"},
+	}, nil, nil)
+	want := `curl -sS -X PUT https://idp.example/subjects/alice-42/scopes --data-raw '{"subject": "alice-42", "token": "{{token}}", "id": "{{token.id}}"}'`
+	if got := hook.Manual(); got != want {
+		t.Errorf("Manual:\n%s\nwant\n%s", got, want)
+	}
+}
+
 // A URL template in a message shows its {{variables}} as written, and no literal query value, user
 // info or registered secret.
 func TestTemplateURL(t *testing.T) {

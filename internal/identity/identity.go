@@ -46,8 +46,9 @@ type Source interface {
 
 // Hook is a lifecycle action: revoke a token, downgrade or restore the identity. Run returns nil
 // once the identity provider has acknowledged the change (a 2xx or expected status, or exit status 0).
-// tok is the token acted on ({{token}}, {{token.id}} in the hook's templates); downgrade and restore
-// get the zero Token.
+// tok is the token acted on ({{token}}, {{token.id}} in the hook's templates): the token revoked, or
+// for a downgrade the token under test; a restore gets the zero Token, and validation refuses
+// {{token}} in it.
 type Hook interface {
 	Run(ctx context.Context, tok Token) error
 	// Kind names the hook for messages: "rfc7009", "http", "command".
@@ -90,7 +91,8 @@ type Identity struct {
 // OAuth2 {Grant ("password"|"client_credentials"), TokenURL, ClientID, ClientSecret, AuthStyle ("basic"|"post"),
 // Username, Password string; Scopes []string}
 // RFC7009 {URL, ClientID, ClientSecret, AuthStyle, TokenTypeHint string}
-// HTTPHook {Method, URL string; Headers map[string]string; Body string; Expect []int} ({{token}} substituted)
+// HTTPHook {Method, URL string; Headers map[string]string; Body string; Expect []int; Vars probe.Vars}
+// ({{token}}, its fields and the vars substituted)
 
 // mintLog keeps the tokens a source minted, for the identity's teardown.
 type mintLog struct {

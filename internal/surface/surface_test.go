@@ -157,6 +157,63 @@ paths:
 	}
 }
 
+// A link builds the setup where the fallbacks cannot: the account /me answers with is not under a
+// collection with a POST that creates it or a GET that lists it, so without the link {accountId} has
+// no value at all.
+func TestLinkBuildsTheSetup(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /me:
+    get:
+      operationId: whoAmI
+      responses:
+        "200":
+          description: the caller
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  account: {type: object, properties: {id: {type: string}}}
+          links:
+            Account: {operationId: getAccount, parameters: {accountId: '$response.body#/account/id'}}
+  /accounts/{accountId}:
+    get:
+      operationId: getAccount
+      parameters: [{name: accountId, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the account}}
+`
+	d, err := surface.ParseOpenAPI([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := generated(t, surface.Probes(d, allow()), "getAccount")
+	p := g.Probe
+	if p == nil {
+		t.Fatalf("no probe: %s", g.Reason)
+	}
+	if want := "setup: GET /me (link Account gives {accountId})"; g.How != want {
+		t.Errorf("How %q, want %q", g.How, want)
+	}
+	if p.Path != "/accounts/{{accountId}}" || len(p.Setup) != 1 || len(p.Teardown) != 0 {
+		t.Fatalf("probe %s with %d setup and %d teardown steps", p.Path, len(p.Setup), len(p.Teardown))
+	}
+	step := p.Setup[0]
+	if step.Method != "GET" || step.Path != "/me" || len(step.Extract) != 1 || step.Extract["accountId"] != "account.id" {
+		t.Errorf("setup %s %s extract %v, want GET /me extract {accountId: account.id}", step.Method, step.Path, step.Extract)
+	}
+
+	// The same document without the link: the fallbacks find nothing, so the probe above is the link's.
+	d, err = surface.ParseOpenAPI([]byte(strings.Replace(doc, "          links:\n            Account:", "          x-links:\n            Account:", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := generated(t, surface.Probes(d, allow()), "getAccount"); g.Probe != nil || !strings.Contains(g.Reason, "no value for the path parameter {accountId}") {
+		t.Errorf("without the link: probe %v, how %q, reason %q", g.Probe != nil, g.How, g.Reason)
+	}
+}
+
 // Recorded traffic becomes operations without its credentials; an id a POST answered with becomes a
 // parameter linked to that POST.
 func TestHAR(t *testing.T) {

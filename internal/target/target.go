@@ -151,14 +151,16 @@ func buildIdentity(name string, ci *config.Identity, dir, base string, vars prob
 		id.Teardown = buildSteps(ci.Teardown, base)
 		id.RecordMints()
 	}
-	id.Revoke = buildHook(ci.Revoke, dir, c, r)
-	id.Downgrade = buildHook(ci.Downgrade, dir, c, r)
-	id.Restore = buildHook(ci.Restore, dir, c, r)
+	id.Revoke = buildHook(ci.Revoke, dir, vars, c, r)
+	id.Downgrade = buildHook(ci.Downgrade, dir, vars, c, r)
+	id.Restore = buildHook(ci.Restore, dir, vars, c, r)
 	return id, nil
 }
 
-// buildHook returns nil for an absent hook. Validate guarantees exactly one kind is set.
-func buildHook(h *config.Hook, dir string, c *client.Client, r *redact.Redactor) identity.Hook {
+// buildHook returns nil for an absent hook. Validate guarantees exactly one kind is set. vars are
+// the config's vars, which an http hook's templates know (a command hook's do not); a command hook
+// runs in dir, the config file's folder.
+func buildHook(h *config.Hook, dir string, vars probe.Vars, c *client.Client, r *redact.Redactor) identity.Hook {
 	switch {
 	case h == nil:
 		return nil
@@ -179,6 +181,7 @@ func buildHook(h *config.Hook, dir string, c *client.Client, r *redact.Redactor)
 			Headers: maps.Clone(x.Headers),
 			Body:    x.Body,
 			Expect:  slices.Clone(x.Expect),
+			Vars:    vars,
 		}, c, r)
 	case h.Command != nil:
 		return identity.NewCommandHookIn(dir, slices.Clone(h.Command), r)

@@ -4,14 +4,19 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tocsin/tocsin/internal/config"
+	"github.com/tocsin/tocsin/internal/identity"
 	"github.com/tocsin/tocsin/internal/redact"
 )
 
@@ -228,6 +233,61 @@ checks:
 	}
 	if tg.Client.Redactor() != r {
 		t.Error("the client does not learn into the scan's redactor")
+	}
+}
+
+// An http hook knows the config's vars beside the token's, as validation says: a downgrade and its
+// restore name the subject they act on with one, and a restore has no token to name it by.
+func TestHTTPHooksKnowVars(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" "+string(body))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	y := `version: 1
+target: {origins: ["` + srv.URL + `"]}
+vars: {subject: alice-42}
+identities:
+  alice:
+    token: {command: [./token.sh]}
+    downgrade:
+      http: {method: PUT, url: "` + srv.URL + `/subjects/{{subject}}/scopes", body: '{"drop": "{{token.id}}"}'}
+    restore:
+      http: {method: PUT, url: "` + srv.URL + `/subjects/{{subject}}/scopes", body: '{"subject": "{{ subject }}"}'}
+probes:
+  read: {path: /items}
+checks:
+  toctou/scope-downgrade-ignored: {identity: alice, probes: [read]}
+`
+	cfg, err := config.Parse("t.yaml", []byte(y), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := Build(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := tg.Identities["alice"]
+	ctx := context.Background()
+	if err := alice.Downgrade.Run(ctx, identity.Token{Value: "tok", Fields: map[string]string{"id": "t-7"}}); err != nil {
+		t.Fatalf("downgrade: %v", err)
+	}
+	// A restore runs with the zero Token (internal/check/restore.go).
+	if err := alice.Restore.Run(ctx, identity.Token{}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	want := []string{
+		`PUT /subjects/alice-42/scopes {"drop": "t-7"}`,
+		`PUT /subjects/alice-42/scopes {"subject": "alice-42"}`,
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Errorf("requests:\n%q\nwant\n%q", got, want)
 	}
 }
 
