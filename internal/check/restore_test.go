@@ -230,3 +230,32 @@ func TestRestoreThatSucceedsOnRetryIsNoFailure(t *testing.T) {
 		t.Errorf("alice's scopes %v; want reports:read restored", scopes)
 	}
 }
+
+// A restore that fails between two passes (the vulnerable lab caches permissions, so the downgrade
+// check restores alice before each later pass) is retried for one restore budget, recorded and
+// alerted once: the measurement's closing restore does not spend a second budget on it.
+func TestRestoreFailingBetweenPassesIsRetriedOnce(t *testing.T) {
+	const budget = 2 * time.Second
+	defer check.SetRestoreFor(budget)()
+	var mu sync.Mutex
+	var calls []time.Time
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls = append(calls, time.Now())
+		mu.Unlock()
+		http.Error(w, "identity store unavailable", http.StatusInternalServerError)
+	}))
+	defer hook.Close()
+
+	_, r, alerts := scanDowngrade(t, lab.Options{Flavor: lab.Vulnerable}, restoreVia(hook.URL))
+	assertRestoreFailed(t, r, alerts, "restore failed", "500")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) < 2 {
+		t.Fatalf("the restore hook was called %d times; want it retried", len(calls))
+	}
+	// One budget is 2 s; two in a row would span about 4 s.
+	if span := calls[len(calls)-1].Sub(calls[0]); span > budget*3/2 {
+		t.Errorf("restore attempts spanned %s (%d calls); want one budget of %s, not two", span.Round(time.Millisecond), len(calls), budget)
+	}
+}

@@ -258,8 +258,11 @@ func (m *staleMeasurement) arm(ctx context.Context, p *stalePass, plan passPlan,
 	tl := &p.tl
 
 	if !first && m.restore != nil {
-		if err := retryRestore(ctx, m.ident); err != nil {
-			return fmt.Errorf("identity %q: restore before the next pass: %w", m.ident.Name, t.Redactor.Error(err))
+		if err := restoreIdentity(ctx, m.env, m.checkID, m.ident, "downgraded (the downgrade hook's change is still in effect)"); err != nil {
+			// Recorded and alerted once; the measurement's own restore must not spend another
+			// restore budget on the same failure.
+			m.changed = false
+			return fmt.Errorf("identity %q: restore before the next pass: %w", m.ident.Name, err)
 		}
 		tl.add(time.Now(), finding.EventRestore, "identity restored", nil, time.Time{}, time.Time{})
 	}
