@@ -304,3 +304,112 @@ func TestRecursiveSchemaIsBounded(t *testing.T) {
 		t.Errorf("body %+v", b)
 	}
 }
+
+// A link from a create to another resource gives that resource's id, not the id of what the create
+// made: the teardown must delete the order by the order's own id, extracted from the same response,
+// and when the response does not say which field that is, the probe is refused, not guessed.
+func TestLinkToAnotherResourceTearsDownTheCreated(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /orders:
+    post:
+      operationId: createOrder
+      requestBody: {content: {application/json: {example: {sku: A1}}}}
+      responses:
+        "201":
+          description: created
+          content:
+            application/json:
+              schema:
+                type: object
+                properties: {orderId: {type: string}, invoiceNo: {type: string}}
+          links:
+            Invoice: {operationId: getInvoice, parameters: {invoiceNo: '$response.body#/invoiceNo'}}
+            Void: {operationId: voidInvoice, parameters: {invoiceNo: '$response.body#/invoiceNo'}}
+  /orders/{orderId}:
+    delete:
+      operationId: deleteOrder
+      parameters: [{name: orderId, in: path, required: true, schema: {type: string}, example: o-1}]
+      responses: {"204": {description: deleted}}
+  /invoices/{invoiceNo}:
+    get:
+      operationId: getInvoice
+      parameters: [{name: invoiceNo, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the invoice}}
+    delete:
+      operationId: voidInvoice
+      parameters: [{name: invoiceNo, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: voided}}
+`
+	pol := allow("createOrder", "deleteOrder", "voidInvoice")
+	probes := func(t *testing.T, doc string) []surface.Generated {
+		t.Helper()
+		d, err := surface.ParseOpenAPI([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return surface.Probes(d, pol)
+	}
+
+	t.Run("the create's response names its id", func(t *testing.T) {
+		gen := probes(t, doc)
+		for _, id := range []string{"getInvoice", "voidInvoice"} {
+			g := generated(t, gen, id)
+			p := g.Probe
+			if p == nil {
+				t.Fatalf("%s: no probe: %s", id, g.Reason)
+			}
+			if p.Path != "/invoices/{{invoiceNo}}" || len(p.Setup) != 1 || len(p.Teardown) != 1 {
+				t.Fatalf("%s: probe %s with %d setup and %d teardown steps (how %q)", id, p.Path, len(p.Setup), len(p.Teardown), g.How)
+			}
+			step, td := p.Setup[0], p.Teardown[0]
+			if step.Method != "POST" || step.Path != "/orders" || step.Extract["invoiceNo"] != "invoiceNo" || step.Extract["orderId"] != "orderId" {
+				t.Errorf("%s: setup %s %s extract %v, want POST /orders extracting invoiceNo and the order's own orderId", id, step.Method, step.Path, step.Extract)
+			}
+			if td.Method != "DELETE" || td.Path != "/orders/{{orderId}}" {
+				t.Errorf("%s: teardown %s %s, want DELETE /orders/{{orderId}}: the order the setup created (how %q)", id, td.Method, td.Path, g.How)
+			}
+		}
+	})
+
+	t.Run("the DELETE's parameter has no example", func(t *testing.T) {
+		g := generated(t, probes(t, strings.Replace(doc, ", example: o-1", "", 1)), "getInvoice")
+		if g.Probe == nil || len(g.Probe.Teardown) != 1 || g.Probe.Teardown[0].Path != "/orders/{{orderId}}" {
+			t.Errorf("probe %v, reason %q: the teardown takes the id from the setup, it needs no example", g.Probe != nil, g.Reason)
+		}
+	})
+
+	t.Run("the link's variable and the order's id share a name", func(t *testing.T) {
+		same := strings.NewReplacer("{orderId}", "{id}", "name: orderId", "name: id", "orderId: {type: string}", "id: {type: string}",
+			"{invoiceNo}", "{id}", "name: invoiceNo", "name: id", "invoiceNo: '$", "id: '$").Replace(doc)
+		g := generated(t, probes(t, same), "getInvoice")
+		p := g.Probe
+		if p == nil {
+			t.Fatalf("no probe: %s", g.Reason)
+		}
+		if p.Path != "/invoices/{{id}}" || len(p.Setup) != 1 || p.Setup[0].Extract["id"] != "invoiceNo" || len(p.Teardown) != 1 {
+			t.Fatalf("probe %s, setup %+v, how %q", p.Path, p.Setup, g.How)
+		}
+		own := strings.TrimSuffix(strings.TrimPrefix(p.Teardown[0].Path, "/orders/{{"), "}}")
+		if own == "id" || p.Setup[0].Extract[own] != "id" {
+			t.Errorf("teardown %s with setup extract %v: want the order's id in a variable of its own", p.Teardown[0].Path, p.Setup[0].Extract)
+		}
+	})
+
+	t.Run("the create's response does not name its id", func(t *testing.T) {
+		for name, d := range map[string]string{
+			"no id field":   strings.Replace(doc, "orderId: {type: string}, ", "", 1),
+			"no body shape": strings.Replace(doc, "properties: {orderId: {type: string}, invoiceNo: {type: string}}", "", 1),
+		} {
+			g := generated(t, probes(t, d), "getInvoice")
+			if g.Probe != nil {
+				t.Errorf("%s: probe with setup %+v and teardown %+v: tocsin cannot know which order to delete", name, g.Probe.Setup, g.Probe.Teardown)
+				continue
+			}
+			if !strings.Contains(g.Reason, "teardown") || !strings.Contains(g.Reason, "link Invoice") || !strings.Contains(g.Reason, "POST /orders") {
+				t.Errorf("%s: reason %q, want one that says the link's create cannot be torn down", name, g.Reason)
+			}
+		}
+	})
+}
