@@ -413,3 +413,45 @@ paths:
 		}
 	})
 }
+
+// The teardown deletes in the collection the setup created in: a parent the create was sent to
+// with the spec's example is the same parent in the teardown, not a variable no step defines.
+func TestTeardownInTheCreatingCollection(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /users/{uid}/items:
+    post:
+      operationId: addItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}, example: u1}]
+      requestBody: {content: {application/json: {example: {name: a}}}}
+      responses:
+        "201":
+          description: created
+          content: {application/json: {schema: {type: object, properties: {id: {type: string}}}}}
+  /users/{uid}/items/{id}:
+    get:
+      operationId: getItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}, example: u1}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the item}}
+    delete:
+      operationId: deleteItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}, example: u1}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: deleted}}
+`
+	d, err := surface.ParseOpenAPI([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := generated(t, surface.Probes(d, allow("addItem", "deleteItem")), "getItem")
+	p := g.Probe
+	if p == nil {
+		t.Fatalf("no probe: %s", g.Reason)
+	}
+	if len(p.Setup) != 1 || p.Setup[0].Path != "/users/u1/items" || len(p.Teardown) != 1 {
+		t.Fatalf("probe %s with %d setup and %d teardown steps (how %q)", p.Path, len(p.Setup), len(p.Teardown), g.How)
+	}
+	if td := p.Teardown[0]; td.Method != "DELETE" || td.Path != "/users/u1/items/{{id}}" {
+		t.Errorf("teardown %s %s, want DELETE /users/u1/items/{{id}}: where the setup created the item", td.Method, td.Path)
+	}
+}
