@@ -135,12 +135,27 @@ func (g *generator) generate(op *Operation) Generated {
 		}
 	}
 	if b.creates {
+		if len(b.creators) > 1 {
+			// The scan removes what one setup made with one teardown chain, which stops at its
+			// first failure, and takes it all for gone when the probe's object is: a parent
+			// created first could be left behind.
+			out.Reason = fmt.Sprintf("its setup creates more than one resource (%s): tocsin removes one resource per setup and could leave the others behind (hint: define a var for the parameter the first one gives, naming one that exists, so that the setup creates only what the probe acts on)", strings.Join(b.creators, ", then "))
+			return out
+		}
 		// The DELETE of what the setup created, which is not the probe's own DELETE when the probe
 		// acts on another resource than the one its setup creates.
 		del := b.g.remover(b.creator)
 		if del == nil || b.created == "" {
 			out.Reason = fmt.Sprintf("its setup creates a resource (%s) that no allowed DELETE removes: tocsin would leave it behind (hint: allow the DELETE of that resource under destructive)", b.creator.Endpoint())
 			return out
+		}
+		if len(p.Verify) > 0 {
+			if at, _, _ := strings.Cut(p.Verify[0].Path, "?"); at != b.resourcePath() {
+				// Seeing the verify's object gone, a check takes what the setup created for removed
+				// and skips its teardown.
+				out.Reason = fmt.Sprintf("it removes another resource than the one its setup creates (%s): a check that saw it gone would take that one for removed too, and leave it behind", b.creator.Endpoint())
+				return out
+			}
 		}
 		td, err := b.plainStep(del, b.resourcePath())
 		if err != nil {
@@ -165,8 +180,10 @@ type chainBuilder struct {
 	known   map[string]bool // variables the setup extracts
 	how     []string
 	creates bool       // a setup step creates a resource
-	creator *Operation // the operation that creates it
+	creator *Operation // the operation that creates it (the last, when several do)
 	created string     // the variable naming what it created
+	// creators are the endpoints of every setup step that creates, in order.
+	creators []string
 	// creatorPath is the creating step's path (its parameters filled, no query): the collection
 	// that what it created is removed from.
 	creatorPath string
@@ -451,6 +468,7 @@ func (b *chainBuilder) addStep(src *Operation, extract map[string]string, create
 	}
 	if !src.Read() {
 		b.creates, b.creator, b.created = true, src, created
+		b.creators = append(b.creators, src.Endpoint())
 		b.creatorPath, _, _ = strings.Cut(step.Path, "?")
 	}
 	return true

@@ -354,7 +354,7 @@ paths:
 
 	t.Run("the create's response names its id", func(t *testing.T) {
 		gen := probes(t, doc)
-		for _, id := range []string{"getInvoice", "voidInvoice"} {
+		for _, id := range []string{"getInvoice"} {
 			g := generated(t, gen, id)
 			p := g.Probe
 			if p == nil {
@@ -370,6 +370,18 @@ paths:
 			if td.Method != "DELETE" || td.Path != "/orders/{{orderId}}" {
 				t.Errorf("%s: teardown %s %s, want DELETE /orders/{{orderId}}: the order the setup created (how %q)", id, td.Method, td.Path, g.How)
 			}
+		}
+	})
+
+	// Voiding the invoice, the check would see it gone (the verify reads the invoice), take what
+	// the setup created for removed, and skip the order's teardown.
+	t.Run("the probe removes the linked resource", func(t *testing.T) {
+		g := generated(t, probes(t, doc), "voidInvoice")
+		if g.Probe != nil {
+			t.Fatalf("probe with verify %s and teardown %s %s: the order would stay when the invoice is seen gone", g.Probe.Verify[0].Path, g.Probe.Teardown[0].Method, g.Probe.Teardown[0].Path)
+		}
+		if !strings.Contains(g.Reason, "another resource than the one its setup creates (POST /orders)") {
+			t.Errorf("reason %q", g.Reason)
 		}
 	})
 
@@ -453,5 +465,75 @@ paths:
 	}
 	if td := p.Teardown[0]; td.Method != "DELETE" || td.Path != "/users/u1/items/{{id}}" {
 		t.Errorf("teardown %s %s, want DELETE /users/u1/items/{{id}}: where the setup created the item", td.Method, td.Path)
+	}
+}
+
+// A setup that would create twice, a user and then an item in it, is refused: one teardown chain
+// per setup stops at its first failure, and a check that sees the item gone takes the whole setup
+// for removed, so the user could stay. With the user given, only the item is created and removed.
+func TestSetupCreatesOnce(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /users:
+    post:
+      operationId: addUser
+      requestBody: {content: {application/json: {example: {name: a}}}}
+      responses:
+        "201":
+          description: created
+          content: {application/json: {schema: {type: object, properties: {uid: {type: string}}}}}
+  /users/{uid}:
+    delete:
+      operationId: deleteUser
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: deleted}}
+  /users/{uid}/items:
+    post:
+      operationId: addItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}]
+      requestBody: {content: {application/json: {example: {name: a}}}}
+      responses:
+        "201":
+          description: created
+          content: {application/json: {schema: {type: object, properties: {id: {type: string}}}}}
+  /users/{uid}/items/{id}:
+    get:
+      operationId: getItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the item}}
+    delete:
+      operationId: deleteItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: deleted}}
+`
+	d, err := surface.ParseOpenAPI([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := allow("addUser", "deleteUser", "addItem", "deleteItem")
+	for _, id := range []string{"getItem", "deleteItem"} {
+		g := generated(t, surface.Probes(d, pol), id)
+		if g.Probe != nil {
+			var td []string
+			for _, s := range g.Probe.Teardown {
+				td = append(td, s.Method+" "+s.Path)
+			}
+			t.Errorf("%s: probe with %d setup steps and teardown %q (how %q): the user could be left behind", id, len(g.Probe.Setup), td, g.How)
+		} else if !strings.Contains(g.Reason, "more than one resource (POST /users, then POST /users/{uid}/items)") {
+			t.Errorf("%s: reason %q", id, g.Reason)
+		}
+	}
+
+	pol.Vars = map[string]string{"uid": "u1"}
+	for _, id := range []string{"getItem", "deleteItem"} {
+		g := generated(t, surface.Probes(d, pol), id)
+		p := g.Probe
+		if p == nil {
+			t.Fatalf("%s with vars.uid: no probe: %s", id, g.Reason)
+		}
+		if len(p.Setup) != 1 || p.Setup[0].Path != "/users/{{uid}}/items" || len(p.Teardown) != 1 || p.Teardown[0].Path != "/users/{{uid}}/items/{{id}}" {
+			t.Errorf("%s with vars.uid: setup %d steps, teardown %+v (how %q)", id, len(p.Setup), p.Teardown, g.How)
+		}
 	}
 }
