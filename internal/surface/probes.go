@@ -356,10 +356,8 @@ func (b *chainBuilder) fromLink(op *Operation, name, v string) bool {
 				b.refused[name] = fmt.Sprintf("link %s from %s gives it, but the teardown could not be derived: %s", l.Name, src.Endpoint(), why)
 				continue
 			}
-			if field != "" {
-				if ownSel := selectorOf(field); ownSel != sel {
-					extract[ownVar], created = ownSel, ownVar
-				}
+			if ownSel := selectorOf(field); field != "" && ownSel != sel {
+				extract[ownVar], created = ownSel, ownVar
 				note = fmt.Sprintf(", not the id of what it creates: its response's %s is, for the teardown", field)
 			}
 		}

@@ -367,6 +367,9 @@ paths:
 			if step.Method != "POST" || step.Path != "/orders" || step.Extract["invoiceNo"] != "invoiceNo" || step.Extract["orderId"] != "orderId" {
 				t.Errorf("%s: setup %s %s extract %v, want POST /orders extracting invoiceNo and the order's own orderId", id, step.Method, step.Path, step.Extract)
 			}
+			if want := "setup: POST /orders (link Invoice gives {invoiceNo}, not the id of what it creates: its response's orderId is, for the teardown)"; !strings.HasPrefix(g.How, want) {
+				t.Errorf("%s: how %q, want it to begin %q", id, g.How, want)
+			}
 			if td.Method != "DELETE" || td.Path != "/orders/{{orderId}}" {
 				t.Errorf("%s: teardown %s %s, want DELETE /orders/{{orderId}}: the order the setup created (how %q)", id, td.Method, td.Path, g.How)
 			}
@@ -382,6 +385,22 @@ paths:
 		}
 		if !strings.Contains(g.Reason, "another resource than the one its setup creates (POST /orders)") {
 			t.Errorf("reason %q", g.Reason)
+		}
+	})
+
+	t.Run("the link to another path gives the order's own id", func(t *testing.T) {
+		own := strings.Replace(doc, "Invoice: {operationId: getInvoice, parameters: {invoiceNo: '$response.body#/invoiceNo'}}",
+			"Invoice: {operationId: getInvoice, parameters: {invoiceNo: '$response.body#/orderId'}}", 1)
+		g := generated(t, probes(t, own), "getInvoice")
+		p := g.Probe
+		if p == nil {
+			t.Fatalf("no probe: %s", g.Reason)
+		}
+		if len(p.Setup) != 1 || len(p.Setup[0].Extract) != 1 || p.Setup[0].Extract["invoiceNo"] != "orderId" || len(p.Teardown) != 1 || p.Teardown[0].Path != "/orders/{{invoiceNo}}" {
+			t.Errorf("setup %+v, teardown %+v: the link's own variable names the order", p.Setup, p.Teardown)
+		}
+		if strings.Contains(g.How, "not the id") {
+			t.Errorf("how %q: the link does give the id of what it creates", g.How)
 		}
 	})
 
