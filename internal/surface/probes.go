@@ -106,8 +106,8 @@ func (g *generator) generate(op *Operation) Generated {
 		out.Reason = fmt.Sprintf("a write (%s), not allowed by destructive", op.Method)
 		return out
 	}
-	b := &chainBuilder{g: g, op: op, known: map[string]bool{}}
-	main, err := b.request(op, true)
+	b := &chainBuilder{g: g, op: op, known: map[string]bool{}, refused: map[string]string{}}
+	main, err := b.request(op, true, "")
 	if err != nil {
 		out.Reason = err.Error()
 		return out
@@ -135,15 +135,29 @@ func (g *generator) generate(op *Operation) Generated {
 		}
 	}
 	if b.creates {
-		del := op
-		if op.Method != "DELETE" {
-			del = b.remover()
+		if len(b.creators) > 1 {
+			// The scan removes what one setup made with one teardown chain, which stops at its
+			// first failure, and takes it all for gone when the probe's object is: a parent
+			// created first could be left behind.
+			out.Reason = fmt.Sprintf("its setup creates more than one resource (%s): tocsin removes one resource per setup and could leave the others behind (hint: define a var for the parameter the first one gives, naming one that exists, so that the setup creates only what the probe acts on)", strings.Join(b.creators, ", then "))
+			return out
 		}
-		if del == nil {
+		// The DELETE of what the setup created, which is not the probe's own DELETE when the probe
+		// acts on another resource than the one its setup creates.
+		del := b.g.remover(b.creator)
+		if del == nil || b.created == "" {
 			out.Reason = fmt.Sprintf("its setup creates a resource (%s) that no allowed DELETE removes: tocsin would leave it behind (hint: allow the DELETE of that resource under destructive)", b.creator.Endpoint())
 			return out
 		}
-		td, err := b.plainStep(del, b.resourcePath(del))
+		if len(p.Verify) > 0 {
+			if at, _, _ := strings.Cut(p.Verify[0].Path, "?"); at != b.resourcePath() {
+				// Seeing the verify's object gone, a check takes what the setup created for removed
+				// and skips its teardown.
+				out.Reason = fmt.Sprintf("it removes another resource than the one its setup creates (%s): a check that saw it gone would take that one for removed too, and leave it behind", b.creator.Endpoint())
+				return out
+			}
+		}
+		td, err := b.plainStep(del, b.resourcePath())
 		if err != nil {
 			out.Reason = err.Error()
 			return out
@@ -166,24 +180,35 @@ type chainBuilder struct {
 	known   map[string]bool // variables the setup extracts
 	how     []string
 	creates bool       // a setup step creates a resource
-	creator *Operation // the operation that creates it
+	creator *Operation // the operation that creates it (the last, when several do)
 	created string     // the variable naming what it created
+	// creators are the endpoints of every setup step that creates, in order.
+	creators []string
+	// creatorPath is the creating step's path (its parameters filled, no query): the collection
+	// that what it created is removed from.
+	creatorPath string
+	// refused says, by path parameter, why a link that gives its value could not be followed.
+	refused map[string]string
 }
 
 // request makes the request of op. withChains lets path parameters come from setup steps (the
-// probe itself); a step's own parameters come from variables and examples only.
-func (b *chainBuilder) request(op *Operation, withChains bool) (*config.Probe, error) {
+// probe itself); a step's own parameters come from variables and examples only. A non-empty at is
+// the path to send op to, its parameters filled already.
+func (b *chainBuilder) request(op *Operation, withChains bool, at string) (*config.Probe, error) {
 	p := &config.Probe{Method: op.Method, Headers: map[string]string{}}
 	for k, v := range op.Headers {
 		p.Headers[k] = v
 	}
-	path := op.Path
-	for _, name := range PathParams(op.Path) {
-		value, err := b.pathValue(op, name, withChains)
-		if err != nil {
-			return nil, err
+	path := at
+	if path == "" {
+		path = op.Path
+		for _, name := range PathParams(op.Path) {
+			value, err := b.pathValue(op, name, withChains)
+			if err != nil {
+				return nil, err
+			}
+			path = strings.Replace(path, "{"+name+"}", value, 1)
 		}
-		path = strings.Replace(path, "{"+name+"}", value, 1)
 	}
 	query := url.Values{}
 	if op.Query != "" {
@@ -308,6 +333,9 @@ func (b *chainBuilder) pathValue(op *Operation, name string, withChains bool) (s
 			return url.PathEscape(prm.Example), nil
 		}
 	}
+	if why := b.refused[name]; why != "" {
+		return "", fmt.Errorf("no value for the path parameter {%s} of %s: %s; no example, no vars.%s, and no other create or list gives one (hint: document the id of what the create makes in its response, or define vars.%s)", name, op.Endpoint(), why, name, name)
+	}
 	return "", fmt.Errorf("no value for the path parameter {%s} of %s: no example in the spec, no vars.%s, no link or create operation that makes one, and no list to pick one from (hint: define vars.%s, or allow the create under destructive)", name, op.Endpoint(), name, name)
 }
 
@@ -319,12 +347,59 @@ func (b *chainBuilder) fromLink(op *Operation, name, v string) bool {
 		if !ok || src == op || !b.g.allowed(src) {
 			continue
 		}
-		if b.addStep(src, v, sel) {
-			b.how = append(b.how, fmt.Sprintf("setup: %s (link %s gives {%s})", src.Endpoint(), l.Name, name))
+		extract, created, note := map[string]string{v: sel}, v, ""
+		if !src.Read() && !samePath(collection(op.Path, name), src.Path) {
+			// {name} is not an element of what src creates: the link's value names something else
+			// (an invoice the order came with), and the teardown needs the created one's own id.
+			ownVar, field, why := b.ownID(src, v)
+			if why != "" {
+				b.refused[name] = fmt.Sprintf("link %s from %s gives it, but the teardown could not be derived: %s", l.Name, src.Endpoint(), why)
+				continue
+			}
+			if ownSel := selectorOf(field); field != "" && ownSel != sel {
+				extract[ownVar], created = ownSel, ownVar
+				note = fmt.Sprintf(", not the id of what it creates: its response's %s is, for the teardown", field)
+			}
+		}
+		if b.addStep(src, extract, created) {
+			b.how = append(b.how, fmt.Sprintf("setup: %s (link %s gives {%s}%s)", src.Endpoint(), l.Name, name, note))
 			return true
 		}
 	}
 	return false
+}
+
+// ownID finds how to name what src creates when a link from it gives something else: the field of
+// its response named like the last parameter of the DELETE that removes it, else id, and a
+// variable for it that v and what is known already do not take. With no such DELETE it returns
+// nothing and no reason: the probe is refused for that, as any create nothing removes. why says
+// why the id cannot be told.
+func (b *chainBuilder) ownID(src *Operation, v string) (ownVar, field, why string) {
+	del := b.g.remover(src)
+	if del == nil {
+		return "", "", ""
+	}
+	params := PathParams(del.Path)
+	last := params[len(params)-1]
+	if r := src.success(); r != nil {
+		field = idField(r.Fields, last)
+	}
+	if field == "" {
+		return "", "", fmt.Sprintf("its value is not the id of what %s creates, and that response documents no %s or id field to delete it by with %s", src.Endpoint(), last, del.Endpoint())
+	}
+	base := varName(last)
+	taken := func(name string) bool {
+		_, isVar := b.g.pol.Vars[name]
+		return name == v || b.known[name] || isVar
+	}
+	ownVar = base
+	for n := 1; taken(ownVar); n++ {
+		ownVar = "created_" + base
+		if n > 1 {
+			ownVar = fmt.Sprintf("created%d_%s", n, base)
+		}
+	}
+	return ownVar, field, ""
 }
 
 // fromCreate adds the POST on the collection that holds {name}, when its response names the field.
@@ -338,7 +413,7 @@ func (b *chainBuilder) fromCreate(op *Operation, name, v string) bool {
 			continue
 		}
 		if r := src.success(); r != nil {
-			if field := idField(r.Fields, name); field != "" && b.addStep(src, v, selectorOf(field)) {
+			if field := idField(r.Fields, name); field != "" && b.addStep(src, map[string]string{v: selectorOf(field)}, v) {
 				b.how = append(b.how, fmt.Sprintf("setup: %s (creates it; {%s} from %s)", src.Endpoint(), name, field))
 				return true
 			}
@@ -366,7 +441,7 @@ func (b *chainBuilder) fromList(op *Operation, name, v string) bool {
 		if r.ListPath != "" {
 			sel = selectorOf(r.ListPath) + "." + sel
 		}
-		if b.addStep(src, v, sel) {
+		if b.addStep(src, map[string]string{v: sel}, "") {
 			b.how = append(b.how, fmt.Sprintf("setup: %s (the first item it lists gives {%s})", src.Endpoint(), name))
 			return true
 		}
@@ -374,33 +449,35 @@ func (b *chainBuilder) fromList(op *Operation, name, v string) bool {
 	return false
 }
 
-// addStep appends src as a setup step that extracts v with sel; false when src's own request
-// cannot be made.
-func (b *chainBuilder) addStep(src *Operation, v, sel string) bool {
-	step, err := b.request(src, false)
+// addStep appends src as a setup step that extracts the variables of extract with their selectors;
+// false when src's own request cannot be made. created is the variable that names what src
+// creates, when it writes: the teardown removes that.
+func (b *chainBuilder) addStep(src *Operation, extract map[string]string, created string) bool {
+	step, err := b.request(src, false, "")
 	if err != nil {
 		return false
 	}
 	step.Accept = src.SuccessStatuses()
 	step.Reject = nil
-	step.Extract = map[string]string{v: sel}
+	step.Extract = extract
 	b.setup = append(b.setup, step)
-	b.known[v] = true
+	for v := range extract {
+		b.known[v] = true
+	}
 	if !src.Read() {
-		b.creates, b.creator, b.created = true, src, v
+		b.creates, b.creator, b.created = true, src, created
+		b.creators = append(b.creators, src.Endpoint())
+		b.creatorPath, _, _ = strings.Cut(step.Path, "?")
 	}
 	return true
 }
 
-// plainStep makes a step of op on the resource the probe acts on: path is the probe's path, with
-// its {{variables}}, when op has the same path template.
+// plainStep makes a step of op on path, a path with its parameters filled (the probe's, or that
+// of what the setup created).
 func (b *chainBuilder) plainStep(op *Operation, path string) (*config.Probe, error) {
-	step, err := b.request(op, false)
+	step, err := b.request(op, false, path)
 	if err != nil {
 		return nil, err
-	}
-	if samePath(op.Path, b.op.Path) || path != "" {
-		step.Path = path + queryOf(step.Path)
 	}
 	step.Reject = nil
 	step.Body = ""
@@ -410,40 +487,25 @@ func (b *chainBuilder) plainStep(op *Operation, path string) (*config.Probe, err
 	return step, nil
 }
 
-// remover finds the allowed DELETE of what the setup created: on the creating collection's path
+// remover finds the allowed DELETE of what creator creates: on the creating collection's path
 // followed by one parameter.
-func (b *chainBuilder) remover() *Operation {
-	for _, op := range b.g.d.Operations {
-		if op.Method != "DELETE" || !b.g.allowed(op) {
+func (g *generator) remover(creator *Operation) *Operation {
+	for _, op := range g.d.Operations {
+		if op.Method != "DELETE" || !g.allowed(op) {
 			continue
 		}
 		params := PathParams(op.Path)
-		if len(params) > 0 && samePath(collection(op.Path, params[len(params)-1]), b.creator.Path) && strings.HasSuffix(op.Path, "{"+params[len(params)-1]+"}") {
+		if len(params) > 0 && samePath(collection(op.Path, params[len(params)-1]), creator.Path) && strings.HasSuffix(op.Path, "{"+params[len(params)-1]+"}") {
 			return op
 		}
 	}
 	return nil
 }
 
-// resourcePath is del's path with its last parameter standing for what the setup created.
-func (b *chainBuilder) resourcePath(del *Operation) string {
-	params := PathParams(del.Path)
-	path := del.Path
-	for i, name := range params {
-		value := "{{" + varName(name) + "}}"
-		if i == len(params)-1 {
-			value = "{{" + b.created + "}}"
-		}
-		path = strings.Replace(path, "{"+name+"}", value, 1)
-	}
-	return path
-}
-
-func queryOf(path string) string {
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		return path[i:]
-	}
-	return ""
+// resourcePath is the path of what the setup created: the collection it was created in (the
+// creating step's path, with the values that step was sent with), then the variable naming it.
+func (b *chainBuilder) resourcePath() string {
+	return strings.TrimSuffix(b.creatorPath, "/") + "/{{" + b.created + "}}"
 }
 
 // sameResource returns the operation with method on op's path template, or nil.

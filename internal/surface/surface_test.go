@@ -304,3 +304,255 @@ func TestRecursiveSchemaIsBounded(t *testing.T) {
 		t.Errorf("body %+v", b)
 	}
 }
+
+// A link from a create to another resource gives that resource's id, not the id of what the create
+// made: the teardown must delete the order by the order's own id, extracted from the same response,
+// and when the response does not say which field that is, the probe is refused, not guessed.
+func TestLinkToAnotherResourceTearsDownTheCreated(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /orders:
+    post:
+      operationId: createOrder
+      requestBody: {content: {application/json: {example: {sku: A1}}}}
+      responses:
+        "201":
+          description: created
+          content:
+            application/json:
+              schema:
+                type: object
+                properties: {orderId: {type: string}, invoiceNo: {type: string}}
+          links:
+            Invoice: {operationId: getInvoice, parameters: {invoiceNo: '$response.body#/invoiceNo'}}
+            Void: {operationId: voidInvoice, parameters: {invoiceNo: '$response.body#/invoiceNo'}}
+  /orders/{orderId}:
+    delete:
+      operationId: deleteOrder
+      parameters: [{name: orderId, in: path, required: true, schema: {type: string}, example: o-1}]
+      responses: {"204": {description: deleted}}
+  /invoices/{invoiceNo}:
+    get:
+      operationId: getInvoice
+      parameters: [{name: invoiceNo, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the invoice}}
+    delete:
+      operationId: voidInvoice
+      parameters: [{name: invoiceNo, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: voided}}
+`
+	pol := allow("createOrder", "deleteOrder", "voidInvoice")
+	probes := func(t *testing.T, doc string) []surface.Generated {
+		t.Helper()
+		d, err := surface.ParseOpenAPI([]byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return surface.Probes(d, pol)
+	}
+
+	t.Run("the create's response names its id", func(t *testing.T) {
+		gen := probes(t, doc)
+		for _, id := range []string{"getInvoice"} {
+			g := generated(t, gen, id)
+			p := g.Probe
+			if p == nil {
+				t.Fatalf("%s: no probe: %s", id, g.Reason)
+			}
+			if p.Path != "/invoices/{{invoiceNo}}" || len(p.Setup) != 1 || len(p.Teardown) != 1 {
+				t.Fatalf("%s: probe %s with %d setup and %d teardown steps (how %q)", id, p.Path, len(p.Setup), len(p.Teardown), g.How)
+			}
+			step, td := p.Setup[0], p.Teardown[0]
+			if step.Method != "POST" || step.Path != "/orders" || step.Extract["invoiceNo"] != "invoiceNo" || step.Extract["orderId"] != "orderId" {
+				t.Errorf("%s: setup %s %s extract %v, want POST /orders extracting invoiceNo and the order's own orderId", id, step.Method, step.Path, step.Extract)
+			}
+			if want := "setup: POST /orders (link Invoice gives {invoiceNo}, not the id of what it creates: its response's orderId is, for the teardown)"; !strings.HasPrefix(g.How, want) {
+				t.Errorf("%s: how %q, want it to begin %q", id, g.How, want)
+			}
+			if td.Method != "DELETE" || td.Path != "/orders/{{orderId}}" {
+				t.Errorf("%s: teardown %s %s, want DELETE /orders/{{orderId}}: the order the setup created (how %q)", id, td.Method, td.Path, g.How)
+			}
+		}
+	})
+
+	// Voiding the invoice, the check would see it gone (the verify reads the invoice), take what
+	// the setup created for removed, and skip the order's teardown.
+	t.Run("the probe removes the linked resource", func(t *testing.T) {
+		g := generated(t, probes(t, doc), "voidInvoice")
+		if g.Probe != nil {
+			t.Fatalf("probe with verify %s and teardown %s %s: the order would stay when the invoice is seen gone", g.Probe.Verify[0].Path, g.Probe.Teardown[0].Method, g.Probe.Teardown[0].Path)
+		}
+		if !strings.Contains(g.Reason, "another resource than the one its setup creates (POST /orders)") {
+			t.Errorf("reason %q", g.Reason)
+		}
+	})
+
+	t.Run("the link to another path gives the order's own id", func(t *testing.T) {
+		own := strings.Replace(doc, "Invoice: {operationId: getInvoice, parameters: {invoiceNo: '$response.body#/invoiceNo'}}",
+			"Invoice: {operationId: getInvoice, parameters: {invoiceNo: '$response.body#/orderId'}}", 1)
+		g := generated(t, probes(t, own), "getInvoice")
+		p := g.Probe
+		if p == nil {
+			t.Fatalf("no probe: %s", g.Reason)
+		}
+		if len(p.Setup) != 1 || len(p.Setup[0].Extract) != 1 || p.Setup[0].Extract["invoiceNo"] != "orderId" || len(p.Teardown) != 1 || p.Teardown[0].Path != "/orders/{{invoiceNo}}" {
+			t.Errorf("setup %+v, teardown %+v: the link's own variable names the order", p.Setup, p.Teardown)
+		}
+		if strings.Contains(g.How, "not the id") {
+			t.Errorf("how %q: the link does give the id of what it creates", g.How)
+		}
+	})
+
+	t.Run("the DELETE's parameter has no example", func(t *testing.T) {
+		g := generated(t, probes(t, strings.Replace(doc, ", example: o-1", "", 1)), "getInvoice")
+		if g.Probe == nil || len(g.Probe.Teardown) != 1 || g.Probe.Teardown[0].Path != "/orders/{{orderId}}" {
+			t.Errorf("probe %v, reason %q: the teardown takes the id from the setup, it needs no example", g.Probe != nil, g.Reason)
+		}
+	})
+
+	t.Run("the link's variable and the order's id share a name", func(t *testing.T) {
+		same := strings.NewReplacer("{orderId}", "{id}", "name: orderId", "name: id", "orderId: {type: string}", "id: {type: string}",
+			"{invoiceNo}", "{id}", "name: invoiceNo", "name: id", "invoiceNo: '$", "id: '$").Replace(doc)
+		g := generated(t, probes(t, same), "getInvoice")
+		p := g.Probe
+		if p == nil {
+			t.Fatalf("no probe: %s", g.Reason)
+		}
+		if p.Path != "/invoices/{{id}}" || len(p.Setup) != 1 || p.Setup[0].Extract["id"] != "invoiceNo" || len(p.Teardown) != 1 {
+			t.Fatalf("probe %s, setup %+v, how %q", p.Path, p.Setup, g.How)
+		}
+		own := strings.TrimSuffix(strings.TrimPrefix(p.Teardown[0].Path, "/orders/{{"), "}}")
+		if own == "id" || p.Setup[0].Extract[own] != "id" {
+			t.Errorf("teardown %s with setup extract %v: want the order's id in a variable of its own", p.Teardown[0].Path, p.Setup[0].Extract)
+		}
+	})
+
+	t.Run("the create's response does not name its id", func(t *testing.T) {
+		for name, d := range map[string]string{
+			"no id field":   strings.Replace(doc, "orderId: {type: string}, ", "", 1),
+			"no body shape": strings.Replace(doc, "properties: {orderId: {type: string}, invoiceNo: {type: string}}", "", 1),
+		} {
+			g := generated(t, probes(t, d), "getInvoice")
+			if g.Probe != nil {
+				t.Errorf("%s: probe with setup %+v and teardown %+v: tocsin cannot know which order to delete", name, g.Probe.Setup, g.Probe.Teardown)
+				continue
+			}
+			if !strings.Contains(g.Reason, "teardown") || !strings.Contains(g.Reason, "link Invoice") || !strings.Contains(g.Reason, "POST /orders") {
+				t.Errorf("%s: reason %q, want one that says the link's create cannot be torn down", name, g.Reason)
+			}
+		}
+	})
+}
+
+// The teardown deletes in the collection the setup created in: a parent the create was sent to
+// with the spec's example is the same parent in the teardown, not a variable no step defines.
+func TestTeardownInTheCreatingCollection(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /users/{uid}/items:
+    post:
+      operationId: addItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}, example: u1}]
+      requestBody: {content: {application/json: {example: {name: a}}}}
+      responses:
+        "201":
+          description: created
+          content: {application/json: {schema: {type: object, properties: {id: {type: string}}}}}
+  /users/{uid}/items/{id}:
+    get:
+      operationId: getItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}, example: u1}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the item}}
+    delete:
+      operationId: deleteItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}, example: u1}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: deleted}}
+`
+	d, err := surface.ParseOpenAPI([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := generated(t, surface.Probes(d, allow("addItem", "deleteItem")), "getItem")
+	p := g.Probe
+	if p == nil {
+		t.Fatalf("no probe: %s", g.Reason)
+	}
+	if len(p.Setup) != 1 || p.Setup[0].Path != "/users/u1/items" || len(p.Teardown) != 1 {
+		t.Fatalf("probe %s with %d setup and %d teardown steps (how %q)", p.Path, len(p.Setup), len(p.Teardown), g.How)
+	}
+	if td := p.Teardown[0]; td.Method != "DELETE" || td.Path != "/users/u1/items/{{id}}" {
+		t.Errorf("teardown %s %s, want DELETE /users/u1/items/{{id}}: where the setup created the item", td.Method, td.Path)
+	}
+}
+
+// A setup that would create twice, a user and then an item in it, is refused: one teardown chain
+// per setup stops at its first failure, and a check that sees the item gone takes the whole setup
+// for removed, so the user could stay. With the user given, only the item is created and removed.
+func TestSetupCreatesOnce(t *testing.T) {
+	doc := `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /users:
+    post:
+      operationId: addUser
+      requestBody: {content: {application/json: {example: {name: a}}}}
+      responses:
+        "201":
+          description: created
+          content: {application/json: {schema: {type: object, properties: {uid: {type: string}}}}}
+  /users/{uid}:
+    delete:
+      operationId: deleteUser
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: deleted}}
+  /users/{uid}/items:
+    post:
+      operationId: addItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}]
+      requestBody: {content: {application/json: {example: {name: a}}}}
+      responses:
+        "201":
+          description: created
+          content: {application/json: {schema: {type: object, properties: {id: {type: string}}}}}
+  /users/{uid}/items/{id}:
+    get:
+      operationId: getItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: the item}}
+    delete:
+      operationId: deleteItem
+      parameters: [{name: uid, in: path, required: true, schema: {type: string}}, {name: id, in: path, required: true, schema: {type: string}}]
+      responses: {"204": {description: deleted}}
+`
+	d, err := surface.ParseOpenAPI([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := allow("addUser", "deleteUser", "addItem", "deleteItem")
+	for _, id := range []string{"getItem", "deleteItem"} {
+		g := generated(t, surface.Probes(d, pol), id)
+		if g.Probe != nil {
+			var td []string
+			for _, s := range g.Probe.Teardown {
+				td = append(td, s.Method+" "+s.Path)
+			}
+			t.Errorf("%s: probe with %d setup steps and teardown %q (how %q): the user could be left behind", id, len(g.Probe.Setup), td, g.How)
+		} else if !strings.Contains(g.Reason, "more than one resource (POST /users, then POST /users/{uid}/items)") {
+			t.Errorf("%s: reason %q", id, g.Reason)
+		}
+	}
+
+	pol.Vars = map[string]string{"uid": "u1"}
+	for _, id := range []string{"getItem", "deleteItem"} {
+		g := generated(t, surface.Probes(d, pol), id)
+		p := g.Probe
+		if p == nil {
+			t.Fatalf("%s with vars.uid: no probe: %s", id, g.Reason)
+		}
+		if len(p.Setup) != 1 || p.Setup[0].Path != "/users/{{uid}}/items" || len(p.Teardown) != 1 || p.Teardown[0].Path != "/users/{{uid}}/items/{{id}}" {
+			t.Errorf("%s with vars.uid: setup %d steps, teardown %+v (how %q)", id, len(p.Setup), p.Teardown, g.How)
+		}
+	}
+}
