@@ -282,3 +282,57 @@ func TestScanFromHAR(t *testing.T) {
 		t.Errorf("findings %v, want %v\n%s", got, want, r.Surface.Line())
 	}
 }
+
+// A note the setup creates shared is one bob lists: authz/bola from the document leaves it out on
+// the vulnerable lab, where bob could reach any note, rather than flag what he may see.
+func TestBOLAFromOpenAPISharedObject(t *testing.T) {
+	l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: lab.Vulnerable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := t.TempDir()
+	spec := strings.Replace(string(l.OpenAPI()), `"required": ["title"], "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"}, "shared": {"type": "boolean", "default": false}}`,
+		`"required": ["title", "shared"], "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"}, "shared": {"type": "boolean", "default": true}}`, 1)
+	if spec == string(l.OpenAPI()) {
+		t.Fatal("the lab's POST /notes schema changed: update the test's edit")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "openapi.json"), []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(l.SurfaceConfigYAML()), "source: "+l.URL()+"/openapi.json", "source: "+filepath.Join(dir, "openapi.json"), 1) +
+		"checks:\n  authz/bola: {identity: bob, owner: alice}\n"
+	env := l.Env()
+	cfg, err := config.Parse("lab.yaml", []byte(y), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.Resources()
+	tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := scan.Run(context.Background(), tgt, scan.Options{Name: "lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) != 0 {
+		t.Errorf("findings on shared notes: %+v", r.Findings)
+	}
+	var probes []string
+	for _, c := range r.Checks {
+		for _, x := range c.Experiments {
+			probes = append(probes, x.Probe)
+			if x.Verdict != "passed" || !strings.Contains(x.Reason, "lists") {
+				t.Errorf("%s on %s: %s (%s), want passed: bob lists the note", c.ID, x.Probe, x.Verdict, x.Reason)
+			}
+		}
+	}
+	slices.Sort(probes)
+	if want := []string{"deleteNote", "getNote", "updateNote"}; !slices.Equal(probes, want) {
+		t.Errorf("bola ran on %v, want %v", probes, want)
+	}
+	if after := l.Resources(); !maps.Equal(before, after) {
+		t.Errorf("resources before %v, after %v", before, after)
+	}
+}
