@@ -336,3 +336,74 @@ func TestBOLAFromOpenAPISharedObject(t *testing.T) {
 		t.Errorf("resources before %v, after %v", before, after)
 	}
 }
+
+// authz/bfla from a document: an operation whose scope alice's token has and bob's lacks. The
+// lab's own document gives GET /admin/accounts the scope it checks (items:read, which bob has) and
+// says the admin role is checked by the server; this test's copy documents the privilege as a
+// scope bob's token lacks (reports:read), so the check picks the route: bob gets the accounts in
+// the vulnerable flavour, which checks nothing but the token, and 403 in the fixed one.
+func TestBFLAFromOpenAPIScopes(t *testing.T) {
+	for _, tc := range []struct {
+		flavor string
+		want   []string
+	}{{lab.Vulnerable, []string{"GET /admin/accounts"}}, {lab.Fixed, nil}} {
+		t.Run(tc.flavor, func(t *testing.T) {
+			l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: tc.flavor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			dir := t.TempDir()
+			doc := string(l.OpenAPI())
+			i := strings.Index(doc, `"operationId": "listAccounts"`)
+			if i < 0 {
+				t.Fatal("no listAccounts in the lab's document")
+			}
+			j := strings.Index(doc[i:], `"security": [{"oauth2": ["items:read"]}]`)
+			if j < 0 {
+				t.Fatal("listAccounts' security changed: update the test's edit")
+			}
+			spec := doc[:i+j] + `"security": [{"oauth2": ["reports:read"]}]` + doc[i+j+len(`"security": [{"oauth2": ["items:read"]}]`):]
+			if err := os.WriteFile(filepath.Join(dir, "openapi.json"), []byte(spec), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			y := strings.Replace(string(l.SurfaceConfigYAML()), "source: "+l.URL()+"/openapi.json", "source: "+filepath.Join(dir, "openapi.json"), 1) +
+				"checks:\n  authz/bfla: {identity: bob, owner: alice}\n"
+			env := l.Env()
+			cfg, err := config.Parse("lab.yaml", []byte(y), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := l.Resources()
+			tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := scan.Run(context.Background(), tgt, scan.Options{Name: "lab"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range r.Findings {
+				got = append(got, f.Endpoint)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v", got, tc.want)
+			}
+			for _, c := range r.Checks {
+				for _, x := range c.Experiments {
+					// The daily report needs no token at all in the vulnerable flavour: undecided.
+					if (x.Verdict == "inconclusive") != (tc.flavor == lab.Vulnerable && x.Probe == "getDailyReport") || x.Verdict == "error" || x.Verdict == "skipped" {
+						t.Errorf("%s on %s: %s (%s)", c.ID, x.Probe, x.Verdict, x.Reason)
+					}
+				}
+			}
+			if !slices.Contains(tgt.Checks["authz/bfla"].Probes, "listAccounts") {
+				t.Errorf("bfla probes %v, want listAccounts among them", tgt.Checks["authz/bfla"].Probes)
+			}
+			if after := l.Resources(); !maps.Equal(before, after) {
+				t.Errorf("resources before %v, after %v", before, after)
+			}
+		})
+	}
+}
