@@ -110,6 +110,7 @@ type inflightRun struct {
 	verifyLatency time.Duration
 	controlled    bool     // the action was shown to be refused without a valid token
 	controls      timeline // those requests, for the finding's evidence
+	verifierSees  bool     // the verifier was shown to read what a setup created
 }
 
 // attemptResult is one raced attempt, with absolute times.
@@ -280,6 +281,19 @@ func (r *inflightRun) attempt(ctx context.Context, kind attemptKind, offset time
 		return nil, err
 	}
 	a.verifyToken = verifyVars["token"]
+	if !r.verifierSees {
+		// Control, once: the verifier sees the resource before the action. One that may not read
+		// it (another account's note answers 404) would find it "gone" whatever happened, and the
+		// resource would be left behind as removed.
+		v, err := read.Do(ctx, t.Client, verifyVars)
+		if err != nil {
+			return nil, fmt.Errorf("probe %q: verify: %w", r.probe.Name, t.Redactor.Error(err))
+		}
+		if v.Outcome != probe.Accepted {
+			return nil, inconclusive("control: the verifier (%s) cannot read what the setup created: %s answered %d before the action, so its \"gone\" after it would prove nothing (hint: set checks.%s.verifier to an identity that may read the resource, or anonymous for a public read)", r.verifier, read.Endpoint(), v.Response.Status, r.meta.ID)
+		}
+		r.verifierSees = true
+	}
 
 	revoke := func() error {
 		a.revokeSent = time.Now()

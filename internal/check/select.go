@@ -17,8 +17,22 @@ package check
 //     public operations are listed as public, never flagged.
 //   - jwt/*: one read that needs a token, preferring one that needs no setup; these run from the
 //     surface only when listed under checks, since they apply only to a JWT.
-//   - authz/*: none. They run only from probes written for them under checks: an API description
-//     says neither whose an object is nor which operations need a privilege the identity lacks.
+//   - authz/bola: an operation on an object path whose object a setup creates (an OpenAPI link, or
+//     the POST on its collection) and whose collection has a list (GET). Whose the object is comes
+//     from construction, not from the description: the owner (the check's, else the first identity)
+//     runs the setup, another identity tries the operation. The list is needed to learn what that
+//     identity may see: an object it lists is shared, out of scope; without a list (GET
+//     /items/{id}, a catalogue anyone may read) nothing is claimed. Writes only where destructive
+//     allows, with a GET on the same path to read the object back.
+//   - authz/bfla: an operation whose every security alternative needs a scope that the owner's
+//     oauth2 scopes have and the identity under test's lack; both identities' scopes must be known
+//     from the config. The probe is marked privileged. A privilege no scope expresses (a role the
+//     server looks up) is not in the description, so such operations need hand-written probes.
+//   - authz/mass-assignment: a create or update (with a body) whose request or success response
+//     schema marks properties readOnly, with a GET that reads it back, acting on what the scan made:
+//     an object a setup creates, or the calling identity itself (PATCH /account) when an identity
+//     is minted per experiment (the probe runs as it, and identities so minted are tried first).
+//     The readOnly properties are tried besides the defaults (role, is_admin, ...).
 //
 // The identity under test is the check's, or (with no checks listed) the first identity in the
 // config that has what the check needs (a revoke hook and a source of fresh tokens; a downgrade
@@ -29,6 +43,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -51,6 +66,13 @@ type selector struct {
 	identity func(t *target.Target, name string, id *identity.Identity) string
 	// fits says why op fits, or "" when it does not.
 	fits func(t *target.Target, name string, op *target.Op) string
+	// pair, for the checks between two identities (authz/bola, authz/bfla), replaces fits: why op
+	// fits with owner entitled to it and name under test. The owner is the check's, else the first
+	// identity in the config; the identity under test is another.
+	pair func(t *target.Target, owner, name string, op *target.Op) string
+	// perExperimentFirst tries identities minted per experiment first (authz/mass-assignment: what
+	// it sets on an identity goes with the account).
+	perExperimentFirst bool
 	// none says why no operation fits, when none does.
 	none string
 }
@@ -149,6 +171,113 @@ func init() {
 	}
 }
 
+func init() {
+	anyIdentity := func(*target.Target, string, *identity.Identity) string { return "" }
+	// authz/bola: an operation on an object that a setup creates (an OpenAPI link, or the POST on
+	// its collection), so that whose it is comes from construction: the owner creates it, the
+	// identity under test tries the operation on it. The collection's list must be known too: an
+	// object the identity under test lists is shared with it, and without the list that cannot be
+	// learned. Writes need destructive and a GET that reads the object back.
+	selectors[config.CheckBOLA] = selector{
+		identity: anyIdentity,
+		pair: func(t *target.Target, owner, name string, op *target.Op) string {
+			p := t.Probes[op.Probe]
+			if op.Public() || op.Creates == "" || p.List == nil || len(surface.PathParams(op.Path)) == 0 || p.Shared {
+				return ""
+			}
+			if writes(p) && (!p.Destructive || len(p.Setup) == 0 || len(p.Verify) == 0) {
+				return ""
+			}
+			creator := opByEndpoint(t.Surface, op.Creates)
+			for _, who := range []string{owner, name} {
+				if !covers(t.Surface, who, op.Operation) || creator != nil && !covers(t.Surface, who, creator.Operation) {
+					return ""
+				}
+			}
+			verb := "reads"
+			if writes(p) {
+				verb = operation(p.Method) + "s"
+			}
+			return fmt.Sprintf("a %s on an object %s creates, made by %s (the owner); %s %s it, and is out of scope where %s lists it", op.Method, op.Creates, owner, name, verb, p.List.Endpoint())
+		},
+		none: "no operation on an object has a setup that creates it (an OpenAPI link or the POST on its collection) and a list of the collection to learn what the identity under test may see (writes: allowed under destructive, with a GET to read the object back)",
+	}
+	// authz/bfla: an operation whose every security alternative needs a scope the owner's oauth2
+	// source asks for and the identity under test's does not: the document says the privilege is
+	// needed, and the config which identity holds it. An identity whose scopes are unknown is never
+	// taken for one that lacks them.
+	selectors[config.CheckBFLA] = selector{
+		identity: func(t *target.Target, name string, _ *identity.Identity) string {
+			if _, known := t.Surface.Scopes[name]; !known {
+				return fmt.Sprintf("its scopes are unknown (hint: an oauth2 token source with scopes, identities.%s.token.oauth2.scopes)", name)
+			}
+			return ""
+		},
+		pair: func(t *target.Target, owner, name string, op *target.Op) string {
+			p := t.Probes[op.Probe]
+			have, known := t.Surface.Scopes[name]
+			if _, ownerKnown := t.Surface.Scopes[owner]; !known || !ownerKnown || op.Public() || !covers(t.Surface, owner, op.Operation) {
+				return ""
+			}
+			if writes(p) && (!p.Destructive || len(p.Setup) == 0 || len(p.Verify) == 0) {
+				return ""
+			}
+			var lacks []string
+			for _, req := range op.Security {
+				sc := req.Scopes()
+				i := slices.IndexFunc(sc, func(s string) bool { return !slices.Contains(have, s) })
+				if i < 0 {
+					return "" // this alternative is open to the identity under test
+				}
+				lacks = append(lacks, sc[i])
+			}
+			slices.Sort(lacks)
+			return fmt.Sprintf("a %s that needs %s, which %s holds and %s's scopes lack (%s)", op.Method, needs(op.Operation), owner, name, strings.Join(slices.Compact(lacks), ", "))
+		},
+		none: "no operation needs a scope that the owner's oauth2 scopes have and the identity under test's lack (writes: allowed under destructive, with a setup and a GET to read back)",
+	}
+	// authz/mass-assignment: a create or update whose request or response schema marks properties
+	// readOnly, with a GET that reads the object back, acting on what the scan made: an object a
+	// setup created, or the calling identity itself when that identity is minted per experiment.
+	selectors[config.CheckMassAssignment] = selector{
+		identity:           anyIdentity,
+		perExperimentFirst: true,
+		fits: func(t *target.Target, name string, op *target.Op) string {
+			p := t.Probes[op.Probe]
+			switch {
+			case op.Read() || p.Body == "" || !p.Destructive || len(p.Verify) == 0 || len(op.ReadOnly) == 0 || !covers(t.Surface, name, op.Operation):
+				return ""
+			case op.OnIdentity && (p.As != name || !perExperiment(t, name)):
+				return "" // the probe runs as the identity minted per experiment it names
+			case !op.OnIdentity && op.Creates == "":
+				return ""
+			}
+			what := "an object its setup creates (" + op.Creates + ")"
+			if op.OnIdentity {
+				what = "the calling identity, minted per experiment"
+			}
+			return fmt.Sprintf("a %s on %s, whose schema marks %s readOnly; %s reads it back", op.Method, what, strings.Join(slices.Sorted(maps.Keys(op.ReadOnly)), ", "), p.Verify[len(p.Verify)-1].Endpoint())
+		},
+		none: "no create or update whose schema marks properties readOnly has a GET to read it back and acts on what the scan made (an object a setup creates, or an identity minted per experiment)",
+	}
+}
+
+// perExperiment reports whether the named identity is minted anew for every experiment.
+func perExperiment(t *target.Target, name string) bool {
+	id := t.Identities[name]
+	return id != nil && id.PerExperiment
+}
+
+// opByEndpoint returns the surface's operation "METHOD /path", or nil.
+func opByEndpoint(s *target.Surface, endpoint string) *target.Op {
+	for _, o := range s.Ops {
+		if o.Endpoint() == endpoint {
+			return o
+		}
+	}
+	return nil
+}
+
 func canRevoke(_ *target.Target, _ string, id *identity.Identity) string {
 	switch {
 	case id.Revoke == nil:
@@ -178,7 +307,7 @@ func Choose(t *target.Target) error {
 		sel, ok := selectors[id]
 		switch {
 		case s.Auto && !ok:
-			s.Unselected[id] = "runs only from probes written for it under checks (an API description says neither whose an object is nor which operations need a privilege)"
+			s.Unselected[id] = "runs only from probes written for it under checks"
 			continue
 		case s.Auto && sel.listedOnly:
 			s.Unselected[id] = "runs when listed under checks (it applies only to an identity whose token is a JWT)"
@@ -226,6 +355,23 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 	if plan.Identity != "" {
 		candidates = []string{plan.Identity}
 	}
+	owner := ""
+	if sel.pair != nil {
+		owner = plan.Owner
+		if owner == "" && len(s.IdentityOrder) > 0 {
+			owner = s.IdentityOrder[0]
+		}
+		candidates = slices.DeleteFunc(slices.Clone(candidates), func(n string) bool { return n == owner })
+		if owner == "" || len(candidates) == 0 {
+			return plan, "it needs two identities: an owner and another to test"
+		}
+	}
+	if sel.perExperimentFirst {
+		candidates = slices.Clone(candidates)
+		slices.SortStableFunc(candidates, func(a, b string) int {
+			return cmpBool(!perExperiment(t, a), !perExperiment(t, b))
+		})
+	}
 	var lacks []string
 	for _, name := range candidates {
 		id := t.Identities[name]
@@ -236,7 +382,7 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 			lacks = append(lacks, name+": "+why)
 			continue
 		}
-		out := target.Plan{Identity: name, Verifier: plan.Verifier}
+		out := target.Plan{Identity: name, Verifier: plan.Verifier, Owner: owner}
 		var uses []func()
 		ops := s.Ops
 		if sel.one {
@@ -253,7 +399,12 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 			if op.Probe == "" || t.Probes[op.Probe] == nil {
 				continue
 			}
-			why := sel.fits(t, name, op)
+			var why string
+			if sel.pair != nil {
+				why = sel.pair(t, owner, name, op)
+			} else {
+				why = sel.fits(t, name, op)
+			}
 			if why == "" {
 				continue
 			}
@@ -274,7 +425,12 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 			out.Probes = append(out.Probes, op.Probe)
 			op := op
 			why = fmt.Sprintf("as %s: %s", name, why)
-			uses = append(uses, func() { op.Uses = append(op.Uses, target.Use{Check: checkID, Why: why}) })
+			uses = append(uses, func() {
+				op.Uses = append(op.Uses, target.Use{Check: checkID, Why: why})
+				if checkID == config.CheckBFLA {
+					t.Probes[op.Probe].Privileged = true // what the document's scopes say of it
+				}
+			})
 		}
 		if len(out.Probes) > 0 {
 			for _, use := range uses {

@@ -39,9 +39,10 @@ var KnownChecks = []string{CheckRevokedTokenAccepted, CheckScopeDowngrade, Check
 // JWTChecks are the checks that forge tokens from the identity's JWT and send them to read probes.
 var JWTChecks = []string{CheckJWTNone, CheckJWTSignature, CheckJWTWeakSecret, CheckJWTConfusion, CheckJWTEmbeddedKey, CheckJWTExpired}
 
-// AuthzChecks are the checks between identities. They run only from the probes a config lists for
-// them, never from operations of an API description (openapi:, har:), which does not say whose an
-// object is or which operations need a privilege.
+// AuthzChecks are the checks between identities. They run from the probes a config lists for them,
+// or pick operations of an API description by what construction proves (package check's select.go):
+// an object a setup creates belongs to the identity that ran it; a scope one identity's source asks
+// for and another's does not is a privilege; a readOnly property is the server's to set.
 var AuthzChecks = []string{CheckBOLA, CheckBFLA, CheckMassAssignment}
 
 // Defaults for limits left out of the file.

@@ -66,9 +66,9 @@ func TestSurfaceProblems(t *testing.T) {
 		{"a list", strings.Replace(surfaceOnly, "openapi: specs/api.yaml", "openapi: [a.yaml]", 1), "must be a file or URL, or a mapping"},
 		{"removes on restore", surfaceOnly + "    restore: {command: [./up.sh], removes: [x]}\n", `unknown field "removes"`},
 		{"no checks without a surface", strings.Replace(surfaceOnly, "openapi: specs/api.yaml\n", "", 1), "checks: no checks"},
-		// An API description says nothing of whose an object is: the authz checks need their probes.
-		{"authz without probes", strings.Replace(surfaceOnly, "    token: {static: t}\n", "    token: {static: t}\n  bob:\n    token: {static: u}\n", 1) +
-			"checks:\n  authz/bola: {identity: bob, owner: alice}\n", "checks.authz/bola: no probes (hint: authz/bola runs only from probes written for it"},
+		// Without a surface, an authz check listed without probes has nothing to pick from.
+		{"authz without probes or surface", strings.Replace(strings.Replace(surfaceOnly, "openapi: specs/api.yaml\n", "", 1), "    token: {static: t}\n", "    token: {static: t}\n  bob:\n    token: {static: u}\n", 1) +
+			"checks:\n  authz/bola: {identity: bob, owner: alice}\n", "checks.authz/bola: no probes (hint: list the probes the check sends"},
 	} {
 		_, err := Parse("t.yaml", []byte(tc.yaml), noEnv)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -108,5 +108,15 @@ func TestValidateProbe(t *testing.T) {
 	bad := &Probe{Name: "getItem", Method: "GET", Path: "/items/{{id}}"}
 	if err := cfg.ValidateProbe(bad); err == nil || !strings.Contains(err.Error(), "id") {
 		t.Errorf("a probe with an unknown variable: %v", err)
+	}
+}
+
+// With a surface, an authz check listed without probes picks its operations from it, as every
+// other check does.
+func TestAuthzFromSurface(t *testing.T) {
+	y := strings.Replace(surfaceOnly, "    token: {static: t}\n", "    token: {static: t}\n  bob:\n    token: {static: u}\n", 1) +
+		"checks:\n  authz/bola: {identity: bob, owner: alice}\n  authz/mass-assignment: {identity: bob}\n"
+	if _, err := Parse("t.yaml", []byte(y), noEnv); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -838,8 +838,6 @@ func (v *validator) checks() {
 		}
 		switch {
 		case len(ch.Probes) > 0:
-		case slices.Contains(AuthzChecks, ch.ID):
-			v.add(field, "no probes", ch.ID+" runs only from probes written for it (an API description does not say whose objects are whose, or which operations need a privilege): list them, e.g. probes: [read-note]")
 		case !v.c.HasSurface():
 			v.add(field, "no probes", "list the probes the check sends, e.g. probes: [read-item]; or give openapi: (or har:) and the check picks them among its operations")
 		}

@@ -61,9 +61,36 @@ const aliceAndBob = `[[define "alice-and-bob"]]  alice:
 
 [[end]]`
 
-// withIdentities parses a config template that includes aliceAndBob.
+// newcomer is an account registered for every experiment and deleted after it: what a check does to
+// an identity itself (a welcome bonus spent, a role assigned) goes with the account.
+const newcomer = `[[define "newcomer"]]  newcomer:
+    # A new account for every experiment: a welcome bonus is one per account, so the race needs an
+    # account the sequential baseline did not spend.
+    fresh: per-experiment
+    token:
+      http:
+        - method: POST
+          path: /register
+          headers: {Content-Type: application/json}
+          body: '{"username": "tocsin-{{uuid}}", "password": "pw-{{random}}"}'
+          accept: [201]
+        - method: POST
+          path: /login
+          headers: {Content-Type: application/json}
+          body: '{"username": "tocsin-{{uuid}}", "password": "pw-{{random}}"}'
+          accept: [200]
+          extract: {token: token, id: token_id, expires_in: expires_in}
+    teardown:
+      method: DELETE
+      path: /account
+      accept: [204]
+
+[[end]]`
+
+// withIdentities parses a config template that includes aliceAndBob and newcomer.
 func withIdentities(name, text string) *template.Template {
 	t := template.Must(template.New(name).Delims("[[", "]]").Parse(aliceAndBob))
+	t = template.Must(t.Parse(newcomer))
 	return template.Must(t.Parse(text))
 }
 
@@ -89,28 +116,7 @@ limits:
   max_response_bytes: 1048576
 
 identities:
-[[template "alice-and-bob" .]]  newcomer:
-    # A new account for every experiment: a welcome bonus is one per account, so the race needs an
-    # account the sequential baseline did not spend.
-    fresh: per-experiment
-    token:
-      http:
-        - method: POST
-          path: /register
-          headers: {Content-Type: application/json}
-          body: '{"username": "tocsin-{{uuid}}", "password": "pw-{{random}}"}'
-          accept: [201]
-        - method: POST
-          path: /login
-          headers: {Content-Type: application/json}
-          body: '{"username": "tocsin-{{uuid}}", "password": "pw-{{random}}"}'
-          accept: [200]
-          extract: {token: token, id: token_id, expires_in: expires_in}
-    teardown:
-      method: DELETE
-      path: /account
-      accept: [204]
-
+[[template "alice-and-bob" .]][[template "newcomer" .]]
   legacy:
     token:
       http:
@@ -402,10 +408,10 @@ target:
     - [[.URL]]
 openapi:
   source: [[.URL]]/openapi.json
-  destructive: [createItem, deleteItem, createCoupon, deleteCoupon]
+  destructive: [createItem, deleteItem, createCoupon, deleteCoupon, createNote, updateNote, deleteNote, updateAccount]
   single_use: [redeemCoupon]
 identities:
-[[template "alice-and-bob" .]]`)
+[[template "alice-and-bob" .]][[template "newcomer" .]]`)
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
 {{if eq .Flavor "vulnerable"}}  {{.Revocation}}.

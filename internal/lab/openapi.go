@@ -19,7 +19,7 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
   "info": {
     "title": "tocsin lab API",
     "version": "1.0.0",
-    "description": "Items, a report, single-use coupons and a welcome bonus, behind an OAuth2 identity provider with RFC 7662 introspection and RFC 7009 revocation. The [[.Flavor]] flavour."
+    "description": "Items, a report, single-use coupons and a welcome bonus, notes owned by accounts and an admin area, behind an OAuth2 identity provider with RFC 7662 introspection and RFC 7009 revocation. The [[.Flavor]] flavour."
   },
   "servers": [{"url": "[[.URL]]"}],
   "security": [{"oauth2": []}],
@@ -271,10 +271,128 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
       }
     },
     "/account": {
+      "get": {
+        "operationId": "getAccount",
+        "summary": "The caller's profile",
+        "security": [{"oauth2": ["items:read"]}],
+        "responses": {
+          "200": {"description": "the profile", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Profile"}}}},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "patch": {
+        "operationId": "updateAccount",
+        "summary": "Change the caller's display name (username and role are the server's)",
+        "security": [{"oauth2": ["items:write"]}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["display_name"], "properties": {"display_name": {"type": "string", "maxLength": 200}}}}}},
+        "responses": {
+          "200": {"description": "the profile", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Profile"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"}
+        }
+      },
       "delete": {
         "operationId": "deleteAccount",
         "summary": "Delete the caller's account",
         "responses": {"204": {"description": "deleted"}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/notes": {
+      "post": {
+        "operationId": "createNote",
+        "summary": "Write a note: yours, or shared with every account for reading",
+        "security": [{"oauth2": ["items:write"]}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["title"], "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"}, "shared": {"type": "boolean", "default": false}}}}}},
+        "responses": {
+          "201": {
+            "description": "created",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Note"}}},
+            "links": {
+              "GetNote": {"operationId": "getNote", "parameters": {"id": "$response.body#/id"}},
+              "UpdateNote": {"operationId": "updateNote", "parameters": {"id": "$response.body#/id"}},
+              "DeleteNote": {"operationId": "deleteNote", "parameters": {"id": "$response.body#/id"}}
+            }
+          },
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "get": {
+        "operationId": "listNotes",
+        "summary": "Your notes and the shared ones",
+        "security": [{"oauth2": ["items:read"]}],
+        "responses": {
+          "200": {"description": "the notes you may read", "content": {"application/json": {"schema": {"type": "object", "properties": {"notes": {"type": "array", "items": {"$ref": "#/components/schemas/Note"}}}}}}},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/notes/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {
+        "operationId": "getNote",
+        "summary": "Read a note of yours, or a shared one",
+        "security": [{"oauth2": ["items:read"]}],
+        "responses": {
+          "200": {"description": "the note", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Note"}}}},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "put": {
+        "operationId": "updateNote",
+        "summary": "Change a note of yours",
+        "security": [{"oauth2": ["items:write"]}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"}}}, "example": {"body": "changed by tocsin"}}}},
+        "responses": {
+          "200": {"description": "the note", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Note"}}}},
+          "400": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      },
+      "delete": {
+        "operationId": "deleteNote",
+        "summary": "Delete a note of yours",
+        "security": [{"oauth2": ["items:write"]}],
+        "responses": {
+          "204": {"description": "deleted"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/admin/accounts": {
+      "get": {
+        "operationId": "listAccounts",
+        "summary": "The accounts and their roles: admins only (the server checks the account's role, which no scope expresses)",
+        "security": [{"oauth2": ["items:read"]}],
+        "responses": {
+          "200": {"description": "the accounts", "content": {"application/json": {"schema": {"type": "object", "properties": {"accounts": {"type": "array", "items": {"type": "object", "properties": {"username": {"type": "string"}, "role": {"type": "string"}}}}}}}}},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/admin/notes/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {
+        "operationId": "moderateNote",
+        "summary": "Delete anyone's note: admins only (the server checks the account's role, which no scope expresses)",
+        "security": [{"oauth2": ["items:write"]}],
+        "responses": {
+          "204": {"description": "deleted"},
+          "401": {"$ref": "#/components/responses/Error"},
+          "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}
+        }
       }
     },
     "/oauth/token": {
@@ -335,6 +453,8 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
     },
     "schemas": {
       "Item": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "owner": {"type": "string"}}},
+      "Note": {"type": "object", "properties": {"id": {"type": "string", "readOnly": true}, "owner": {"type": "string", "readOnly": true}, "title": {"type": "string"}, "body": {"type": "string"}, "shared": {"type": "boolean"}}},
+      "Profile": {"type": "object", "properties": {"username": {"type": "string", "readOnly": true}, "display_name": {"type": "string"}, "role": {"type": "string", "enum": ["user", "admin"], "readOnly": true}}},
       "Report": {"type": "object", "properties": {"items": {"type": "integer"}, "by_owner": {"type": "object", "additionalProperties": {"type": "integer"}}}},
       "Credentials": {"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string", "format": "password"}}},
       "Error": {"type": "object", "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}

@@ -38,6 +38,17 @@ func TestScanFromOpenAPIOnly(t *testing.T) {
 			{"toctou/scope-downgrade-ignored", "GET /reports/summary"},
 			{"race/limit-overrun", "POST /coupons/{{id}}/redeem"},
 			{"toctou/inflight-revocation", "DELETE /items/{{id}}"},
+			// The notes, the account and the admin listing are read through the same stale
+			// introspection cache as the items.
+			{"toctou/revoked-token-accepted", "GET /notes"}, {"toctou/revoked-token-accepted", "GET /notes/{{id}}"},
+			{"toctou/revoked-token-accepted", "GET /account"}, {"toctou/revoked-token-accepted", "GET /admin/accounts"},
+			// Between identities, from the document alone: bob reads, changes and deletes the note
+			// alice's setup created (the link from POST /notes), and a new account makes itself an
+			// admin through PATCH /account, whose role the document marks readOnly. The admin routes
+			// need the admin role, which no scope in the document expresses: authz/bfla cannot pick
+			// them (the hand-written probes find them), and the scopes it does pick are enforced.
+			{"authz/bola", "GET /notes/{{id}}"}, {"authz/bola", "PUT /notes/{{id}}"}, {"authz/bola", "DELETE /notes/{{id}}"},
+			{"authz/mass-assignment", "PATCH /account"},
 		}},
 		{lab.Fixed, nil},
 	} {
@@ -66,6 +77,12 @@ func TestScanFromOpenAPIOnly(t *testing.T) {
 			}
 			var got []key
 			for _, f := range r.Findings {
+				// DELETE /notes/{id} has no pause between its check and its use, unlike DELETE
+				// /items/{id}: whether a revocation lands while it is in flight is chance, and a
+				// finding there is true when it does (bob, the verifier, may read alice's notes).
+				if tc.flavor == lab.Vulnerable && f.Check == "toctou/inflight-revocation" && f.Endpoint == "DELETE /notes/{{id}}" {
+					continue
+				}
 				got = append(got, key{f.Check, f.Endpoint})
 			}
 			sortKeys := func(k []key) {
@@ -87,28 +104,42 @@ func TestScanFromOpenAPIOnly(t *testing.T) {
 				for _, x := range c.Experiments {
 					// The daily report ignores authentication in the vulnerable flavour: a missing
 					// check, not a stale one; the controls say so instead of claiming TOCTOU.
-					wantInconclusive := tc.flavor == lab.Vulnerable && x.Probe == "getDailyReport" && c.ID != "auth/missing"
+					wantInconclusive := tc.flavor == lab.Vulnerable && x.Probe == "getDailyReport" && c.ID != "auth/missing" ||
+						// bob, the in-flight check's verifier, may not read alice's notes in the fixed
+						// flavour: his 404 would say "gone" whatever happened, and the control says so.
+						tc.flavor == lab.Fixed && x.Probe == "deleteNote" && c.ID == "toctou/inflight-revocation"
 					if (x.Verdict == "inconclusive") != wantInconclusive || x.Verdict == "error" || x.Verdict == "skipped" {
 						t.Errorf("%s on %s: %s (%s)", c.ID, x.Probe, x.Verdict, x.Reason)
 					}
 				}
 			}
-			// The jwt/* checks run from the surface only when listed (they apply only to a JWT), and
-			// the authz/* checks never (they need probes written for them).
-			if want := []string{"toctou/revoked-token-accepted", "toctou/scope-downgrade-ignored", "race/limit-overrun", "toctou/inflight-revocation", "auth/missing"}; !slices.Equal(ids, want) {
+			// The jwt/* checks run from the surface only when listed (they apply only to a JWT).
+			if want := []string{"toctou/revoked-token-accepted", "toctou/scope-downgrade-ignored", "race/limit-overrun", "toctou/inflight-revocation", "auth/missing", "authz/bola", "authz/bfla", "authz/mass-assignment"}; !slices.Equal(ids, want) {
 				t.Errorf("checks %v, want %v", ids, want)
 			}
 			s := r.Surface
 			if s == nil {
 				t.Fatal("no surface section")
 			}
-			why := map[string]string{}
-			for _, u := range s.Unselected {
-				why[u.Check] = u.Reason
+			// What the authz checks picked, and only that: the objects a setup creates (never the
+			// shared team note, which no setup makes and bob lists), the scopes bob lacks, the
+			// readOnly properties of what the scan made.
+			picked := map[string][]string{}
+			for _, op := range s.Operations {
+				for _, c := range op.Checks {
+					if slices.Contains(config.AuthzChecks, c.Check) {
+						picked[c.Check] = append(picked[c.Check], op.ID)
+					}
+				}
 			}
-			for _, id := range config.AuthzChecks {
-				if !strings.Contains(why[id], "only from probes written for it") {
-					t.Errorf("%s not run: %q, want why (it needs probes written for it)", id, why[id])
+			for id, want := range map[string][]string{
+				"authz/bola":            {"deleteNote", "getNote", "updateNote"},
+				"authz/bfla":            {"deleteItem", "getDailyReport", "getReportSummary"},
+				"authz/mass-assignment": {"updateAccount", "updateNote"},
+			} {
+				slices.Sort(picked[id])
+				if !slices.Equal(picked[id], want) {
+					t.Errorf("%s picked %v, want %v", id, picked[id], want)
 				}
 			}
 			status := map[string]string{}
@@ -122,6 +153,7 @@ func TestScanFromOpenAPIOnly(t *testing.T) {
 				"getItem": report.OperationTested, "deleteItem": report.OperationTested, "getReportSummary": report.OperationTested,
 				"redeemCoupon": report.OperationTested, "health": report.OperationPublic, "login": report.OperationPublic,
 				"claimBonus": report.OperationNotTested, "revokeToken": report.OperationNotTested, "createItem": report.OperationNotTested,
+				"updateAccount": report.OperationTested, "moderateNote": report.OperationNotTested,
 			} {
 				if status[id] != want {
 					t.Errorf("operation %s: %s, want %s", id, status[id], want)
@@ -173,7 +205,14 @@ func TestListedChecksPickOperations(t *testing.T) {
 	}
 	none := strings.Replace(base, "single_use: [redeemCoupon]", "single_use: []", 1)
 	// Nor may it write coupons, which auth/missing would try without a token.
-	none = strings.Replace(none, "destructive: [createItem, deleteItem, createCoupon, deleteCoupon]", "destructive: [createItem, deleteItem]", 1)
+	none = strings.Replace(none, "destructive: [createItem, deleteItem, createCoupon, deleteCoupon, createNote, updateNote, deleteNote, updateAccount]", "destructive: [createItem, deleteItem]", 1)
+	// And no identity whose scopes are unknown (newcomer, minted per experiment, may do anything).
+	if i := strings.Index(none, "  newcomer:\n"); i > 0 {
+		none = none[:i]
+	}
+	if strings.Contains(none, "createNote") || strings.Contains(none, "newcomer") {
+		t.Fatal("the lab's surface config changed: update the test's edits")
+	}
 	none = strings.Replace(none, "scopes: [items:read, items:write, items:delete, reports:read]", "scopes: [items:write]", 1)
 	none = strings.Replace(none, "scopes: [items:read, items:write]", "scopes: [items:write]", 1)
 	tgt, err = build(none)
@@ -213,7 +252,7 @@ func TestScanFromHAR(t *testing.T) {
 		t.Fatal(err)
 	}
 	y := strings.Replace(string(l.SurfaceConfigYAML()), "openapi:\n  source: "+u+"/openapi.json", "har:\n  source: rec.har", 1)
-	y = strings.Replace(y, "destructive: [createItem, deleteItem, createCoupon, deleteCoupon]\n  single_use: [redeemCoupon]", `destructive: ["POST /items", "DELETE /items/{id}"]`, 1)
+	y = strings.Replace(y, "destructive: [createItem, deleteItem, createCoupon, deleteCoupon, createNote, updateNote, deleteNote, updateAccount]\n  single_use: [redeemCoupon]", `destructive: ["POST /items", "DELETE /items/{id}"]`, 1)
 	if err := os.WriteFile(filepath.Join(dir, "tocsin.yaml"), []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -241,5 +280,130 @@ func TestScanFromHAR(t *testing.T) {
 	want := []string{"toctou/inflight-revocation DELETE /items/{{id}}", "toctou/revoked-token-accepted GET /items/{{id}}?view=..."}
 	if !slices.Equal(got, want) {
 		t.Errorf("findings %v, want %v\n%s", got, want, r.Surface.Line())
+	}
+}
+
+// A note the setup creates shared is one bob lists: authz/bola from the document leaves it out on
+// the vulnerable lab, where bob could reach any note, rather than flag what he may see.
+func TestBOLAFromOpenAPISharedObject(t *testing.T) {
+	l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: lab.Vulnerable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dir := t.TempDir()
+	spec := strings.Replace(string(l.OpenAPI()), `"required": ["title"], "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"}, "shared": {"type": "boolean", "default": false}}`,
+		`"required": ["title", "shared"], "properties": {"title": {"type": "string", "maxLength": 200}, "body": {"type": "string"}, "shared": {"type": "boolean", "default": true}}`, 1)
+	if spec == string(l.OpenAPI()) {
+		t.Fatal("the lab's POST /notes schema changed: update the test's edit")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "openapi.json"), []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := strings.Replace(string(l.SurfaceConfigYAML()), "source: "+l.URL()+"/openapi.json", "source: "+filepath.Join(dir, "openapi.json"), 1) +
+		"checks:\n  authz/bola: {identity: bob, owner: alice}\n"
+	env := l.Env()
+	cfg, err := config.Parse("lab.yaml", []byte(y), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.Resources()
+	tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := scan.Run(context.Background(), tgt, scan.Options{Name: "lab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) != 0 {
+		t.Errorf("findings on shared notes: %+v", r.Findings)
+	}
+	var probes []string
+	for _, c := range r.Checks {
+		for _, x := range c.Experiments {
+			probes = append(probes, x.Probe)
+			if x.Verdict != "passed" || !strings.Contains(x.Reason, "lists") {
+				t.Errorf("%s on %s: %s (%s), want passed: bob lists the note", c.ID, x.Probe, x.Verdict, x.Reason)
+			}
+		}
+	}
+	slices.Sort(probes)
+	if want := []string{"deleteNote", "getNote", "updateNote"}; !slices.Equal(probes, want) {
+		t.Errorf("bola ran on %v, want %v", probes, want)
+	}
+	if after := l.Resources(); !maps.Equal(before, after) {
+		t.Errorf("resources before %v, after %v", before, after)
+	}
+}
+
+// authz/bfla from a document: an operation whose scope alice's token has and bob's lacks. The
+// lab's own document gives GET /admin/accounts the scope it checks (items:read, which bob has) and
+// says the admin role is checked by the server; this test's copy documents the privilege as a
+// scope bob's token lacks (reports:read), so the check picks the route: bob gets the accounts in
+// the vulnerable flavour, which checks nothing but the token, and 403 in the fixed one.
+func TestBFLAFromOpenAPIScopes(t *testing.T) {
+	for _, tc := range []struct {
+		flavor string
+		want   []string
+	}{{lab.Vulnerable, []string{"GET /admin/accounts"}}, {lab.Fixed, nil}} {
+		t.Run(tc.flavor, func(t *testing.T) {
+			l, err := lab.Start(context.Background(), "127.0.0.1:0", lab.Options{Flavor: tc.flavor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			dir := t.TempDir()
+			doc := string(l.OpenAPI())
+			i := strings.Index(doc, `"operationId": "listAccounts"`)
+			if i < 0 {
+				t.Fatal("no listAccounts in the lab's document")
+			}
+			j := strings.Index(doc[i:], `"security": [{"oauth2": ["items:read"]}]`)
+			if j < 0 {
+				t.Fatal("listAccounts' security changed: update the test's edit")
+			}
+			spec := doc[:i+j] + `"security": [{"oauth2": ["reports:read"]}]` + doc[i+j+len(`"security": [{"oauth2": ["items:read"]}]`):]
+			if err := os.WriteFile(filepath.Join(dir, "openapi.json"), []byte(spec), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			y := strings.Replace(string(l.SurfaceConfigYAML()), "source: "+l.URL()+"/openapi.json", "source: "+filepath.Join(dir, "openapi.json"), 1) +
+				"checks:\n  authz/bfla: {identity: bob, owner: alice}\n"
+			env := l.Env()
+			cfg, err := config.Parse("lab.yaml", []byte(y), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := l.Resources()
+			tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := scan.Run(context.Background(), tgt, scan.Options{Name: "lab"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range r.Findings {
+				got = append(got, f.Endpoint)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v", got, tc.want)
+			}
+			for _, c := range r.Checks {
+				for _, x := range c.Experiments {
+					// The daily report needs no token at all in the vulnerable flavour: undecided.
+					if (x.Verdict == "inconclusive") != (tc.flavor == lab.Vulnerable && x.Probe == "getDailyReport") || x.Verdict == "error" || x.Verdict == "skipped" {
+						t.Errorf("%s on %s: %s (%s)", c.ID, x.Probe, x.Verdict, x.Reason)
+					}
+				}
+			}
+			if !slices.Contains(tgt.Checks["authz/bfla"].Probes, "listAccounts") {
+				t.Errorf("bfla probes %v, want listAccounts among them", tgt.Checks["authz/bfla"].Probes)
+			}
+			if after := l.Resources(); !maps.Equal(before, after) {
+				t.Errorf("resources before %v, after %v", before, after)
+			}
+		})
 	}
 }

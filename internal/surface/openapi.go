@@ -285,6 +285,9 @@ func operation(path, method string, item *openapi3.PathItem, op *openapi3.Operat
 	}
 	if op.RequestBody != nil && op.RequestBody.Value != nil {
 		o.Body = requestBody(op.RequestBody.Value)
+		if mt := jsonMedia(op.RequestBody.Value.Content); mt != nil {
+			readOnly(o, mt.Schema)
+		}
 	}
 	if op.Responses != nil {
 		responses := op.Responses.Map()
@@ -299,6 +302,9 @@ func operation(path, method string, item *openapi3.PathItem, op *openapi3.Operat
 			}
 			if mt := jsonMedia(ref.Value.Content); mt != nil {
 				shape(&r, mt)
+				if n := statusNumber(r.Status); n/100 == 2 || r.Status == "2XX" {
+					readOnly(o, mt.Schema)
+				}
 			}
 			o.Responses = append(o.Responses, r)
 			for _, name := range sortedKeys(ref.Value.Links) {
@@ -590,6 +596,36 @@ func objectFields(s *openapi3.Schema) []string {
 	}
 	slices.Sort(fields)
 	return slices.Compact(fields)
+}
+
+// readOnly records the top-level properties of an object schema (allOf parts included) that are
+// marked readOnly, with their type.
+func readOnly(o *Operation, ref *openapi3.SchemaRef) {
+	if ref == nil || ref.Value == nil {
+		return
+	}
+	parts := []*openapi3.Schema{ref.Value}
+	for _, part := range ref.Value.AllOf {
+		if part != nil && part.Value != nil {
+			parts = append(parts, part.Value)
+		}
+	}
+	for _, s := range parts {
+		for _, name := range sortedKeys(s.Properties) {
+			p := s.Properties[name]
+			if p == nil || p.Value == nil || !p.Value.ReadOnly {
+				continue
+			}
+			if o.ReadOnly == nil {
+				o.ReadOnly = map[string]string{}
+			}
+			typ := ""
+			if p.Value.Type != nil && len(*p.Value.Type) > 0 {
+				typ = (*p.Value.Type)[0]
+			}
+			o.ReadOnly[name] = typ
+		}
+	}
 }
 
 // link converts an OpenAPI link. Only values taken from the response body can be followed: the

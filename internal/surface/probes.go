@@ -37,6 +37,12 @@ type Generated struct {
 	How string
 	// Reason says why no probe was made (a write not allowed, a value with no source).
 	Reason string
+	// Creates is the operation whose setup step creates the object the probe acts on ("METHOD
+	// /path"; empty when nothing is created): the object is the identity's that ran the setup.
+	Creates string
+	// OnIdentity says the probe writes to the calling identity itself (PATCH /account): only an
+	// identity minted per experiment may send it, so that what it changes goes with the account.
+	OnIdentity bool
 }
 
 // Probes makes a probe of each operation that can be sent as it stands: every required parameter
@@ -113,14 +119,31 @@ func (g *generator) generate(op *Operation) Generated {
 		return out
 	}
 	if !op.Read() && !b.creates {
-		out.Reason = fmt.Sprintf("a write (%s) on nothing the scan created: tocsin changes only what it creates (it may still serve as the setup that creates what other operations act on)", op.Method)
-		return out
+		if !g.onIdentity(op) {
+			out.Reason = fmt.Sprintf("a write (%s) on nothing the scan created: tocsin changes only what it creates (it may still serve as the setup that creates what other operations act on)", op.Method)
+			return out
+		}
+		out.OnIdentity = true
+		b.how = append(b.how, "acts on the calling identity itself: sent only as an identity minted per experiment")
 	}
 	p := main
 	p.Name = g.name(op)
 	p.Destructive = !op.Read()
 	p.Setup = b.setup
-	if op.Method == "DELETE" {
+	if b.creates {
+		out.Creates = b.creator.Endpoint()
+		if list := b.lister(); list != nil {
+			if step, err := b.plainStep(list, ""); err == nil {
+				step.Accept = list.SuccessStatuses()
+				p.List = step
+				b.how = append(b.how, "list: "+list.Endpoint())
+			}
+		}
+	}
+	if !op.Read() && p.Body != "" && len(op.ReadOnly) > 0 {
+		p.Assign = assignReadOnly(op.ReadOnly)
+	}
+	if op.Method == "DELETE" || op.Method == "PUT" || op.Method == "PATCH" {
 		if read := g.sameResource(op, "GET"); read != nil {
 			verify, err := b.plainStep(read, p.Path)
 			if err == nil {
@@ -169,6 +192,32 @@ func (g *generator) generate(op *Operation) Generated {
 	g.names[p.Name] = true
 	out.Probe = p
 	out.How = strings.Join(b.how, "; ")
+	return out
+}
+
+// onIdentity reports whether op is an update of the calling identity itself: a PUT or PATCH that
+// needs a token, on a path without parameters that a GET reads back (PATCH /account, PUT /me).
+func (g *generator) onIdentity(op *Operation) bool {
+	return (op.Method == "PUT" || op.Method == "PATCH") && !op.Public() && len(PathParams(op.Path)) == 0 && g.sameResource(op, "GET") != nil
+}
+
+// assignReadOnly gives each readOnly property a value to try setting it to, as JSON: one a server
+// would not pick by itself for a string, a number or a boolean; other types are left out.
+func assignReadOnly(props map[string]string) map[string]string {
+	out := map[string]string{}
+	for name, typ := range props {
+		switch typ {
+		case "string":
+			out[name] = `"tocsin-assigned"`
+		case "integer", "number":
+			out[name] = "1000000"
+		case "boolean":
+			out[name] = "true"
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 
@@ -485,6 +534,17 @@ func (b *chainBuilder) plainStep(op *Operation, path string) (*config.Probe, err
 		delete(step.Headers, "Content-Type")
 	}
 	return step, nil
+}
+
+// lister finds the GET on the collection whose POST created the object, when it answers with a
+// list: what an identity may see of that kind (authz/bola leaves out what the identity lists).
+func (b *chainBuilder) lister() *Operation {
+	for _, op := range b.g.onPath("GET", b.creator.Path) {
+		if r := op.success(); r != nil && r.List && len(PathParams(op.Path)) == 0 {
+			return op
+		}
+	}
+	return nil
 }
 
 // remover finds the allowed DELETE of what creator creates: on the creating collection's path

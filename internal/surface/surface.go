@@ -66,6 +66,10 @@ type Operation struct {
 	Headers map[string]string
 	// Query is the query string recorded in traffic, sent as it was ("" for none).
 	Query string
+	// ReadOnly are the top-level properties that the request body's schema or a success
+	// response's schema marks readOnly (the server sets them: id, owner, role), with their JSON
+	// type ("" when not given). authz/mass-assignment tries to set them.
+	ReadOnly map[string]string
 }
 
 // Param is a path, query or header parameter.

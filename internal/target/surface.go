@@ -47,6 +47,10 @@ type Op struct {
 	How       string
 	Reason    string
 	SingleUse bool
+	// Creates is the operation whose setup creates the object the probe acts on ("" for none),
+	// and OnIdentity says the probe writes to the calling identity itself (see surface.Generated).
+	Creates    string
+	OnIdentity bool
 	// Uses are the checks that picked the operation, each with why.
 	Uses []Use
 }
@@ -111,7 +115,16 @@ func (t *Target) loadSurfaces(ctx context.Context, cfg *config.Config) error {
 		})
 		base := cfg.Target.Origins[0]
 		for _, g := range gen {
-			op := &Op{Operation: g.Op, Doc: doc, Probe: g.HandWritten, HandWritten: g.HandWritten != "", How: g.How, Reason: g.Reason, SingleUse: singleUse[g.Op]}
+			op := &Op{Operation: g.Op, Doc: doc, Probe: g.HandWritten, HandWritten: g.HandWritten != "", How: g.How, Reason: g.Reason, SingleUse: singleUse[g.Op], Creates: g.Creates, OnIdentity: g.OnIdentity}
+			if g.Probe != nil && g.OnIdentity {
+				// What it changes is the calling identity: only one minted per experiment sends it.
+				if g.Probe.As = perExperiment(cfg); g.Probe.As == "" {
+					op.Reason = "a write on the calling identity itself, and no identity is minted per experiment to send it (hint: add an identity with fresh: per-experiment)"
+					g.Probe = nil
+				} else {
+					op.How += ", as " + g.Probe.As
+				}
+			}
 			if g.Probe != nil {
 				if err := cfg.ValidateProbe(g.Probe); err != nil {
 					// A probe tocsin made that its own rules refuse: say so rather than send it.
@@ -126,6 +139,16 @@ func (t *Target) loadSurfaces(ctx context.Context, cfg *config.Config) error {
 	}
 	t.Surface = s
 	return nil
+}
+
+// perExperiment returns the first identity in the config minted per experiment, or "".
+func perExperiment(cfg *config.Config) string {
+	for _, name := range cfg.IdentityNames() {
+		if cfg.Identities[name].Fresh == config.FreshPerExperiment {
+			return name
+		}
+	}
+	return ""
 }
 
 // readSurface reads one document, from a file or through the client.
