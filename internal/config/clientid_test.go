@@ -10,44 +10,13 @@ import (
 // client_id is needed only where the endpoint authenticates a client: the client_credentials grant.
 // A password grant or an RFC 7009 revocation without one is valid, for tocsin and for the schema an
 // editor checks the file with, and the two agree where it is missing.
-// editBase replaces old with new in a small valid config.
-func editBase(old, repl string) string {
-	const base = `version: 1
-target:
-  origins: [https://api.example.com]
-identities:
-  alice:
-    token:
-      oauth2:
-        grant: client_credentials
-        token_url: https://api.example.com/oauth/token
-        client_id: scanner
-        client_secret: s3cret
-    revoke:
-      rfc7009:
-        url: https://api.example.com/oauth/revoke
-        client_id: scanner
-probes:
-  read:
-    path: /items
-checks:
-  toctou/revoked-token-accepted:
-    identity: alice
-    probes: [read]
-`
-	if !strings.Contains(base, old) {
-		panic("editBase: no " + old)
-	}
-	return strings.Replace(base, old, repl, 1)
-}
-
 func TestClientIDOnlyWhereAClientAuthenticates(t *testing.T) {
 	sch := compileConfigSchema(t)
-	noRevokeClient := editBase("        url: https://api.example.com/oauth/revoke\n        client_id: scanner\n",
+	noRevokeClient := config.EditBase("        url: https://api.example.com/oauth/revoke\n        client_id: scanner\n",
 		"        url: https://api.example.com/oauth/revoke\n")
-	passwordNoClient := editBase("        grant: client_credentials\n        token_url: https://api.example.com/oauth/token\n        client_id: scanner\n        client_secret: s3cret\n",
+	passwordNoClient := config.EditBase("        grant: client_credentials\n        token_url: https://api.example.com/oauth/token\n        client_id: scanner\n        client_secret: s3cret\n",
 		"        grant: password\n        token_url: https://api.example.com/oauth/token\n        username: alice\n        password: pw\n")
-	credentialsNoClient := editBase("        client_id: scanner\n        client_secret: s3cret\n", "        client_secret: s3cret\n")
+	credentialsNoClient := config.EditBase("        client_id: scanner\n        client_secret: s3cret\n", "        client_secret: s3cret\n")
 	for _, tc := range []struct {
 		name, yaml string
 		valid      bool
