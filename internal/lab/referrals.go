@@ -180,12 +180,18 @@ func (rf *referrals) order(w http.ResponseWriter, r *http.Request, subject strin
 	full := len(rf.orders) >= maxReferralObjects
 	if !full {
 		rf.orders[order] = c.ID
-		c.Used = true
 	}
 	rf.mu.Unlock()
 	if full {
 		writeError(w, http.StatusServiceUnavailable, "too_many_orders", "the lab holds too many orders; restart it")
 		return
+	}
+	if !rf.atomic {
+		// A second commit, as the API this flow copies makes one: the order is stored, then the
+		// coupon marked used, each on its own (the fixed flavour marked it before the pause).
+		rf.mu.Lock()
+		c.Used = true
+		rf.mu.Unlock()
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"order_id": order, "discount": c.Discount})
 }
