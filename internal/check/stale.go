@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ import (
 // The measurement stops when one cause remains and one pass brackets its parameter within
 // limits.precision, after maxPasses, or when the request budget is spent. This file is the
 // staleWorld of a real target: the requests.
+
+// errRateLimited marks replays stopped by the API's rate limit (429 after 429), which the report
+// names as such rather than as a failed request.
+var errRateLimited = errors.New("the API is rate-limiting the replays")
 
 // maxInconclusive is how many consecutive answers that are neither accepted nor refused end the
 // measurement.
@@ -181,6 +186,8 @@ func stopReason(ctx context.Context, err error) string {
 	switch {
 	case errors.Is(err, client.ErrBudget):
 		return finding.StoppedBudget
+	case errors.Is(err, errRateLimited):
+		return finding.StoppedRate
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		return finding.StoppedDeadline
 	}
@@ -434,6 +441,9 @@ func (m *staleMeasurement) refusedBeforeChange(r *probe.Result, waited time.Dura
 }
 
 func (m *staleMeasurement) inconclusiveErr(r *probe.Result) error {
+	if r.Response.Status == http.StatusTooManyRequests {
+		return fmt.Errorf("probe %q: %s answered 429 Too Many Requests %d times in a row: %w (hint: lower limits.rate to what the API allows, or scan when its rate limit is not shared with other traffic)", m.probe.Name, m.probe.Endpoint(), maxInconclusive, errRateLimited)
+	}
 	return fmt.Errorf("probe %q: %s answered %d, neither accepted nor rejected, %d times in a row (hint: set the probe's accept and reject statuses to what this API answers)", m.probe.Name, m.probe.Endpoint(), r.Response.Status, maxInconclusive)
 }
 

@@ -141,6 +141,8 @@ func reachDetail(p *stalePass, maxWindow time.Duration) string {
 		return "the request budget (limits.request_budget) was spent"
 	case finding.StoppedDeadline:
 		return "the scan was interrupted or ran out of time"
+	case finding.StoppedRate:
+		return "the API rate-limited the replays (429): " + p.stopDetail
 	}
 	return "a request failed: " + p.stopDetail
 }

@@ -249,6 +249,7 @@ const (
 	StoppedBudget    = "budget"     // the request budget was spent
 	StoppedDeadline  = "deadline"   // the scan was interrupted or ran out of time
 	StoppedError     = "error"      // a request failed
+	StoppedRate      = "rate"       // the API answered 429 Too Many Requests, replay after replay
 )
 
 // WidthMS is the bracket pass's width after the acknowledgement, or 0 when the window never closed.
