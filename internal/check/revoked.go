@@ -85,7 +85,7 @@ func runStaleness(ctx context.Context, env *Env, meta Meta, kind string) ([]find
 			Window:         w,
 			Requests:       t.Client.Sent() - before,
 			Evidence:       events,
-			Remediation:    remediationFor(w.Cause, kind, meta.Remediation),
+			Remediation:    remediationFor(w.Cause, w.Candidates, kind, meta.Remediation),
 			References:     meta.References,
 		}, err // an error with a window: stopped early, after the finding was proven
 	})

@@ -338,7 +338,21 @@ var frameShort = map[string]string{
 }
 
 // remediationFor leads the check's remediation with what fits the cause.
-func remediationFor(cause, kind, generic string) string {
+func remediationFor(cause string, candidates []string, kind, generic string) string {
+	if cause == finding.CauseUndetermined && len(candidates) > 0 {
+		// The passes could not tell the causes apart: each one's fix, so that whichever it is, the
+		// remediation names it.
+		var leads []string
+		for _, c := range candidates {
+			if l := remediationFor(c, nil, kind, ""); l != "" {
+				leads = append(leads, "If "+causeWords[c]+": "+strings.TrimSpace(l))
+			}
+		}
+		if len(leads) > 0 {
+			return "The replays could not tell the window's cause apart between " + strings.Join(candidates, " and ") + ".\n" + strings.Join(leads, "\n") + "\n" + generic
+		}
+		return generic
+	}
 	lead := map[string]string{
 		"revocation " + finding.CauseLifetime: "The API caches the token's introspection (or the claims it decoded) for a fixed time from the first use, and a revocation does not evict the entry. Invalidate the cache when a token is revoked (push the revocation to every cache, or check a revoked flag before serving a cached answer), or shorten the TTL to the exposure you accept.",
 		"revocation " + finding.CauseDelay:    "Revocations reach the API a fixed time after the identity provider acknowledged them (a queue, a replica, an event bus). Push revocation events to the API synchronously, acknowledge a revocation only once it has propagated, or read revocation state from the primary for sensitive routes.",
@@ -354,5 +368,17 @@ func remediationFor(cause, kind, generic string) string {
 	if lead == "" {
 		return generic
 	}
+	if generic == "" {
+		return lead
+	}
 	return lead + "\n" + generic
+}
+
+// causeWords names a cause in a sentence.
+var causeWords = map[string]string{
+	finding.CauseLifetime: "a cache lifetime counted from the first use",
+	finding.CauseDelay:    "a delay after the change",
+	finding.CausePeriodic: "a periodic refresh",
+	finding.CauseExpiry:   "the token's own expiry",
+	finding.CauseNever:    "no re-check at all",
 }
