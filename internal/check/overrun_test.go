@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/tocsin/tocsin/internal/check"
-	"github.com/tocsin/tocsin/internal/config"
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/lab"
 	"github.com/tocsin/tocsin/internal/race"
-	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/target"
 )
 
@@ -180,39 +178,10 @@ func (s couponStub) start(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-// stubTarget is a config for the stub: one probe, redeem, raced with copies.
+// stubTarget is a config for the stub: one probe, redeem, raced with copies, torn down.
 func stubTarget(t *testing.T, origin string, copies int) *target.Target {
 	t.Helper()
-	yaml := fmt.Sprintf(`version: 1
-target: {origins: ["%s"]}
-limits: {timeout: 2s}
-identities:
-  alice: {token: {static: static-token-1234}}
-probes:
-  redeem:
-    method: POST
-    path: /coupons/{{coupon_id}}/redeem
-    destructive: true
-    accept: [200]
-    reject: [401, 403, 409]
-    copies: %d
-    setup: {method: POST, path: /coupons, accept: [201], extract: {coupon_id: id}}
-    teardown:
-      method: DELETE
-      path: /coupons/{{coupon_id}}
-      accept: [204]
-checks:
-  race/limit-overrun: {identity: alice, probes: [redeem]}
-`, origin, copies)
-	cfg, err := config.Parse("coupons.yaml", []byte(yaml), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tgt, err := target.Build(context.Background(), cfg, &redact.Redactor{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tgt
+	return couponConfig(t, origin, copies, 2*time.Second, "    teardown: {method: DELETE, path: \"/coupons/{{coupon_id}}\", accept: [204]}")
 }
 
 // runOverrun runs c on tgt and returns its findings and its one experiment.

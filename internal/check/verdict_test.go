@@ -328,9 +328,16 @@ func couponTarget(t *testing.T, origin string, copies ...int) *target.Target {
 	if len(copies) > 0 {
 		n = copies[0]
 	}
+	return couponConfig(t, origin, n, time.Second, "")
+}
+
+// couponConfig is the config of a coupon API at origin: one probe, redeem, raced with copies, with
+// the request timeout given and, when set, a teardown (YAML for the probe's teardown key).
+func couponConfig(t *testing.T, origin string, copies int, timeout time.Duration, teardown string) *target.Target {
+	t.Helper()
 	yaml := fmt.Sprintf(`version: 1
 target: {origins: ["%s"]}
-limits: {timeout: 1s}
+limits: {timeout: %s}
 identities:
   alice: {token: {static: static-token-1234}}
 probes:
@@ -342,9 +349,10 @@ probes:
     reject: [401, 403, 409]
     copies: %d
     setup: {method: POST, path: /coupons, accept: [201], extract: {coupon_id: id}}
+%s
 checks:
   race/limit-overrun: {identity: alice, probes: [redeem]}
-`, origin, n)
+`, origin, timeout, copies, teardown)
 	cfg, err := config.Parse("coupons.yaml", []byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)
