@@ -283,8 +283,12 @@ func couponAPI(t *testing.T, mode string) string {
 			select {
 			case pool <- struct{}{}:
 				defer func() { <-pool }()
-				time.Sleep(50 * time.Millisecond) // the query holds its connection
-			case <-time.After(100 * time.Millisecond):
+				// The query holds its connection far longer than a copy waits for one, so
+				// the copies beyond the fourth fail however slowly (-race, a loaded CI) the
+				// server runs: with a hold of 50 ms and a wait of 100 ms, the last two of ten
+				// copies sometimes got a connection just in time and the race passed.
+				time.Sleep(300 * time.Millisecond)
+			case <-time.After(30 * time.Millisecond):
 				http.Error(w, "timed out waiting for a database connection", http.StatusInternalServerError)
 				return
 			}
