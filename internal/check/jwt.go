@@ -99,7 +99,7 @@ func startForgery(ctx context.Context, env *Env, meta Meta, p *probe.Probe, id *
 	}
 	tok, err := forge.Parse(real.Value)
 	if err != nil {
-		return nil, skip("the token of identity %q is not a JWT (%v): there is no JWT signature to defeat (hint: name an identity whose tokens are JWTs, three base64url segments)", id.Name, err)
+		return nil, notApplicable("the token of identity %q is not a JWT (%v): there is no JWT signature to defeat (hint: to test JWT verification, name an identity whose tokens are JWTs, three base64url segments)", id.Name, err)
 	}
 	return &forgery{env: env, meta: meta, p: p, id: id, real: real, tok: tok, start: time.Now()}, nil
 }
@@ -184,8 +184,8 @@ func (f *forgery) try(ctx context.Context, v variant, asSubject string) (probe.O
 	made := v.made + moved
 	name := v.name
 	if asSubject != "" {
-		made += fmt.Sprintf("; sub set to %q, the subject of %s", asSubject, f.env.Plan.Verifier)
-		name += ", claiming " + f.env.Plan.Verifier
+		made += fmt.Sprintf("; sub set to %q, the subject of %s", asSubject, f.env.Plan.VerifierFor(f.p.Name))
+		name += ", claiming " + f.env.Plan.VerifierFor(f.p.Name)
 	}
 	sub, _ := claims["sub"].(string)
 	return f.send(ctx, token, finding.Forged{Variant: name, Made: made, Subject: sub, OtherSubject: asSubject != ""})
@@ -230,7 +230,7 @@ func forgeryClaims(tok *forge.Token, asSubject string) (claims map[string]any, m
 // otherSubject is the sub of the check's second identity (verifier), or "" when the check names
 // none, its token is no JWT or it has no other subject.
 func (f *forgery) otherSubject(ctx context.Context) (string, error) {
-	name := f.env.Plan.Verifier
+	name := f.env.Plan.VerifierFor(f.p.Name)
 	other, ok := f.env.Target.Identities[name]
 	if name == "" || name == probe.Anonymous || name == f.id.Name || !ok {
 		return "", nil

@@ -48,7 +48,7 @@ func (c AlgorithmConfusion) Run(ctx context.Context, env *Env) ([]finding.Findin
 	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
 		return runForgery(ctx, env, meta, p, id, func(ctx context.Context, f *forgery) ([]variant, error) {
 			if !f.tok.Asymmetric() {
-				return nil, skip("the token of identity %q is signed %s: algorithm confusion needs a token signed with a public-key algorithm (RS, PS, ES, EdDSA)", id.Name, f.tok.Alg)
+				return nil, notApplicable("the token of identity %q is signed %s: algorithm confusion needs a token signed with a public-key algorithm (RS, PS, ES, EdDSA)", id.Name, f.tok.Alg)
 			}
 			keys, from, err := f.issuerKeys(ctx)
 			if err != nil {

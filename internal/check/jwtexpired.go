@@ -9,8 +9,9 @@ package check
 //     second after its exp and sends it again.
 //
 // Either way the probe must first accept the real token and refuse a request without one. An
-// expired token accepted is the proof; a refused one is a pass. Otherwise the check is skipped:
-// waiting out a long-lived token is not worth a scan.
+// expired token accepted is the proof; a refused one is a pass. Otherwise the check does not
+// apply (not_applicable, with why): no expired token can be had within the scan, since waiting
+// out a long-lived token is not worth one.
 
 import (
 	"context"
@@ -64,9 +65,9 @@ func (c ExpiredAccepted) Run(ctx context.Context, env *Env) ([]finding.Finding, 
 		canWait := hasExp && time.Until(exp)+expiryMargin <= env.Target.MaxWindow
 		if !canForge && !canWait {
 			if !hasExp {
-				return nil, skip("the token of identity %q has no exp claim, so it never expires, and no earlier check proved a way to forge one with an exp (hint: run a jwt check that can prove forging before this one, or require exp at the issuer)", id.Name)
+				return nil, notApplicable("the token of identity %q has no exp claim, so it never expires, and no earlier check proved a way to forge one with an exp (hint: run a jwt check that can prove forging before this one, or require exp at the issuer)", id.Name)
 			}
-			return nil, skip("the token of identity %q expires %s after the check started, later than limits.max_window (%s), and no earlier check proved a way to forge one (hint: use an identity with short-lived tokens, raise limits.max_window, or list a jwt check that can prove forging, such as jwt/weak-hmac-secret, before this one)",
+			return nil, notApplicable("the token of identity %q expires %s after the check started, later than limits.max_window (%s), and no earlier check proved a way to forge one (hint: use an identity with short-lived tokens, raise limits.max_window, or list a jwt check that can prove forging, such as jwt/weak-hmac-secret, before this one)",
 				id.Name, time.Until(exp).Round(time.Second), env.Target.MaxWindow)
 		}
 		defer f.end(ctx)
@@ -82,7 +83,7 @@ func (c ExpiredAccepted) Run(ctx context.Context, env *Env) ([]finding.Finding, 
 				return f.result()
 			}
 			if !canWait {
-				return nil, skip("the way to forge tokens of %q that %s proved on probe %q does not work on %s, and the real token expires after limits.max_window (hint: point this check at a probe the forgery works on, or use an identity with short-lived tokens)",
+				return nil, notApplicable("the way to forge tokens of %q that %s proved on probe %q does not work on %s, and the real token expires after limits.max_window (hint: point this check at a probe the forgery works on, or use an identity with short-lived tokens)",
 					id.Name, forger.Check, forger.Probe, p.Endpoint())
 			}
 		}

@@ -53,7 +53,7 @@ func (c WeakHMACSecret) Run(ctx context.Context, env *Env) ([]finding.Finding, e
 	return forEachProbe(ctx, env, meta.ID, func(ctx context.Context, p *probe.Probe, id *identity.Identity) (*finding.Finding, error) {
 		return runForgery(ctx, env, meta, p, id, func(ctx context.Context, f *forgery) ([]variant, error) {
 			if _, ok := f.tok.HMACHash(); !ok {
-				return nil, skip("the token of identity %q is signed %s, not HS256/384/512: there is no shared secret to guess", id.Name, f.tok.Alg)
+				return nil, notApplicable("the token of identity %q is signed %s, not HS256/384/512: there is no shared secret to guess", id.Name, f.tok.Alg)
 			}
 			start := time.Now()
 			found, tried, err := forge.CrackHMAC(ctx, f.tok, lists...)

@@ -56,12 +56,12 @@ import (
 
 // selector is one check's rule: whether op fits it as identity id, and why.
 type selector struct {
-	// listedOnly: the check runs from the surface only when the config lists it (the jwt/* checks
-	// apply only to an identity whose token is a JWT, which is known only once one is minted).
-	listedOnly bool
-	// one: a single operation is enough (a forged token needs one read to prove itself); one
-	// without a setup is preferred.
-	one bool
+	// perOp: each operation is tested as the first identity that fits it (in config order), not
+	// every operation as one identity: an API whose operations answer different issuers (a
+	// scheme per login) is tested with each operation's own. With oneEach, one operation per
+	// identity is enough (a weak secret belongs to the issuer, not the route); one without a
+	// setup is preferred.
+	perOp, oneEach bool
 	// identity says what the identity under test lacks for this check, or "" when it has all.
 	identity func(t *target.Target, name string, id *identity.Identity) string
 	// fits says why op fits, or "" when it does not.
@@ -144,6 +144,7 @@ func init() {
 	// auth/missing: every operation that needs a token is tried without one (writes only where
 	// destructive allows, on what a setup creates); a public operation is listed, never flagged.
 	selectors[config.CheckAuthMissing] = selector{
+		perOp:    true,
 		identity: func(*target.Target, string, *identity.Identity) string { return "" },
 		fits: func(t *target.Target, name string, op *target.Op) string {
 			p := t.Probes[op.Probe]
@@ -154,12 +155,15 @@ func init() {
 		},
 		none: "no operation that needs a token has a probe",
 	}
-	// jwt/*: a forged token needs one read that needs a token to prove itself.
+	// jwt/*: every read that needs a token, as an identity whose scheme it needs: each route may
+	// verify tokens its own way. A weak secret belongs to the issuer: one read per identity proves
+	// it. An identity whose token turns out not to be a JWT (or of the wrong family) makes the
+	// experiment not applicable, which keeps the scan complete.
 	for _, id := range config.JWTChecks {
 		selectors[id] = selector{
-			listedOnly: true,
-			one:        true,
-			identity:   func(*target.Target, string, *identity.Identity) string { return "" },
+			perOp:    true,
+			oneEach:  id == config.CheckJWTWeakSecret,
+			identity: func(*target.Target, string, *identity.Identity) string { return "" },
 			fits: func(t *target.Target, name string, op *target.Op) string {
 				if !op.Read() || op.Public() || !covers(t.Surface, name, op.Operation) {
 					return ""
@@ -309,9 +313,6 @@ func Choose(t *target.Target) error {
 		case s.Auto && !ok:
 			s.Unselected[id] = "runs only from probes written for it under checks"
 			continue
-		case s.Auto && sel.listedOnly:
-			s.Unselected[id] = "runs when listed under checks (it applies only to an identity whose token is a JWT)"
-			continue
 		}
 		if !ok || len(plan.Probes) > 0 {
 			order = append(order, id)
@@ -366,6 +367,9 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 			return plan, "it needs two identities: an owner and another to test"
 		}
 	}
+	if sel.perOp && sel.pair == nil {
+		return choosePerOp(t, checkID, sel, plan, candidates)
+	}
 	if sel.perExperimentFirst {
 		candidates = slices.Clone(candidates)
 		slices.SortStableFunc(candidates, func(a, b string) int {
@@ -384,18 +388,7 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 		}
 		out := target.Plan{Identity: name, Verifier: plan.Verifier, Owner: owner}
 		var uses []func()
-		ops := s.Ops
-		if sel.one {
-			// Prefer an operation that needs nothing created first.
-			ops = slices.Clone(ops)
-			slices.SortStableFunc(ops, func(a, b *target.Op) int {
-				return cmpBool(hasSetup(t, a), hasSetup(t, b))
-			})
-		}
-		for _, op := range ops {
-			if sel.one && len(out.Probes) == 1 {
-				break
-			}
+		for _, op := range s.Ops {
 			if op.Probe == "" || t.Probes[op.Probe] == nil {
 				continue
 			}
@@ -449,6 +442,88 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 	return plan, strings.Join(lacks, "; ")
 }
 
+// choosePerOp picks, for each operation, the first candidate identity that has what the check
+// needs and fits it, and as its second identity the check's verifier, else the first other
+// identity that may do the operation with the same scheme (a forgery claiming its subject shows
+// impersonation). With sel.oneEach, each identity gets one operation, one without a setup first.
+func choosePerOp(t *target.Target, checkID string, sel selector, plan target.Plan, candidates []string) (target.Plan, string) {
+	s := t.Surface
+	ops := s.Ops
+	if sel.oneEach {
+		ops = slices.Clone(ops)
+		slices.SortStableFunc(ops, func(a, b *target.Op) int { return cmpBool(hasSetup(t, a), hasSetup(t, b)) })
+	}
+	out := target.Plan{Verifier: plan.Verifier, PerProbe: map[string]target.ProbePlan{}}
+	var lacks []string
+	usable := map[string]bool{}
+	for _, name := range candidates {
+		id := t.Identities[name]
+		if id == nil {
+			continue
+		}
+		if why := sel.identity(t, name, id); why != "" {
+			lacks = append(lacks, name+": "+why)
+			continue
+		}
+		usable[name] = true
+	}
+	took := map[string]bool{}
+	for _, op := range ops {
+		if op.Probe == "" || t.Probes[op.Probe] == nil {
+			continue
+		}
+		if _, done := out.PerProbe[op.Probe]; done {
+			continue
+		}
+		for _, name := range candidates {
+			if !usable[name] || sel.oneEach && took[name] {
+				continue
+			}
+			why := sel.fits(t, name, op)
+			if why == "" {
+				continue
+			}
+			took[name] = true
+			verifier := plan.Verifier
+			if verifier == "" {
+				verifier = sameScheme(t, name, op)
+			}
+			if len(out.Probes) == 0 {
+				out.Identity, out.Verifier = name, verifier
+			}
+			out.Probes = append(out.Probes, op.Probe)
+			out.PerProbe[op.Probe] = target.ProbePlan{Identity: name, Verifier: verifier}
+			why = fmt.Sprintf("as %s: %s", name, why)
+			if verifier != "" && verifier != plan.Verifier {
+				why += fmt.Sprintf(" (%s, with the same scheme, is the other subject)", verifier)
+			}
+			op.Uses = append(op.Uses, target.Use{Check: checkID, Why: why})
+			break
+		}
+	}
+	if len(out.Probes) > 0 {
+		return out, ""
+	}
+	if len(lacks) > 0 && len(usable) == 0 {
+		return plan, strings.Join(lacks, "; ")
+	}
+	return plan, sel.none
+}
+
+// sameScheme returns the first identity other than name, not minted per experiment, that may do
+// op and answers the same security scheme as name (or whose scheme, like name's, is unknown);
+// "" when there is none.
+func sameScheme(t *target.Target, name string, op *target.Op) string {
+	s := t.Surface
+	for _, other := range s.IdentityOrder {
+		if other == name || perExperiment(t, other) || s.Schemes[other] != s.Schemes[name] || !covers(s, other, op.Operation) {
+			continue
+		}
+		return other
+	}
+	return ""
+}
+
 // recorded reports whether op's security was only seen in traffic (a HAR file): a request that
 // carried a token does not say the operation needs one, so auth/missing cannot claim it does.
 func recorded(op *surface.Operation) bool {
@@ -500,11 +575,15 @@ func verifierFor(t *target.Target, name string, op *target.Op) string {
 // scopes its oauth2 source asks for. An identity whose scopes are unknown may do anything.
 func covers(s *target.Surface, name string, op *surface.Operation) bool {
 	have, known := s.Scopes[name]
-	if !known || op.Public() {
+	scheme := s.Schemes[name]
+	if !known && scheme == "" || op.Public() {
 		return true
 	}
 	for _, req := range op.Security {
-		if !slices.ContainsFunc(req.Scopes(), func(sc string) bool { return !slices.Contains(have, sc) }) {
+		if scheme != "" && (len(req) == 0 || slices.ContainsFunc(req, func(r surface.SchemeScopes) bool { return r.Scheme != scheme })) {
+			continue // this alternative needs another scheme's credential
+		}
+		if !known || !slices.ContainsFunc(req.Scopes(), func(sc string) bool { return !slices.Contains(have, sc) }) {
 			return true
 		}
 	}

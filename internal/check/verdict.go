@@ -12,21 +12,26 @@ import (
 	"github.com/tocsin/tocsin/internal/probe"
 )
 
-// Verdict is how one experiment (one check on one probe) ended. Only Found and Passed are claims
-// about the API; Inconclusive says it was tested but the evidence cannot decide; Errored and Skipped
-// mean it was not tested, which makes the whole scan incomplete.
+// Verdict is how one experiment (one check on one probe) ended. Found and Passed are claims about
+// the API; NotApplicable says the flaw cannot be there, from what the check observed (the token is
+// not a JWT, so no JWT signature can be defeated); Inconclusive says it was tested but the evidence
+// cannot decide; Errored and Skipped mean it was not tested, which makes the whole scan incomplete.
 type Verdict string
 
 const (
-	Found        Verdict = "finding"      // a flaw was proven, with evidence
-	Passed       Verdict = "passed"       // the flaw was tested for and is absent
-	Inconclusive Verdict = "inconclusive" // tested, but a control failed or the evidence cannot decide
-	Errored      Verdict = "error"        // could not test: an error stopped it
-	Skipped      Verdict = "skipped"      // could not test: the config lacks what the check needs
+	Found  Verdict = "finding" // a flaw was proven, with evidence
+	Passed Verdict = "passed"  // the flaw was tested for and is absent
+	// NotApplicable: what the check tests for does not exist here (observed, never assumed).
+	NotApplicable Verdict = "not_applicable"
+	Inconclusive  Verdict = "inconclusive" // tested, but a control failed or the evidence cannot decide
+	Errored       Verdict = "error"        // could not test: an error stopped it
+	Skipped       Verdict = "skipped"      // could not test: the config lacks what the check needs
 )
 
 // Reached reports whether the verdict is one a complete scan may hold.
-func (v Verdict) Reached() bool { return v == Found || v == Passed || v == Inconclusive }
+func (v Verdict) Reached() bool {
+	return v == Found || v == Passed || v == Inconclusive || v == NotApplicable
+}
 
 // Experiment is one check's verdict on one probe.
 type Experiment struct {
@@ -124,6 +129,17 @@ func passedBecause(format string, args ...any) error {
 	return &nothingToClaim{Reason: fmt.Sprintf(format, args...)}
 }
 
+// NotApplicableError ends an experiment as not applicable: the check observed that the flaw it
+// tests for cannot exist on this probe and identity (the token is not a JWT). Reason says what
+// was observed. Unlike a skip, the scan stays complete: nothing that could be tested was left.
+type NotApplicableError struct{ Reason string }
+
+func (e *NotApplicableError) Error() string { return "not applicable: " + e.Reason }
+
+func notApplicable(format string, args ...any) error {
+	return &NotApplicableError{Reason: fmt.Sprintf(format, args...)}
+}
+
 // classify turns how an experiment ended into its verdict and reason. A finding that comes with an
 // error was proven before the error stopped the experiment: the verdict is the error (the experiment
 // did not finish, so the scan is incomplete), and the finding is reported all the same.
@@ -131,6 +147,7 @@ func classify(f *finding.Finding, err error) (Verdict, string) {
 	var inc *InconclusiveError
 	var sk *SkipError
 	var none *nothingToClaim
+	var na *NotApplicableError
 	switch {
 	case err != nil && f != nil:
 		return Errored, err.Error() + " (a finding proven before the error is reported)"
@@ -142,6 +159,8 @@ func classify(f *finding.Finding, err error) (Verdict, string) {
 		return Passed, none.Reason
 	case errors.As(err, &inc):
 		return Inconclusive, inc.Reason
+	case errors.As(err, &na):
+		return NotApplicable, na.Reason
 	case errors.As(err, &sk):
 		return Skipped, sk.Reason
 	}
@@ -181,8 +200,8 @@ func forEachProbeFindings(ctx context.Context, env *Env, checkID string, run fun
 		if !ok {
 			return out, fmt.Errorf("probe %q is not defined", name)
 		}
-		idName := env.Plan.Identity
-		if p.As != "" {
+		idName := env.Plan.IdentityFor(name)
+		if _, chosen := env.Plan.PerProbe[name]; p.As != "" && !chosen {
 			idName = p.As
 		}
 		id, ok := t.Identities[idName]

@@ -148,7 +148,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	g.logged(Logged{Method: req.Method, URL: safeURL(req.URL), Status: resp.StatusCode, Took: time.Since(start)})
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	if g.secrets != nil {
-		resp.Body = &learningBody{ReadCloser: resp.Body, header: resp.Header, secrets: g.secrets, max: g.maxBody}
+		resp.Body = &learningBody{ReadCloser: resp.Body, header: resp.Header, secrets: g.secrets, max: g.maxBody, description: parent.Value(descriptionKey{}) != nil}
 	}
 	return resp, nil
 }
@@ -184,6 +184,8 @@ type learningBody struct {
 	max     int64
 	kept    []byte
 	learned bool
+	// description: the body describes the API (Description); only the JWTs in it are learned.
+	description bool
 }
 
 func (b *learningBody) Read(p []byte) (int, error) {
@@ -197,10 +199,24 @@ func (b *learningBody) Read(p []byte) (int, error) {
 func (b *learningBody) Close() error {
 	if !b.learned {
 		b.learned = true
-		b.secrets.LearnResponse(b.header, b.kept)
+		if b.description {
+			b.secrets.LearnJWTs(b.kept)
+		} else {
+			b.secrets.LearnResponse(b.header, b.kept)
+		}
 		b.kept = nil
 	}
 	return b.ReadCloser.Close()
+}
+
+type descriptionKey struct{}
+
+// Description marks requests made with the returned context as fetching a description of the API
+// (its OpenAPI document): strings under credential-named keys there describe credentials
+// ("/oauth/token": {"description": "a token"}) and are not learned as secrets, which would turn
+// every "a token" of every report into a label. A JWT in it (an example) still is.
+func Description(ctx context.Context) context.Context {
+	return context.WithValue(ctx, descriptionKey{}, true)
 }
 
 type unmeteredKey struct{}

@@ -123,7 +123,12 @@ type Identity struct {
 	Teardown []*Probe
 	// JWKSURL is where the issuer of this identity's JWTs publishes its public keys (a JWKS), for
 	// jwt/algorithm-confusion; empty: found through the issuer's OpenID discovery document.
-	JWKSURL   string
+	JWKSURL string
+	// Scheme names the OpenAPI security scheme (components.securitySchemes) this identity's tokens
+	// answer: operations from the document are tried as this identity only where one of their
+	// security alternatives needs that scheme alone. Empty: an oauth2 identity answers the scheme
+	// whose flow has its token_url, any other identity every operation.
+	Scheme    string
 	Revoke    *Hook // nil when absent
 	Downgrade *Hook
 	Restore   *Hook

@@ -24,7 +24,7 @@ var (
 	topFields       = []string{"version", "target", "limits", "openapi", "har", "identities", "vars", "probes", "checks"}
 	targetFields    = []string{"origins"}
 	limitFields     = []string{"request_budget", "rate", "timeout", "max_window", "precision", "max_response_bytes"}
-	identityFields  = []string{"token", "fresh", "teardown", "jwks_url", "revoke", "downgrade", "restore"}
+	identityFields  = []string{"token", "fresh", "teardown", "jwks_url", "scheme", "revoke", "downgrade", "restore"}
 	tokenFields     = []string{"static", "command", "oauth2", "http"}
 	oauth2Fields    = []string{"grant", "token_url", "client_id", "client_secret", "auth_style", "username", "password", "scopes"}
 	revokeFields    = []string{"rfc7009", "http", "command"}

@@ -82,6 +82,8 @@ func (d *decoder) decodeIdentity(e entry) *Identity {
 			id.Teardown = d.decodeSteps(f, "identities."+e.key+".teardown", stepFields)
 		case "jwks_url":
 			id.JWKSURL = d.str(f)
+		case "scheme":
+			id.Scheme = d.str(f)
 		case "revoke":
 			id.Revoke = d.decodeHook(f, revokeFields)
 		case "downgrade":

@@ -240,6 +240,9 @@ func (v *validator) identities() {
 		if id.JWKSURL != "" {
 			v.checkURL(field+".jwks_url", id.JWKSURL, "https://idp.example/.well-known/jwks.json")
 		}
+		if id.Scheme != "" && v.c.OpenAPI == nil {
+			v.add(field+".scheme", "a security scheme names one of the openapi: document's components.securitySchemes, and the config has no openapi:", "add openapi: source: the API's document, or remove scheme")
+		}
 		if id.Revoke != nil {
 			v.hook(field+".revoke", id.Revoke, revokeHook)
 		}

@@ -67,6 +67,9 @@ const newcomer = `[[define "newcomer"]]  newcomer:
     # A new account for every experiment: a welcome bonus is one per account, so the race needs an
     # account the sequential baseline did not spend.
     fresh: per-experiment
+[[- if .Surface]]
+    scheme: oauth2                     # its login's tokens are the identity provider's
+[[- end]]
     token:
       http:
         - method: POST
@@ -87,10 +90,39 @@ const newcomer = `[[define "newcomer"]]  newcomer:
 
 [[end]]`
 
-// withIdentities parses a config template that includes aliceAndBob and newcomer.
+// legacyAndSSO are the identities of the two other logins, whose tokens only their own routes
+// accept: from the OpenAPI document, each answers its own security scheme.
+const legacyAndSSO = `[[define "legacy-and-sso"]]  legacy:
+[[- if .Surface]]
+    scheme: legacy                     # the routes of the older login's tokens
+[[- end]]
+    token:
+      http:
+        method: POST
+        path: /legacy/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
+
+  sso:
+[[- if .Surface]]
+    scheme: sso                        # the OpenID provider's routes
+[[- end]]
+    jwks_url: [[.URL]]/sso/jwks.json
+    token:
+      http:
+        method: POST
+        path: /sso/login
+        headers: {Content-Type: application/json}
+        body: '{"username": "alice", "password": "alice-password"}'
+        extract: {token: token, expires_in: expires_in}
+[[end]]`
+
+// withIdentities parses a config template that includes aliceAndBob, newcomer and legacyAndSSO.
 func withIdentities(name, text string) *template.Template {
 	t := template.Must(template.New(name).Delims("[[", "]]").Parse(aliceAndBob))
 	t = template.Must(t.Parse(newcomer))
+	t = template.Must(t.Parse(legacyAndSSO))
 	return template.Must(t.Parse(text))
 }
 
@@ -116,26 +148,7 @@ limits:
   max_response_bytes: 1048576
 
 identities:
-[[template "alice-and-bob" .]][[template "newcomer" .]]
-  legacy:
-    token:
-      http:
-        method: POST
-        path: /legacy/login
-        headers: {Content-Type: application/json}
-        body: '{"username": "alice", "password": "alice-password"}'
-        extract: {token: token, expires_in: expires_in}
-
-  sso:
-    jwks_url: [[.URL]]/sso/jwks.json
-    token:
-      http:
-        method: POST
-        path: /sso/login
-        headers: {Content-Type: application/json}
-        body: '{"username": "alice", "password": "alice-password"}'
-        extract: {token: token, expires_in: expires_in}
-
+[[template "alice-and-bob" .]][[template "newcomer" .]][[template "legacy-and-sso" .]]
 vars:
   greeting: hello
 
@@ -411,7 +424,7 @@ openapi:
   destructive: [createItem, deleteItem, createCoupon, deleteCoupon, createNote, updateNote, deleteNote, updateAccount]
   single_use: [redeemCoupon]
 identities:
-[[template "alice-and-bob" .]][[template "newcomer" .]]`)
+[[template "alice-and-bob" .]][[template "newcomer" .]][[template "legacy-and-sso" .]]`)
 
 var usageTemplate = template.Must(template.New("usage").Parse(`tocsin lab, {{.Flavor}} flavour, at {{.URL}}
 {{if eq .Flavor "vulnerable"}}  {{.Revocation}}.
@@ -533,7 +546,8 @@ func OpenAPIFor(url, flavor string) []byte { return render(openapiTemplate, url,
 // render executes one of the documents that depend only on the lab's URL and flavour.
 func render(t *template.Template, url, flavor string) []byte {
 	var b bytes.Buffer
-	if err := t.Execute(&b, map[string]any{"URL": url, "Flavor": flavor, "ClientID": clientID}); err != nil {
+	data := map[string]any{"URL": url, "Flavor": flavor, "ClientID": clientID, "Surface": t == surfaceConfigTemplate}
+	if err := t.Execute(&b, data); err != nil {
 		panic("lab: " + t.Name() + " template: " + err.Error()) // the data is fixed: a failure is a bug here
 	}
 	return b.Bytes()

@@ -11,6 +11,10 @@ import (
 // differ in when they check, not in what they promise. `tocsin init --openapi` and scans with
 // openapi: read it.
 //
+// The routes that verify JWTs (one flaw each in the vulnerable flavour) are described with the
+// scheme of the login whose tokens they take: the identity provider's (oauth2), the older login's
+// (legacy, an http bearer JWT) and the OpenID provider's (sso, openIdConnect).
+//
 // The identity provider's own endpoints are described too (token, revocation, the admin call that
 // changes a subject's scopes), so that a starter config can be written from the document alone.
 
@@ -432,6 +436,91 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
         "responses": {"200": {"description": "changed"}, "401": {"$ref": "#/components/responses/Error"}}
       }
     },
+    "/jwt/none/whoami": {
+      "get": {
+        "operationId": "whoamiNone",
+        "summary": "Who the identity provider's token says the caller is (a job runner's unsigned tokens are let through here in the vulnerable flavour)",
+        "responses": {"200": {"description": "the caller", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}}}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/jwt/unverified/whoami": {
+      "get": {
+        "operationId": "whoamiUnverified",
+        "summary": "Who the identity provider's token says the caller is (claims decoded without the signature in the vulnerable flavour)",
+        "responses": {"200": {"description": "the caller", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}}}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/jwt/embedded/whoami": {
+      "get": {
+        "operationId": "whoamiEmbedded",
+        "summary": "Who the identity provider's token says the caller is (the key in a token's jwk header is trusted in the vulnerable flavour)",
+        "responses": {"200": {"description": "the caller", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}}}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/legacy/login": {
+      "post": {
+        "operationId": "legacyLogin",
+        "summary": "The older login: short-lived HS256 tokens",
+        "security": [],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Credentials"}}}},
+        "responses": {
+          "200": {"description": "a login", "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}, "expires_in": {"type": "integer"}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/legacy/whoami": {
+      "get": {
+        "operationId": "legacyWhoami",
+        "summary": "Who the older login's token says the caller is",
+        "security": [{"legacy": []}],
+        "responses": {"200": {"description": "the caller", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}}}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/legacy/session": {
+      "get": {
+        "operationId": "legacySession",
+        "summary": "The session of the older login's token",
+        "security": [{"legacy": []}],
+        "responses": {"200": {"description": "the caller", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}}}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
+    "/sso/.well-known/openid-configuration": {
+      "get": {
+        "operationId": "ssoDiscovery",
+        "summary": "The OpenID provider's discovery document",
+        "security": [],
+        "responses": {"200": {"description": "the provider's metadata"}}
+      }
+    },
+    "/sso/jwks.json": {
+      "get": {
+        "operationId": "ssoJWKS",
+        "summary": "The OpenID provider's public keys",
+        "security": [],
+        "responses": {"200": {"description": "a JSON Web Key Set"}}
+      }
+    },
+    "/sso/login": {
+      "post": {
+        "operationId": "ssoLogin",
+        "summary": "Log in at the OpenID provider: RS256 tokens",
+        "security": [],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Credentials"}}}},
+        "responses": {
+          "200": {"description": "a login", "content": {"application/json": {"schema": {"type": "object", "properties": {"token": {"type": "string"}, "expires_in": {"type": "integer"}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}
+        }
+      }
+    },
+    "/sso/whoami": {
+      "get": {
+        "operationId": "ssoWhoami",
+        "summary": "Who the OpenID provider's token says the caller is",
+        "security": [{"sso": []}],
+        "responses": {"200": {"description": "the caller", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Whoami"}}}}, "401": {"$ref": "#/components/responses/Error"}}
+      }
+    },
     "/healthz": {
       "get": {
         "operationId": "health",
@@ -449,7 +538,9 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
           "items:read": "read items", "items:write": "create items and coupons", "items:delete": "delete items", "reports:read": "read the report"}}}
       },
       "client": {"type": "http", "scheme": "basic", "description": "OAuth2 client authentication (client_id and client_secret)"},
-      "admin": {"type": "http", "scheme": "bearer", "description": "the lab's admin key"}
+      "admin": {"type": "http", "scheme": "bearer", "description": "the lab's admin key"},
+      "legacy": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "tokens of the older login, POST /legacy/login"},
+      "sso": {"type": "openIdConnect", "openIdConnectUrl": "[[.URL]]/sso/.well-known/openid-configuration"}
     },
     "schemas": {
       "Item": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "owner": {"type": "string"}}},
@@ -457,6 +548,7 @@ var openapiTemplate = template.Must(template.New("openapi").Delims("[[", "]]").P
       "Profile": {"type": "object", "properties": {"username": {"type": "string", "readOnly": true}, "display_name": {"type": "string"}, "role": {"type": "string", "enum": ["user", "admin"], "readOnly": true}}},
       "Report": {"type": "object", "properties": {"items": {"type": "integer"}, "by_owner": {"type": "object", "additionalProperties": {"type": "integer"}}}},
       "Credentials": {"type": "object", "required": ["username", "password"], "properties": {"username": {"type": "string"}, "password": {"type": "string", "format": "password"}}},
+      "Whoami": {"type": "object", "properties": {"sub": {"type": "string"}, "via": {"type": "string"}}},
       "Error": {"type": "object", "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}
     },
     "responses": {

@@ -66,9 +66,9 @@ func newJWTRoutes(p *idp, origin string, vulnerable bool, legacyLifetime time.Du
 }
 
 func (j *jwtRoutes) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /jwt/none/whoami", j.whoami("none", j.verifyNone))
-	mux.HandleFunc("GET /jwt/unverified/whoami", j.whoami("unverified", j.verifyUnverified))
-	mux.HandleFunc("GET /jwt/embedded/whoami", j.whoami("embedded", j.verifyEmbedded))
+	mux.HandleFunc("GET /jwt/none/whoami", j.whoami("none", j.notRevoked(j.verifyNone)))
+	mux.HandleFunc("GET /jwt/unverified/whoami", j.whoami("unverified", j.notRevoked(j.verifyUnverified)))
+	mux.HandleFunc("GET /jwt/embedded/whoami", j.whoami("embedded", j.notRevoked(j.verifyEmbedded)))
 	mux.HandleFunc("POST /legacy/login", j.legacyLogin)
 	mux.HandleFunc("GET /legacy/whoami", j.whoami("legacy", j.verifyLegacy))
 	mux.HandleFunc("GET /legacy/session", j.whoami("legacy-session", j.verifyLegacySession))
@@ -93,6 +93,23 @@ func (j *jwtRoutes) whoami(via string, verify func(token string) (jwt.MapClaims,
 		}
 		sub, _ := claims["sub"].(string)
 		writeJSON(w, http.StatusOK, map[string]string{"sub": sub, "via": via})
+	}
+}
+
+// notRevoked adds to a verifier of the identity provider's tokens the check that the token's ID
+// (jti) has not been revoked, asked of the provider at once: these routes have one planted flaw
+// each, in how they verify a token, and none in revocation (a forged token that keeps the real
+// one's jti is refused once that is revoked, like the real one).
+func (j *jwtRoutes) notRevoked(verify func(token string) (jwt.MapClaims, error)) func(string) (jwt.MapClaims, error) {
+	return func(token string) (jwt.MapClaims, error) {
+		claims, err := verify(token)
+		if err != nil {
+			return nil, err
+		}
+		if id, _ := claims["jti"].(string); id != "" && j.idp.revokedAsOf(id, time.Now()) {
+			return nil, errors.New("token revoked")
+		}
+		return claims, nil
 	}
 }
 

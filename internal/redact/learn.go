@@ -201,6 +201,13 @@ func (r *Redactor) LearnResponse(h http.Header, body []byte) {
 	l.body(h.Get("Content-Type"), body)
 }
 
+// LearnJWTs registers every JWT in body, and nothing else of it.
+func (r *Redactor) LearnJWTs(body []byte) {
+	if r != nil && len(body) > 0 {
+		learner{r.Add}.jwts(body[:min(len(body), maxLearnBytes)])
+	}
+}
+
 // LearnBody registers the credential-named fields of a JSON or form body, and every JWT in it. A
 // form body is one whose content type says so, or that does not look like JSON.
 func (r *Redactor) LearnBody(contentType string, body []byte) {

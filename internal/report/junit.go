@@ -167,7 +167,13 @@ func junitCases(c CheckResult, findings []finding.Finding) []junitCase {
 			tc.Failure = junitFailure(fs)
 		default:
 			// Not tested (or not decided) is never a pass in a CI test view: an error, typed by why.
-			if status, reason := endpointStatus(c, name); status != StatusPassed && status != StatusFailed {
+			// Not applicable (the flaw cannot exist there) is JUnit's skipped, which a CI view
+			// shows as neither passed nor failed.
+			switch status, reason := endpointStatus(c, name); status {
+			case StatusPassed, StatusFailed:
+			case StatusNotApplicable:
+				tc.Skipped = &junitProblem{Message: reason, Type: status}
+			default:
 				tc.Error = &junitProblem{Message: reason, Type: status}
 			}
 		}
@@ -188,7 +194,7 @@ func endpointStatus(c CheckResult, endpoint string) (string, string) {
 			return StatusFailed, x.Reason
 		case "passed":
 			return StatusPassed, ""
-		default: // inconclusive, error and skipped are spelled as the check statuses are
+		default: // inconclusive, not_applicable, error and skipped are spelled as the check statuses are
 			return x.Verdict, x.Reason
 		}
 	}

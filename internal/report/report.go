@@ -94,18 +94,21 @@ type Target struct {
 	Origins []string `json:"origins"`
 }
 
-// Check statuses. Only the first three are verdicts; skipped and error make the scan incomplete.
+// Check statuses. The first four are verdicts; skipped and error make the scan incomplete.
 const (
-	StatusPassed       = "passed"       // tested every probe, found nothing
-	StatusFailed       = "failed"       // found something
-	StatusInconclusive = "inconclusive" // tested, but a control failed or the evidence could not decide; Reason says why
-	StatusSkipped      = "skipped"      // could not run on this target; Reason says why
-	StatusError        = "error"        // stopped by an error; Reason says what
+	StatusPassed = "passed" // tested every probe, found nothing
+	// StatusNotApplicable: the check observed that its flaw cannot exist on any of its probes
+	// (e.g. the identity's token is not a JWT); Reason says what. The scan stays complete.
+	StatusNotApplicable = "not_applicable"
+	StatusFailed        = "failed"       // found something
+	StatusInconclusive  = "inconclusive" // tested, but a control failed or the evidence could not decide; Reason says why
+	StatusSkipped       = "skipped"      // could not run on this target; Reason says why
+	StatusError         = "error"        // stopped by an error; Reason says what
 )
 
 // Reached reports whether a check status is a verdict.
 func Reached(status string) bool {
-	return status == StatusPassed || status == StatusFailed || status == StatusInconclusive
+	return status == StatusPassed || status == StatusFailed || status == StatusInconclusive || status == StatusNotApplicable
 }
 
 // CheckResult is one check's run.

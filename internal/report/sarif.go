@@ -366,6 +366,8 @@ func sarifInvocationOf(r *Report, ruleIndex map[string]int) sarifInvocation {
 			level = "error"
 		case StatusInconclusive:
 			level = "warning"
+		case StatusNotApplicable:
+			level = "note"
 		default:
 			continue
 		}

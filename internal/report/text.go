@@ -127,7 +127,7 @@ func WriteText(w io.Writer, r *Report, opts Options) error {
 		switch c.Status {
 		case StatusFailed:
 			detail = fmt.Sprintf("%d finding%s", c.Findings, plural(c.Findings))
-		case StatusSkipped, StatusError, StatusInconclusive:
+		case StatusSkipped, StatusError, StatusInconclusive, StatusNotApplicable:
 			detail = c.Reason
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%d requests\t%s\t%s\n", c.Status, c.ID, c.Requests, seconds(c.DurationMS), detail)

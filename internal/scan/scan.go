@@ -124,8 +124,8 @@ func Run(ctx context.Context, t *target.Target, opts Options) (*report.Report, e
 
 // checkStatus decides a check's status from its experiments and the error that ended it, if any.
 // The worst verdict wins: a probe that errored or was skipped means the check did not fully run,
-// whatever it found on the others; then findings; then an inconclusive probe; a check passes only
-// when every probe passed. The reason gathers each probe's.
+// whatever it found on the others; then findings; then an inconclusive probe; a check passes when
+// every probe passed or was not applicable, and is not applicable when every probe was. The reason gathers each probe's.
 func checkStatus(experiments []report.Experiment, findings int, err error, redact func(string) string) (status, reason string) {
 	if err != nil {
 		if why, skipped := check.IsSkip(err); skipped {
@@ -139,7 +139,7 @@ func checkStatus(experiments []report.Experiment, findings int, err error, redac
 		}
 		return report.StatusSkipped, "no probe to run (hint: list probes under this check in the config)"
 	}
-	status = report.StatusPassed
+	status = report.StatusNotApplicable // until an experiment tested something
 	var reasons []string
 	for _, x := range experiments {
 		if st := statusOf[x.Verdict]; rank(st) > rank(status) {
@@ -154,14 +154,15 @@ func checkStatus(experiments []report.Experiment, findings int, err error, redac
 
 // statusOf maps an experiment's verdict to the check status it stands for.
 var statusOf = map[string]string{
-	string(check.Found):        report.StatusFailed,
-	string(check.Passed):       report.StatusPassed,
-	string(check.Inconclusive): report.StatusInconclusive,
-	string(check.Skipped):      report.StatusSkipped,
-	string(check.Errored):      report.StatusError,
+	string(check.Found):         report.StatusFailed,
+	string(check.Passed):        report.StatusPassed,
+	string(check.NotApplicable): report.StatusNotApplicable,
+	string(check.Inconclusive):  report.StatusInconclusive,
+	string(check.Skipped):       report.StatusSkipped,
+	string(check.Errored):       report.StatusError,
 }
 
 // rank orders check statuses from best to worst.
 func rank(status string) int {
-	return slices.Index([]string{report.StatusPassed, report.StatusInconclusive, report.StatusFailed, report.StatusSkipped, report.StatusError}, status)
+	return slices.Index([]string{report.StatusNotApplicable, report.StatusPassed, report.StatusInconclusive, report.StatusFailed, report.StatusSkipped, report.StatusError}, status)
 }

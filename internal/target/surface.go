@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/config"
 	"github.com/tocsin/tocsin/internal/redact"
 	"github.com/tocsin/tocsin/internal/surface"
@@ -28,6 +30,11 @@ type Surface struct {
 	Scopes map[string][]string
 	// Removes are the scopes each identity's downgrade takes away (downgrade.removes).
 	Removes map[string][]string
+	// Schemes are the security schemes identities answer (identities.NAME.scheme, or the oauth2
+	// scheme whose flow has the identity's token_url); an identity missing here may answer any.
+	Schemes map[string]string
+	// SchemeWhy says, per identity in Schemes, how its scheme was known.
+	SchemeWhy map[string]string
 	// IdentityOrder lists the identities in config order: checks pick the first that fits.
 	IdentityOrder []string
 	// Unselected says, per check, why it runs on no operation (written by the check selection).
@@ -137,8 +144,82 @@ func (t *Target) loadSurfaces(ctx context.Context, cfg *config.Config) error {
 			s.Ops = append(s.Ops, op)
 		}
 	}
+	if err := s.matchSchemes(cfg); err != nil {
+		return err
+	}
 	t.Surface = s
 	return nil
+}
+
+// matchSchemes fills s.Schemes: the scheme each identity names, checked against the documents, or
+// for an oauth2 identity the oauth2 scheme one of whose flows has its token_url (relative token
+// URLs resolve against the document's first server, else the first origin).
+func (s *Surface) matchSchemes(cfg *config.Config) error {
+	s.Schemes, s.SchemeWhy = map[string]string{}, map[string]string{}
+	var names []string
+	for _, d := range s.Docs {
+		for _, sc := range d.Schemes {
+			if !slices.Contains(names, sc.Name) {
+				names = append(names, sc.Name)
+			}
+		}
+	}
+	for _, name := range cfg.IdentityNames() {
+		id := cfg.Identities[name]
+		if id.Scheme != "" {
+			if !slices.Contains(names, id.Scheme) {
+				have := "it declares none"
+				if len(names) > 0 {
+					have = "it declares " + strings.Join(names, ", ")
+				}
+				return fmt.Errorf("target: identities.%s.scheme: no security scheme %q in the OpenAPI document (%s) (hint: name one of components.securitySchemes, or remove scheme)", name, id.Scheme, have)
+			}
+			s.Schemes[name], s.SchemeWhy[name] = id.Scheme, "identities."+name+".scheme"
+			continue
+		}
+		o := id.Token.OAuth2
+		if o == nil {
+			continue
+		}
+		for _, d := range s.Docs {
+			base := cfg.Target.Origins[0]
+			if len(d.Servers) > 0 {
+				base = d.Servers[0]
+			}
+			for _, sc := range d.Schemes {
+				for _, f := range sc.Flows {
+					if f.TokenURL != "" && sameURL(resolveRef(base, f.TokenURL), o.TokenURL) && s.Schemes[name] == "" {
+						s.Schemes[name], s.SchemeWhy[name] = sc.Name, fmt.Sprintf("its token_url is the tokenUrl of the %s flow of scheme %s", f.Grant, sc.Name)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// resolveRef resolves ref against base; a ref that does not parse is returned as it is.
+func resolveRef(base, ref string) string {
+	b, err := url.Parse(base)
+	if err != nil {
+		return ref
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		return ref
+	}
+	return b.ResolveReference(r).String()
+}
+
+// sameURL compares two URLs as an endpoint: scheme and host case-insensitively, paths without a
+// trailing slash.
+func sameURL(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) && strings.TrimSuffix(ua.Path, "/") == strings.TrimSuffix(ub.Path, "/")
 }
 
 // perExperiment returns the first identity in the config minted per experiment, or "".
@@ -164,7 +245,11 @@ func (t *Target) readSurface(ctx context.Context, field string, src *config.Surf
 			return nil, fmt.Errorf("target: %s: %w", field, err)
 		}
 		req.Header.Set("Accept", "application/json, application/yaml;q=0.9, */*;q=0.5")
-		resp, err := t.Client.Do(ctx, req)
+		fetch := ctx
+		if field == "openapi" {
+			fetch = client.Description(ctx)
+		}
+		resp, err := t.Client.Do(fetch, req)
 		shown := redact.URL(src.Source)
 		switch {
 		case err != nil:

@@ -47,6 +47,18 @@ func TestSurfaceFromURL(t *testing.T) {
 			}
 		}
 	}
+	// The document describes credentials ("/oauth/token": {"description": "a token"}); it carries
+	// none, so what it says is not learned as a secret: reasons stay readable.
+	if got := tgt.Redactor.String("needs a token signed RS256"); got != "needs a token signed RS256" {
+		t.Errorf("the document's words were learned as secrets: %q", got)
+	}
+	// Identities answer schemes: alice's token_url is the document's oauth2 tokenUrl.
+	if got := tgt.Surface.Schemes["alice"]; got != "oauth2" {
+		t.Errorf("alice's scheme %q (%s), want oauth2", got, tgt.Surface.SchemeWhy["alice"])
+	}
+	if _, err := build(strings.Replace(base, "  alice:\n", "  alice:\n    scheme: nosuch\n", 1)); err == nil || !strings.Contains(err.Error(), `identities.alice.scheme: no security scheme "nosuch"`) {
+		t.Errorf("an unknown scheme: %v", err)
+	}
 	if _, err := build(strings.Replace(base, "destructive: [createItem,", "destructive: [createitem,", 1)); err == nil || !strings.Contains(err.Error(), `openapi.destructive[0]: no operation "createitem"`) || !strings.Contains(err.Error(), `did you mean "createItem"`) {
 		t.Errorf("an unknown operation: %v", err)
 	}

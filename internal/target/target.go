@@ -48,6 +48,33 @@ type Plan struct {
 	// that Identity tries; "" for the others.
 	Owner  string
 	Probes []string // probe names
+	// PerProbe, when the check's selection chose an identity per operation (auth/missing and the
+	// jwt/* checks from a surface: each operation as an identity whose security scheme it needs),
+	// gives each probe's identity under test and second identity; Identity and Verifier are then
+	// the first probe's.
+	PerProbe map[string]ProbePlan
+}
+
+// ProbePlan is who one probe of a check runs as.
+type ProbePlan struct {
+	Identity, Verifier string
+}
+
+// IdentityFor returns the identity the check tests probe as: the plan's for that probe, else the
+// check's.
+func (p Plan) IdentityFor(probe string) string {
+	if pp, ok := p.PerProbe[probe]; ok {
+		return pp.Identity
+	}
+	return p.Identity
+}
+
+// VerifierFor returns the second identity for probe: the plan's for that probe, else the check's.
+func (p Plan) VerifierFor(probe string) string {
+	if pp, ok := p.PerProbe[probe]; ok {
+		return pp.Verifier
+	}
+	return p.Verifier
 }
 
 // Default statuses of a probe that does not list its own.
