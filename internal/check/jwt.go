@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tocsin/tocsin/internal/client"
 	"github.com/tocsin/tocsin/internal/finding"
 	"github.com/tocsin/tocsin/internal/forge"
 	"github.com/tocsin/tocsin/internal/identity"
@@ -312,7 +313,9 @@ func (f *forgery) fetch(ctx context.Context, url, what string) ([]byte, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := f.env.Target.Client.Do(ctx, req)
+	// Public metadata: its credential-named keys (id_token_signing_alg_values_supported: ["RS256"])
+	// describe credentials and carry none, so they are not learned as secrets.
+	resp, err := f.env.Target.Client.Do(client.Description(ctx), req)
 	if err != nil {
 		return nil, err
 	}

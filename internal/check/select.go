@@ -443,7 +443,7 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 }
 
 // choosePerOp picks, for each operation, the first candidate identity that has what the check
-// needs and fits it, and as its second identity the check's verifier, else the first other
+// needs and fits it (identities with a known scheme first), and as its second identity the check's verifier, else the first other
 // identity that may do the operation with the same scheme (a forgery claiming its subject shows
 // impersonation). With sel.oneEach, each identity gets one operation, one without a setup first.
 func choosePerOp(t *target.Target, checkID string, sel selector, plan target.Plan, candidates []string) (target.Plan, string) {
@@ -467,7 +467,25 @@ func choosePerOp(t *target.Target, checkID string, sel selector, plan target.Pla
 		}
 		usable[name] = true
 	}
+	// An identity declared for (or inferred to answer) a scheme is the best fit for that scheme's
+	// operations; one whose scheme is unknown may answer anything, so it comes after, and one
+	// minted per experiment (an account per request) last.
+	candidates = slices.Clone(candidates)
+	slices.SortStableFunc(candidates, func(a, b string) int {
+		if c := cmpBool(s.Schemes[a] == "", s.Schemes[b] == ""); c != 0 {
+			return c
+		}
+		return cmpBool(perExperiment(t, a), perExperiment(t, b))
+	})
+	// With oneEach, one operation per issuer: per scheme where the identity's is known, else per
+	// identity. An operation whose first fitting identity's issuer was tested already is left.
 	took := map[string]bool{}
+	issuer := func(name string) string {
+		if sc := s.Schemes[name]; sc != "" {
+			return "scheme " + sc
+		}
+		return "identity " + name
+	}
 	for _, op := range ops {
 		if op.Probe == "" || t.Probes[op.Probe] == nil {
 			continue
@@ -476,14 +494,17 @@ func choosePerOp(t *target.Target, checkID string, sel selector, plan target.Pla
 			continue
 		}
 		for _, name := range candidates {
-			if !usable[name] || sel.oneEach && took[name] {
+			if !usable[name] {
 				continue
 			}
 			why := sel.fits(t, name, op)
 			if why == "" {
 				continue
 			}
-			took[name] = true
+			if sel.oneEach && took[issuer(name)] {
+				break
+			}
+			took[issuer(name)] = true
 			verifier := plan.Verifier
 			if verifier == "" {
 				verifier = sameScheme(t, name, op)

@@ -212,7 +212,7 @@ func (b *learningBody) Close() error {
 type descriptionKey struct{}
 
 // Description marks requests made with the returned context as fetching a description of the API
-// (its OpenAPI document): strings under credential-named keys there describe credentials
+// (its OpenAPI document, an OpenID discovery document, a JWKS): strings under credential-named keys there describe credentials
 // ("/oauth/token": {"description": "a token"}) and are not learned as secrets, which would turn
 // every "a token" of every report into a label. A JWT in it (an example) still is.
 func Description(ctx context.Context) context.Context {

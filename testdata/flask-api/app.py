@@ -430,12 +430,19 @@ def whoami(claims, via):
 
 
 def verified(decode):
-    """Runs decode on the bearer token; any PyJWT error (or a malformed jwk) is a 401."""
+    """Runs decode on the bearer token; any PyJWT error (or a malformed jwk) is a 401. A token whose
+    jti was revoked is refused in both modes: each route's one flaw is in how it verifies a token,
+    not in revocation (a forged token that keeps the real one's jti goes with it)."""
     token = bearer_token()
     try:
-        return decode(token)
+        claims = decode(token)
     except (jwt.PyJWTError, ValueError, KeyError, TypeError):
         invalid_token("invalid token")
+    with STATE_LOCK:
+        revoked = isinstance(claims, dict) and claims.get("jti") in REVOKED
+    if revoked:
+        invalid_token("token revoked")
+    return claims
 
 
 @app.get("/jwt/none/whoami")
