@@ -49,7 +49,7 @@ func TestNotApplicableKeepsTheScanComplete(t *testing.T) {
 		Runs []struct {
 			Invocations []struct {
 				ToolExecutionNotifications []struct {
-					Level   string `json:"level"`
+					Level   string                `json:"level"`
 					Message struct{ Text string } `json:"message"`
 				} `json:"toolExecutionNotifications"`
 				ExecutionSuccessful bool `json:"executionSuccessful"`
