@@ -181,16 +181,33 @@ func initPlan(ctx context.Context, text, out, spec string) (string, error) {
 	b.WriteString("\n# What each check would run on, and why (tocsin scan chooses the same; its report's surface\n# section says it again, with what was not tested and why):\n")
 	for _, id := range t.CheckOrder {
 		plan := t.Checks[id]
-		fmt.Fprintf(&b, "#   %s, as %s", id, plan.Identity)
-		if plan.Verifier != "" {
-			fmt.Fprintf(&b, " (read back as %s)", plan.Verifier)
+		if plan.PerProbe != nil {
+			// Each operation runs as an identity of its own scheme: the operation says which.
+			fmt.Fprintf(&b, "#   %s, each operation as an identity its security scheme takes:\n", id)
+		} else {
+			fmt.Fprintf(&b, "#   %s, as %s", id, plan.Identity)
+			if plan.Verifier != "" {
+				fmt.Fprintf(&b, " (read back as %s)", plan.Verifier)
+			}
+			b.WriteString(":\n")
 		}
-		b.WriteString(":\n")
 		for _, op := range t.Surface.Ops {
 			for _, u := range op.Uses {
-				if u.Check == id {
-					fmt.Fprintf(&b, "#     %s (%s): %s\n", op.Endpoint(), op.ID, strings.TrimPrefix(u.Why, "as "+plan.Identity+": "))
+				if u.Check != id {
+					continue
 				}
+				pp, ok := plan.PerProbe[op.Probe]
+				if !ok {
+					fmt.Fprintf(&b, "#     %s (%s): %s\n", op.Endpoint(), op.ID, strings.TrimPrefix(u.Why, "as "+plan.Identity+": "))
+					continue
+				}
+				why := strings.TrimPrefix(u.Why, "as "+pp.Identity+": ")
+				who := pp.Identity
+				if pp.Verifier != "" {
+					why = strings.TrimSuffix(why, fmt.Sprintf(" (%s, with the same scheme, is the other subject)", pp.Verifier))
+					who += fmt.Sprintf(" (%s the other subject)", pp.Verifier)
+				}
+				fmt.Fprintf(&b, "#     %s (%s), as %s: %s\n", op.Endpoint(), op.ID, who, why)
 			}
 		}
 	}
