@@ -25,12 +25,14 @@ import (
 
 const initLong = `Writes a starter config for the API an OpenAPI document describes (OpenAPI 3.0, 3.1 or Swagger
 2.0; a file, or a URL that is fetched once): its origin, the document, identities made from its
-security schemes (an OAuth2 password or client-credentials flow gives the token URL and scopes; a
-bearer or apiKey scheme a static token), the revocation endpoint and the call that changes a
-subject's scopes when the document describes them (an RFC 7009 form with a token field; a body with a
-scopes list), the writes the checks need under destructive, and, as comments, which operations each
-check would run on and why. Secrets are ${VARIABLES} to set in the environment: the file passes
-` + "`tocsin validate`" + ` as written once they are set.
+security schemes, each naming its scheme and the main scheme's first (an OAuth2 password or
+client-credentials flow gives the token URL and scopes; a bearer or OpenID Connect scheme the
+document's JSON login on its path prefix, else a static token, as does an apiKey scheme), the
+revocation endpoint and the call that changes a subject's scopes when the document describes them
+(an RFC 7009 form with a token field; a body with a scopes list), the writes the checks need under
+destructive, and, as comments, which operations each check would run on and why. Secrets are
+${VARIABLES} to set in the environment: the file passes ` + "`tocsin validate`" + ` as written once they
+are set.
 
 Nothing is sent to the API but the document's own URL, when one is given.`
 
