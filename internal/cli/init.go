@@ -25,12 +25,14 @@ import (
 
 const initLong = `Writes a starter config for the API an OpenAPI document describes (OpenAPI 3.0, 3.1 or Swagger
 2.0; a file, or a URL that is fetched once): its origin, the document, identities made from its
-security schemes (an OAuth2 password or client-credentials flow gives the token URL and scopes; a
-bearer or apiKey scheme a static token), the revocation endpoint and the call that changes a
-subject's scopes when the document describes them (an RFC 7009 form with a token field; a body with a
-scopes list), the writes the checks need under destructive, and, as comments, which operations each
-check would run on and why. Secrets are ${VARIABLES} to set in the environment: the file passes
-` + "`tocsin validate`" + ` as written once they are set.
+security schemes, each naming its scheme and the main scheme's first (an OAuth2 password or
+client-credentials flow gives the token URL and scopes; a bearer or OpenID Connect scheme the
+document's JSON login on its path prefix, else a static token, as does an apiKey scheme), the
+revocation endpoint and the call that changes a subject's scopes when the document describes them
+(an RFC 7009 form with a token field; a body with a scopes list), the writes the checks need under
+destructive, and, as comments, which operations each check would run on and why. Secrets are
+${VARIABLES} to set in the environment: the file passes ` + "`tocsin validate`" + ` as written once they
+are set.
 
 Nothing is sent to the API but the document's own URL, when one is given.`
 
@@ -181,16 +183,33 @@ func initPlan(ctx context.Context, text, out, spec string) (string, error) {
 	b.WriteString("\n# What each check would run on, and why (tocsin scan chooses the same; its report's surface\n# section says it again, with what was not tested and why):\n")
 	for _, id := range t.CheckOrder {
 		plan := t.Checks[id]
-		fmt.Fprintf(&b, "#   %s, as %s", id, plan.Identity)
-		if plan.Verifier != "" {
-			fmt.Fprintf(&b, " (read back as %s)", plan.Verifier)
+		if plan.PerProbe != nil {
+			// Each operation runs as an identity of its own scheme: the operation says which.
+			fmt.Fprintf(&b, "#   %s, each operation as an identity its security scheme takes:\n", id)
+		} else {
+			fmt.Fprintf(&b, "#   %s, as %s", id, plan.Identity)
+			if plan.Verifier != "" {
+				fmt.Fprintf(&b, " (read back as %s)", plan.Verifier)
+			}
+			b.WriteString(":\n")
 		}
-		b.WriteString(":\n")
 		for _, op := range t.Surface.Ops {
 			for _, u := range op.Uses {
-				if u.Check == id {
-					fmt.Fprintf(&b, "#     %s (%s): %s\n", op.Endpoint(), op.ID, strings.TrimPrefix(u.Why, "as "+plan.Identity+": "))
+				if u.Check != id {
+					continue
 				}
+				pp, ok := plan.PerProbe[op.Probe]
+				if !ok {
+					fmt.Fprintf(&b, "#     %s (%s): %s\n", op.Endpoint(), op.ID, strings.TrimPrefix(u.Why, "as "+plan.Identity+": "))
+					continue
+				}
+				why := strings.TrimPrefix(u.Why, "as "+pp.Identity+": ")
+				who := pp.Identity
+				if pp.Verifier != "" {
+					why = strings.TrimSuffix(why, fmt.Sprintf(" (%s, with the same scheme, is the other subject)", pp.Verifier))
+					who += fmt.Sprintf(" (%s the other subject)", pp.Verifier)
+				}
+				fmt.Fprintf(&b, "#     %s (%s), as %s: %s\n", op.Endpoint(), op.ID, who, why)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -16,6 +17,7 @@ type starter struct {
 	source     string // the document, as the config names it
 	specOrigin string // the document URL's origin, "" for a file
 	used       []string
+	loginOf    map[string]*login // scheme -> its login, once logins has run
 }
 
 // env returns ${NAME} and remembers NAME for the summary.
@@ -96,31 +98,172 @@ func (st *starter) adminOps() []*surface.Operation {
 	return out
 }
 
-// identityScheme is a security scheme the probes would authenticate with: one an operation other
-// than the hooks requires, and not HTTP Basic (client authentication, not a bearer token).
+// schemeUses counts the operations other than the hooks that one of whose security alternatives
+// names the scheme.
+func (st *starter) schemeUses(name string) int {
+	admin := st.adminOps()
+	n := 0
+	for _, op := range st.doc.Operations {
+		if !slices.Contains(admin, op) && needs(op, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// needs reports whether one of op's security alternatives names the scheme.
+func needs(op *surface.Operation, scheme string) bool {
+	return slices.ContainsFunc(op.Security, func(req surface.Requirement) bool {
+		return slices.ContainsFunc(req, func(ss surface.SchemeScopes) bool { return ss.Scheme == scheme })
+	})
+}
+
+// identitySchemes are the security schemes the probes would authenticate with: those an operation
+// other than the hooks requires, and not HTTP Basic (client authentication, not a bearer token).
+// The scheme that secures the most operations comes first (its first identity is the owner for
+// the authz checks and the identity under test of many others), then by that count, ties by name.
 func (st *starter) identitySchemes() []*surface.Scheme {
 	var out []*surface.Scheme
-	admin := st.adminOps()
 	for _, sc := range st.doc.Schemes {
-		if sc.Type == "http" && sc.HTTPScheme != "bearer" {
+		if sc.Type == "http" && sc.HTTPScheme != "bearer" || st.schemeUses(sc.Name) == 0 {
 			continue
 		}
-		used := false
-		for _, op := range st.doc.Operations {
-			if slices.Contains(admin, op) {
-				continue
+		out = append(out, sc)
+	}
+	slices.SortStableFunc(out, func(a, b *surface.Scheme) int {
+		if d := st.schemeUses(b.Name) - st.schemeUses(a.Name); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// login is a public operation that trades a username (or email) and a password for a token.
+type login struct {
+	op      *surface.Operation
+	user    string // the body's field for the account: username or email
+	token   string // the response's field with the token
+	expires bool   // the response declares expires_in
+}
+
+// tokenFields are the response properties a login's token may be in, in the order tried.
+var tokenFields = []string{"token", "access_token", "jwt", "id_token"}
+
+// asLogin reads op as a login: a public POST whose JSON body has username (or email) and password
+// properties and whose 200 or 201 response has a token-like property.
+func asLogin(op *surface.Operation) (*login, bool) {
+	b := op.Body
+	if op.Method != "POST" || !op.Public() || b == nil || !strings.Contains(b.ContentType, "json") {
+		return nil, false
+	}
+	if _, ok := b.Fields["password"]; !ok {
+		return nil, false
+	}
+	l := &login{op: op}
+	for _, f := range []string{"username", "email"} {
+		if _, ok := b.Fields[f]; ok && l.user == "" {
+			l.user = f
+		}
+	}
+	for _, r := range op.Responses {
+		if r.Status != "200" && r.Status != "201" || l.token != "" {
+			continue
+		}
+		for _, f := range tokenFields {
+			if slices.Contains(r.Fields, f) && l.token == "" {
+				l.token, l.expires = f, slices.Contains(r.Fields, "expires_in")
 			}
-			for _, req := range op.Security {
-				if slices.ContainsFunc(req, func(ss surface.SchemeScopes) bool { return ss.Scheme == sc.Name }) {
-					used = true
+		}
+	}
+	return l, l.user != "" && l.token != ""
+}
+
+// segments splits a path into its segments, each parameter written {}.
+func segments(p string) []string {
+	return strings.FieldsFunc(surface.NormalizePath(p), func(r rune) bool { return r == '/' })
+}
+
+// shared counts the leading segments two paths have in common.
+func shared(a, b []string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// logins gives each HTTP bearer or openIdConnect scheme the login its tokens come from: the login
+// whose path shares the longest prefix with the scheme's operations (and, for openIdConnect, with
+// its discovery document on the API's origin). The prefix must not be the root, and must be longer
+// than the one it shares with any operation of another scheme, or which scheme the login serves is
+// a guess. A login serves one scheme at most.
+func (st *starter) logins() map[string]*login {
+	if st.loginOf != nil {
+		return st.loginOf
+	}
+	st.loginOf = map[string]*login{}
+	schemes := st.identitySchemes()
+	paths := map[string][][]string{}
+	for _, sc := range schemes {
+		for _, op := range st.doc.Operations {
+			if needs(op, sc.Name) {
+				paths[sc.Name] = append(paths[sc.Name], segments(op.Path))
+			}
+		}
+		if sc.Type == "openIdConnect" {
+			if u, err := url.Parse(st.absolute(sc.OpenIDConnectURL)); err == nil {
+				if o, ok := originOf(u.String()); ok && o == st.origin {
+					paths[sc.Name] = append(paths[sc.Name], segments(u.Path))
 				}
 			}
 		}
-		if used {
-			out = append(out, sc)
+	}
+	type match struct {
+		scheme string
+		rank   int // the scheme's place in schemes
+		login  *login
+		prefix int
+	}
+	var matches []match
+	for _, op := range st.doc.Operations {
+		l, ok := asLogin(op)
+		if !ok {
+			continue
+		}
+		path := segments(op.Path)
+		for rank, sc := range schemes {
+			if !(sc.Type == "http" && sc.HTTPScheme == "bearer") && sc.Type != "openIdConnect" {
+				continue
+			}
+			mine := 0
+			for _, p := range paths[sc.Name] {
+				mine = max(mine, shared(path, p))
+			}
+			other := 0
+			for _, o := range st.doc.Operations {
+				if !o.Public() && !needs(o, sc.Name) {
+					other = max(other, shared(path, segments(o.Path)))
+				}
+			}
+			if mine > 0 && mine > other {
+				matches = append(matches, match{sc.Name, rank, l, mine})
+			}
 		}
 	}
-	return out
+	slices.SortStableFunc(matches, func(a, b match) int {
+		if a.prefix != b.prefix {
+			return b.prefix - a.prefix
+		}
+		return a.rank - b.rank
+	})
+	taken := map[*surface.Operation]bool{}
+	for _, m := range matches {
+		if st.loginOf[m.scheme] == nil && !taken[m.login.op] {
+			st.loginOf[m.scheme], taken[m.login.op] = m.login, true
+		}
+	}
+	return st.loginOf
 }
 
 // writes returns what destructive should allow, and the one-shot candidates for single_use (each
@@ -264,7 +407,8 @@ func (st *starter) yaml() string {
 	return b.String()
 }
 
-// identities writes the identities a scheme gives.
+// identities writes the identities a scheme gives. Each names its scheme, so that it is tried only
+// on the operations that scheme secures.
 func (st *starter) identities(b *strings.Builder, sc *surface.Scheme, prefix bool) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	name := func(n string) string {
@@ -272,6 +416,10 @@ func (st *starter) identities(b *strings.Builder, sc *surface.Scheme, prefix boo
 			return sc.Name + "-" + n
 		}
 		return n
+	}
+	head := func(id, comment string) {
+		w("  %s:%s# %s\n", id, pad(id, 36), comment)
+		w("    scheme: %s\n", sc.Name)
 	}
 	var flow *surface.Flow
 	for _, grant := range []string{"password", "client_credentials"} {
@@ -283,8 +431,43 @@ func (st *starter) identities(b *strings.Builder, sc *surface.Scheme, prefix boo
 	}
 	if flow == nil {
 		id := name("user")
-		w("  %s:                                # security scheme %s (%s)\n", id, sc.Name, schemeKind(sc))
-		w("    token:\n      static: %s               # or command: [./get-token.sh] printing a fresh token, which the revocation checks need\n", st.env(envName(id)+"_TOKEN"))
+		kind := fmt.Sprintf("security scheme %s (%s)", sc.Name, schemeKind(sc))
+		if l := st.logins()[sc.Name]; l != nil {
+			head(id, fmt.Sprintf("%s, logged in through %s (%s)", kind, l.op.Endpoint(), l.op.ID))
+			body := fmt.Sprintf(`{%q: "%s", "password": "%s"}`, l.user, st.env(envName(id)+"_"+envName(l.user)), st.env(envName(id)+"_PASSWORD"))
+			w("    token:\n      http:\n        method: %s\n        path: %s\n", l.op.Method, l.op.Path)
+			w("        headers: {Content-Type: %s}\n", plain(l.op.Body.ContentType))
+			w("        body: '%s'   # the values go in as written: no \" or \\ in them\n", body)
+			w("        extract: {token: %s", l.token)
+			if l.expires {
+				w(", expires_in: expires_in")
+			}
+			w("}\n")
+			return
+		}
+		var interactive *surface.Flow
+		for i := range sc.Flows {
+			if interactive == nil && (sc.Flows[i].Grant == "authorization_code" || sc.Flows[i].Grant == "implicit") {
+				interactive = &sc.Flows[i]
+			}
+		}
+		if interactive == nil {
+			head(id, kind)
+			w("    token:\n      static: %s               # or command: [./get-token.sh] printing a fresh token, which the revocation checks need\n", st.env(envName(id)+"_TOKEN"))
+			return
+		}
+		head(id, fmt.Sprintf("security scheme %s (OAuth2 %s flow)", sc.Name, interactive.Grant))
+		w("    # tocsin cannot log in through a browser. A static token is used as is; the revocation checks\n")
+		w("    # need a source of fresh tokens instead (and a revoke hook): a command printing a new access\n")
+		if interactive.TokenURL != "" {
+			w("    # token, e.g. one that trades a refresh token at the flow's token URL:\n")
+			curl := fmt.Sprintf(`curl -sf -d grant_type=refresh_token -d client_id="$%s_CLIENT_ID" --data-urlencode refresh_token="$%s_REFRESH_TOKEN" %s | jq -r .access_token`,
+				envName(sc.Name), envName(id), st.absolute(interactive.TokenURL))
+			w("    #   command: [\"sh\", \"-c\", %s]\n", quote(curl))
+		} else {
+			w("    # token each time it runs: command: [./get-token.sh]\n")
+		}
+		w("    token:\n      static: %s\n", st.env(envName(id)+"_TOKEN"))
 		return
 	}
 	client := envName(sc.Name)
@@ -300,7 +483,7 @@ func (st *starter) identities(b *strings.Builder, sc *surface.Scheme, prefix boo
 		}
 	}
 	user := name("user")
-	w("  %s:                                # security scheme %s (OAuth2 %s flow)\n", user, sc.Name, flow.Grant)
+	head(user, fmt.Sprintf("security scheme %s (OAuth2 %s flow)", sc.Name, flow.Grant))
 	oauth(user, flow.Scopes)
 	if rev := st.revocation(); rev != nil {
 		w("    revoke:                           # %s (%s) takes a form with a token: RFC 7009\n", rev.Endpoint(), rev.ID)
@@ -324,7 +507,7 @@ func (st *starter) identities(b *strings.Builder, sc *surface.Scheme, prefix boo
 	}
 	slices.Sort(readScopes)
 	reader := name("reader")
-	w("  %s:                              # a second account that stays valid: reads back what the in-flight check deletes\n", reader)
+	head(reader, "a second account that stays valid: reads back what the in-flight check deletes")
 	oauth(reader, slices.Compact(readScopes))
 }
 
@@ -374,6 +557,21 @@ func (st *starter) downgrade(b *strings.Builder, user string, flow *surface.Flow
 	hook(kept)
 	w("    restore:\n")
 	hook(flow.Scopes)
+}
+
+// plain writes s unquoted when YAML reads it back as the same string, else quoted.
+func plain(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/+.-_", r))
+	}) {
+		return s
+	}
+	return quote(s)
+}
+
+// pad aligns a comment after an identity's name.
+func pad(id string, width int) string {
+	return strings.Repeat(" ", max(1, width-len(id)))
 }
 
 func schemeKind(sc *surface.Scheme) string {
