@@ -15,8 +15,9 @@ package check
 //   - race/limit-overrun: an operation the config marks single_use, never guessed.
 //   - auth/missing: every operation that needs a token (writes only where destructive allows);
 //     public operations are listed as public, never flagged.
-//   - jwt/*: one read that needs a token, preferring one that needs no setup; these run from the
-//     surface only when listed under checks, since they apply only to a JWT.
+//   - jwt/*: every read that needs a token, each as the identity that answers its scheme (per
+//     operation, like auth/missing); jwt/weak-hmac-secret one read per issuer. On a token that
+//     turns out not to be a JWT the experiment is not applicable, which keeps the scan complete.
 //   - authz/bola: an operation on an object path whose object a setup creates (an OpenAPI link, or
 //     the POST on its collection) and whose collection has a list (GET). Whose the object is comes
 //     from construction, not from the description: the owner (the check's, else the first identity)
@@ -36,7 +37,9 @@ package check
 //
 // The identity under test is the check's, or (with no checks listed) the first identity in the
 // config that has what the check needs (a revoke hook and a source of fresh tokens; a downgrade
-// with removes) and whose oauth2 scopes, when known, cover what the operation needs. The in-flight
+// with removes) and that may do the operation: its oauth2 scopes, when known, cover what the
+// operation needs, and its security scheme, when known (identities.NAME.scheme, or the oauth2 flow
+// whose tokenUrl is its token_url), is what an alternative of the operation needs alone. The in-flight
 // check's verifier is the check's, or the first other identity that may read the resource back, or
 // anonymous when that read is public.
 
