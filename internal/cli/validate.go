@@ -108,6 +108,14 @@ func runValidate(ctx context.Context, s *stdio, cfg *config.Config, path string,
 			}
 		}
 		fmt.Fprintf(w, "  %d operations; probes made from %d of them (the scan report's surface section says why not the others)\n", len(t.Surface.Ops), made)
+		// Which operations each identity is tried on follows from its scheme: say how it was known.
+		for _, name := range t.Surface.IdentityOrder {
+			if sc := t.Surface.Schemes[name]; sc != "" {
+				fmt.Fprintf(w, "  %s answers security scheme %s (%s)\n", name, sc, t.Surface.SchemeWhy[name])
+			} else if len(t.Surface.Docs) > 0 && len(t.Surface.Docs[0].Schemes) > 0 {
+				fmt.Fprintf(w, "  %s answers no known security scheme: it may be tried on any operation (hint: identities.%s.scheme names one)\n", name, name)
+			}
+		}
 		if err := check.Choose(t); err != nil {
 			ok = false
 			fmt.Fprintf(w, "  %v\n", err)
