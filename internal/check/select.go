@@ -379,16 +379,8 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 			return cmpBool(!perExperiment(t, a), !perExperiment(t, b))
 		})
 	}
-	var lacks []string
-	for _, name := range candidates {
-		id := t.Identities[name]
-		if id == nil {
-			continue
-		}
-		if why := sel.identity(t, name, id); why != "" {
-			lacks = append(lacks, name+": "+why)
-			continue
-		}
+	usable, lacks := usableIdentities(t, sel, candidates)
+	for _, name := range usable {
 		out := target.Plan{Identity: name, Verifier: plan.Verifier, Owner: owner}
 		var uses []func()
 		for _, op := range s.Ops {
@@ -445,6 +437,23 @@ func choose(t *target.Target, checkID string, sel selector, plan target.Plan) (t
 	return plan, strings.Join(lacks, "; ")
 }
 
+// usableIdentities splits candidates into those that have what the check needs, in order, and why
+// each other one does not ("name: why").
+func usableIdentities(t *target.Target, sel selector, candidates []string) (usable, lacks []string) {
+	for _, name := range candidates {
+		id := t.Identities[name]
+		if id == nil {
+			continue
+		}
+		if why := sel.identity(t, name, id); why != "" {
+			lacks = append(lacks, name+": "+why)
+			continue
+		}
+		usable = append(usable, name)
+	}
+	return usable, lacks
+}
+
 // choosePerOp picks, for each operation, the first candidate identity that has what the check
 // needs and fits it (identities with a known scheme first), and as its second identity the check's verifier, else the first other
 // identity that may do the operation with the same scheme (a forgery claiming its subject shows
@@ -457,17 +466,9 @@ func choosePerOp(t *target.Target, checkID string, sel selector, plan target.Pla
 		slices.SortStableFunc(ops, func(a, b *target.Op) int { return cmpBool(hasSetup(t, a), hasSetup(t, b)) })
 	}
 	out := target.Plan{Verifier: plan.Verifier, PerProbe: map[string]target.ProbePlan{}}
-	var lacks []string
+	ready, lacks := usableIdentities(t, sel, candidates)
 	usable := map[string]bool{}
-	for _, name := range candidates {
-		id := t.Identities[name]
-		if id == nil {
-			continue
-		}
-		if why := sel.identity(t, name, id); why != "" {
-			lacks = append(lacks, name+": "+why)
-			continue
-		}
+	for _, name := range ready {
 		usable[name] = true
 	}
 	// An identity declared for (or inferred to answer) a scheme is the best fit for that scheme's
