@@ -166,10 +166,18 @@ func describeCheck(w io.Writer, t *target.Target, id string, maxWindow time.Dura
 	var probes []string
 	for _, name := range plan.Probes {
 		if p := t.Probes[name]; p != nil {
-			probes = append(probes, fmt.Sprintf("%s (%s)", name, probeSteps(p)))
+			as := ""
+			if plan.PerProbe != nil {
+				as = " as " + plan.IdentityFor(name) // chosen per operation: each probe says whose
+			}
+			probes = append(probes, fmt.Sprintf("%s%s (%s)", name, as, probeSteps(p)))
 		}
 	}
-	fmt.Fprintf(w, "    as %s, with %s\n", plan.Identity, strings.Join(probes, "; "))
+	if plan.PerProbe != nil {
+		fmt.Fprintf(w, "    each operation as the identity of its security scheme: %s\n", strings.Join(probes, "; "))
+	} else {
+		fmt.Fprintf(w, "    as %s, with %s\n", plan.Identity, strings.Join(probes, "; "))
+	}
 	hook := func(h identity.Hook) string {
 		if h == nil {
 			return "none"
