@@ -41,7 +41,7 @@ func windowVariants() []windowVariant {
 // fraction of runs whose bracket contains the configured truth in the cause's frame (for a periodic
 // refresh: whose period estimate is within 10% and whose observed windows span from under a tenth to
 // over nine tenths of the period), the fraction that name the right cause, the median bracket width,
-// requests, passes, and the median (and worst) wall time of one measurement over one window (the variant's
+// requests, passes, revocations (changes sent: one per token armed, spares included), and the median (and worst) wall time of one measurement over one window (the variant's
 // lifetime, delay, token lifetime or period): the measurement's own (wall/window) and the whole
 // check's, with its controls and the teardown of what each token's setup created (check/window). Run with -benchtime 20x (docs/checks.md has the
 // command and the figures); -bench 'Window/ttl=5s$' picks one variant.
@@ -54,7 +54,7 @@ func BenchmarkWindow(b *testing.B) {
 				c.Limits.MaxWindow = max(c.Limits.MaxWindow, 2*v.window) // long windows must close within it
 				c.Limits.RequestBudget = 1_000_000                       // the budget is the target's: 20 checks of 30 s windows spend over 2,000
 			})
-			var contained, named, requests, passes float64
+			var contained, named, requests, passes, revocations float64
 			var widths, walls, checks []float64
 			runs := 0
 			for b.Loop() {
@@ -69,6 +69,8 @@ func BenchmarkWindow(b *testing.B) {
 				w := f.Window
 				requests += float64(f.Requests)
 				passes += float64(len(w.Passes))
+				// Every token armed was changed: the passes replayed, and the spares no pass needed.
+				revocations += float64(len(w.Passes) + w.SpareTokens)
 				walls = append(walls, w.WallMS/1000/v.window.Seconds())
 				checks = append(checks, took.Seconds()/v.window.Seconds())
 				ok, width := judge(v, w)
@@ -88,6 +90,7 @@ func BenchmarkWindow(b *testing.B) {
 			b.ReportMetric(named/n, "cause-frac")
 			b.ReportMetric(median(widths), "median-width-ms")
 			b.ReportMetric(passes/n, "passes")
+			b.ReportMetric(revocations/n, "revocations")
 			b.ReportMetric(median(walls), "wall/window")
 			b.ReportMetric(median(checks), "check/window")
 			b.ReportMetric(slices.Max(walls), "max-wall/window")

@@ -31,6 +31,8 @@ const (
 	// minSeparation is the least a wait or gap moves a prediction: well over a loopback round trip
 	// and the frame tolerance, so a moved end cannot pass for an unmoved one.
 	minSeparation = 20 * time.Millisecond
+	// unaimedGrowth is each step of a pass with nothing to aim at, as a share of the time so far.
+	unaimedGrowth = 0.05
 )
 
 // passPlan is how a pass begins.
@@ -186,7 +188,7 @@ func planPhase(passes []*stalePass, fit periodFit, now time.Time) passPlan {
 	// refresh: the window is at most the refresh's uncertainty. Sent after its latest moment, the
 	// change waits for the next one: the window is at least a period less that uncertainty.
 	margin := change + 5*time.Millisecond
-	if t.hi.Sub(t.lo) > period/10 {
+	if t.hi.Sub(t.lo) > period/5 {
 		return passPlan{why: "periodic: the refreshes are not yet predicted well enough to aim at one"}
 	}
 	if !shortSeen {
@@ -203,22 +205,26 @@ func planPhase(passes []*stalePass, fit periodFit, now time.Time) passPlan {
 // the offset of the previous replay.
 type schedule func(i int, prev time.Duration) time.Duration
 
-func coarseSchedule(from time.Duration) schedule {
+// unaimedSchedule is a later pass's with nothing to aim at: no fixed cause fits the passes and no
+// period is fitted yet, so its end is a periodic refresh's next tick, and the refreshes can be
+// predicted (and a change aimed just before or after one) only from ticks bracketed narrowly. Each
+// step is unaimedGrowth of the time so far, not the coarse schedule's 40%: a tick 3 s out is
+// bracketed within about 150 ms rather than a second.
+func unaimedSchedule() schedule {
 	return func(i int, prev time.Duration) time.Duration {
 		if i == 0 {
-			return from
+			return 0
 		}
-		next := time.Duration(float64(prev) * growth)
-		return max(next, prev+firstStep)
+		return prev + max(firstStep, time.Duration(float64(prev)*unaimedGrowth))
 	}
 }
 
-// aimedSchedule sends the replays at points, then, should the window outlast them, goes on in steps
+// aimedSchedule sends the replays at points (with none, see unaimedSchedule), then, should the window outlast them, goes on in steps
 // that start at step and double until they reach the coarse schedule's: a prediction that was a
 // little off still gets a narrow bracket, a window far longer than predicted costs few replays.
 func aimedSchedule(points []time.Duration, step time.Duration) schedule {
 	if len(points) == 0 {
-		return coarseSchedule(0)
+		return unaimedSchedule()
 	}
 	step = max(step, time.Millisecond)
 	return func(i int, prev time.Duration) time.Duration {
@@ -277,7 +283,7 @@ func predictSpans(passes []*stalePass, inf inference, cur *stalePass, wakeLag ti
 }
 
 // aimedFrom aims pass cur's replays at the union of spans (see aimPoints), a few at each guard;
-// with nothing to predict from, it polls coarsely from the start.
+// with nothing to predict from, it polls from the start (unaimedSchedule).
 func aimedFrom(spans, guards []span, cur *stalePass, cfg staleConfig) schedule {
 	most := refinePoints
 	if cur.gap > 0 || cur.waitBefore > 0 {

@@ -41,6 +41,11 @@ const (
 	// window: the token's whole-second exp and the clocks of two machines.
 	expSkew   = time.Second
 	expPoints = 16
+	// ladderReach bounds the rungs to this share of the max window. The passes after pass 1 use
+	// rungs about one and two times the largest rung below ladderShare of the window (the
+	// spacing its end was bracketed with), at most 2*ladderShare of it: a later rung could serve
+	// only a window longer than the max window, and would be minted, used and revoked for nothing.
+	ladderReach = 0.25
 )
 
 // staleWorld is what a schedule acts on.
@@ -121,7 +126,8 @@ func (s *staleSchedule) ladder() []time.Duration {
 		return nil
 	}
 	var out []time.Duration
-	for st := ladderBase; st < s.cfg.maxWindow && len(out) < 16; st *= 2 {
+	reach := time.Duration(ladderReach * float64(s.cfg.maxWindow))
+	for st := ladderBase; st <= reach && len(out) < 16; st *= 2 {
 		out = append(out, st)
 	}
 	return out
