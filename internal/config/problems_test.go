@@ -116,6 +116,10 @@ func TestProblems(t *testing.T) {
 		{"unknown alias", edit("client_id: scanner", "client_id: *nowhere"), "*nowhere", "identities.alice.token.oauth2.client_id",
 			"alias *nowhere refers to no anchor before it", "define &nowhere"},
 
+		// A security scheme names one of an OpenAPI document's: without one it can match nothing.
+		{"scheme without openapi", edit("    token:\n", "    scheme: oauth2\n    token:\n"), "scheme: oauth2", "identities.alice.scheme",
+			"the config has no openapi:", "add openapi: source"},
+
 		// version, target, limits.
 		{"version 2", edit("version: 1", "version: 2"), "version:", "version", "unsupported version 2", "version: 1"},
 		{"missing version", edit("version: 1\n", ""), "target:", "version", "missing version", "add `version: 1`"},
