@@ -41,7 +41,7 @@ func windowVariants() []windowVariant {
 // fraction of runs whose bracket contains the configured truth in the cause's frame (for a periodic
 // refresh: whose period estimate is within 10% and whose observed windows span from under a tenth to
 // over nine tenths of the period), the fraction that name the right cause, the median bracket width,
-// requests, passes, revocations (changes sent: one per token armed, spares included), and the median (and worst) wall time of one measurement over one window (the variant's
+// requests, passes, revocations (changes sent: one per pass and per spare; a token whose deferred change no pass needed is none), and the median (and worst) wall time of one measurement over one window (the variant's
 // lifetime, delay, token lifetime or period): the measurement's own (wall/window) and the whole
 // check's, with its controls and the teardown of what each token's setup created (check/window). Run with -benchtime 20x (docs/checks.md has the
 // command and the figures); -bench 'Window/ttl=5s$' picks one variant.
@@ -69,7 +69,8 @@ func BenchmarkWindow(b *testing.B) {
 				w := f.Window
 				requests += float64(f.Requests)
 				passes += float64(len(w.Passes))
-				// Every token armed was changed: the passes replayed, and the spares no pass needed.
+				// Every token changed: the passes replayed, and the spares no pass needed (tokens
+				// whose change was deferred and never needed were not changed).
 				revocations += float64(len(w.Passes) + w.SpareTokens)
 				walls = append(walls, w.WallMS/1000/v.window.Seconds())
 				checks = append(checks, took.Seconds()/v.window.Seconds())

@@ -89,8 +89,9 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 	s := newStaleSchedule(m, staleConfig{maxWindow: t.MaxWindow, precision: t.Precision, perSubject: m.restore != nil})
 	err := s.run(ctx)
 	if err != nil && len(s.pending) > 0 {
-		// Tokens armed ahead whose change was still to come: send it now, outside the budget and
-		// past an interrupt, so that no token the scan used stays valid.
+		// Tokens armed ahead whose change was due and still to come: send it now, outside the
+		// budget and past an interrupt. Rungs whose change was deferred until a pass needed it
+		// stay unchanged, as when the measurement ends as planned.
 		fctx, cancel := context.WithTimeout(client.Unmetered(context.WithoutCancel(ctx)), restoreFor)
 		s.flushPending(fctx)
 		cancel()

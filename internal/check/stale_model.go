@@ -72,13 +72,16 @@ type stalePass struct {
 	why string
 	// stagger is how long after pass 1's acknowledgement a token armed alongside pass 1 was
 	// acknowledged (armedDuring is then 1); zero for a pass begun after the previous one.
-	stagger      time.Duration
-	armedDuring  int
-	aimed        bool           // the pass's replays were scheduled (not a token asked once)
-	changeDue    time.Time      // a rung armed alongside pass 1: when its change is due
-	inconclusive int            // answers in a row that were neither accepted nor refused
-	lastProgress time.Time      // when a progress line last said the pass is still honoured
-	tok          identity.Token // the pass's token: the change is made to it, evidence labels it
+	stagger     time.Duration
+	armedDuring int
+	aimed       bool      // the pass's replays were scheduled (not a token asked once)
+	changeDue   time.Time // a rung armed alongside pass 1: when its change is due
+	// changeDeferred marks a rung armed alongside pass 1 whose change waited until a pass needed
+	// it (see staleSchedule.deferred); its ack is then that later change's.
+	changeDeferred bool
+	inconclusive   int            // answers in a row that were neither accepted nor refused
+	lastProgress   time.Time      // when a progress line last said the pass is still honoured
+	tok            identity.Token // the pass's token: the change is made to it, evidence labels it
 
 	tl   timeline   // the pass's events, in absolute time
 	vars probe.Vars // the pass's variables, for controls

@@ -83,8 +83,8 @@ type simWorld struct {
 	clock time.Time
 	ends  map[*stalePass]time.Time
 	sent  int // requests: a token, a first use and a change per pass armed, and every replay
-	// changes counts the changes sent (revocations): one per token armed, rungs never replayed
-	// included.
+	// changes counts the changes sent (revocations): one per pass and per rung changed on schedule
+	// and never replayed; a rung whose deferred change no pass needed sends none.
 	changes int
 }
 
@@ -159,7 +159,7 @@ type simRun struct {
 	inf      inference
 	sched    *staleSchedule
 	requests int
-	// revocations is how many changes were sent: every token armed, whether or not a pass used it.
+	// revocations is how many changes were sent: every token changed, whether or not a pass used it.
 	revocations int
 	wall        time.Duration
 }
@@ -401,8 +401,9 @@ func (w *failingWorld) change(ctx context.Context, p *stalePass) error {
 	return w.simWorld.change(ctx, p)
 }
 
-// However a measurement ends, every token it armed gets its change: a rung waiting out its gap when
-// the measurement stops has its change sent at once.
+// However a measurement ends, every token whose change was due gets it: a rung waiting out its gap
+// when the measurement stops has its change sent at once. Rungs whose change was deferred until a pass
+// needed them, and that none did, are not changed.
 func TestEveryArmedTokenIsChanged(t *testing.T) {
 	fast := uniform(200*time.Microsecond, 400*time.Microsecond)
 	api := simAPI{end: func(p *stalePass) time.Time { return p.fillSent.Add(20 * time.Second) }, fillRTT: fast, refuseRTT: fast}
@@ -417,8 +418,13 @@ func TestEveryArmedTokenIsChanged(t *testing.T) {
 		}
 		flushed += len(s.pending)
 		s.flushPending(context.Background())
-		if w.changes != s.armed {
-			t.Errorf("cut after %d replays: %d tokens armed, %d changed", cut, s.armed, w.changes)
+		for _, p := range s.deferred {
+			if !p.ack.IsZero() {
+				t.Errorf("cut after %d replays: a rung still deferred was changed", cut)
+			}
+		}
+		if w.changes != s.armed-len(s.deferred) {
+			t.Errorf("cut after %d replays: %d tokens armed, %d deferred, %d changed", cut, s.armed, len(s.deferred), w.changes)
 		}
 	}
 	if flushed == 0 {

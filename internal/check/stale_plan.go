@@ -178,9 +178,13 @@ func planPhase(passes []*stalePass, fit periodFit, now time.Time) passPlan {
 		return passPlan{why: "periodic: refining the period"}
 	}
 	// The longest a pass took from its start to its change, and a change to its acknowledgement.
+	// A rung whose change was deferred waited for it on purpose: its start says nothing of a setup.
 	var setup, change time.Duration
 	for _, p := range passes {
-		setup, change = max(setup, p.changeSent.Sub(p.started)), max(change, p.ack.Sub(p.changeSent))
+		if !p.changeDeferred {
+			setup = max(setup, p.changeSent.Sub(p.started))
+		}
+		change = max(change, p.ack.Sub(p.changeSent))
 	}
 	earliest := now.Add(setup)
 	t := fit.nextTicks(earliest, earliest)[0]

@@ -46,6 +46,11 @@ const (
 	// spacing its end was bracketed with), at most 2*ladderShare of it: a later rung could serve
 	// only a window longer than the max window, and would be minted, used and revoked for nothing.
 	ladderReach = 0.25
+	// onSchedule is how many rungs have their change sent as soon as they are armed (after their
+	// gap): the first, and the first with a gap between its first use and its change, which
+	// predict different ends for a lifetime and a delay. The later rungs' changes are deferred until
+	// a pass needs them (see staleSchedule.deferred).
+	onSchedule = 2
 )
 
 // staleWorld is what a schedule acts on.
@@ -114,6 +119,14 @@ type staleSchedule struct {
 	ladderAt []time.Duration // rungs still to arm, as staggers after pass 1's acknowledgement
 	rungs    int             // rungs armed
 	pending  []*stalePass    // rungs armed whose change waits for its gap, by changeDue
+	// deferred are rungs armed (minted, set up, used) whose change waits until a pass needs them,
+	// oldest first. Until pass 1 is refused nothing tells a periodic refresh from a window of the
+	// token's own, and only a delay after the change needs the change early: a lifetime from the
+	// first use ends at the fill plus the lifetime whenever the change came before it, a periodic
+	// refresh ends every rung changed before it with the same refresh. A rung no pass needs is
+	// never changed: it is not a revocation, and its token is left to its own expiry (what its
+	// setup created is removed with the rest).
+	deferred []*stalePass
 }
 
 func newStaleSchedule(w staleWorld, cfg staleConfig) *staleSchedule {
@@ -192,6 +205,9 @@ func (s *staleSchedule) run(ctx context.Context) error {
 	p1.why = "the first pass: replays on a coarse schedule, to find the window"
 	if len(s.ladderAt) > 0 {
 		p1.why += fmt.Sprintf("; tokens armed alongside it, %s to %s after its acknowledgement, so that later passes overlap it", fmtDur(s.ladderAt[0]), fmtDur(s.ladderAt[len(s.ladderAt)-1]))
+		if len(s.ladderAt) > onSchedule {
+			p1.why += fmt.Sprintf(" (the change of each after the first %d deferred until a pass needed it)", onSchedule)
+		}
 	}
 	if err := s.armNow(ctx, p1, passPlan{}, true); err != nil {
 		return err
@@ -258,7 +274,7 @@ func (s *staleSchedule) due(ctx context.Context, at time.Time) error {
 		s.ladderAt = s.ladderAt[1:]
 		sp := &stalePass{armedDuring: 1}
 		plan := passPlan{}
-		if s.rungs%2 == 1 {
+		if s.rungs%2 == 1 && s.rungs < onSchedule {
 			// Every other rung waits a little between its first use and its change, so that two
 			// rungs in a row predict different ends for a lifetime and for a delay. Pass 1's
 			// replays go on meanwhile.
@@ -267,6 +283,11 @@ func (s *staleSchedule) due(ctx context.Context, at time.Time) error {
 		s.rungs++
 		if err := s.arm(ctx, sp, plan, false); err != nil {
 			return err
+		}
+		if s.rungs > onSchedule {
+			sp.changeDeferred = true
+			s.deferred = append(s.deferred, sp)
+			continue
 		}
 		sp.changeDue = s.w.now().Add(plan.gap)
 		s.pending = append(s.pending, sp)
@@ -338,8 +359,15 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 			if c.n == 0 {
 				prior = slices.Clip(prior) // a spare is not among the passes yet
 			}
-			spans, guards := predictSpans(prior, s.inf, c, s.wakeLag)
-			behind := behindShare(spans, now.Sub(c.ack)+lead)
+			at, from := c, now.Sub(c.ack)+lead
+			if c.ack.IsZero() {
+				// A rung whose change was deferred: where its end would lie were it changed now.
+				h := *c
+				h.changeSent, h.ack = now, now.Add(s.p1.ack.Sub(s.p1.changeSent))
+				at, from = &h, lead
+			}
+			spans, guards := predictSpans(prior, s.inf, at, s.wakeLag)
+			behind := behindShare(spans, from)
 			if c.n > 0 {
 				behind = 0 // asked and still honoured: its end lies ahead of its last replay
 			}
@@ -352,11 +380,14 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 		}
 		if straddling != nil {
 			if straddling.n == 0 {
+				if err := s.changeDeferred(ctx, straddling); err != nil {
+					return nil, nil, err
+				}
 				s.take(straddling)
 				s.begin(straddling)
-				straddling.why = fmt.Sprintf("armed %s after pass 1's acknowledgement, while it replayed; asked once when the passes put its end about its age, to halve the bracket", fmtDur(straddling.stagger))
+				straddling.why = s.armedWhy(straddling) + "; asked once when the passes put its end about its age, to halve the bracket"
 			}
-			if _, err := s.w.replay(ctx, straddling, now); err != nil {
+			if _, err := s.w.replay(ctx, straddling, s.w.now()); err != nil {
 				return nil, nil, err
 			}
 			s.w.closed(straddling)
@@ -368,11 +399,17 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 		}
 		c := oldest
 		if c.n == 0 {
+			if c.ack.IsZero() {
+				if err := s.changeDeferred(ctx, c); err != nil {
+					return nil, nil, err
+				}
+				oldestSpans, oldestGuards = predictSpans(slices.Clip(s.passes), s.inf, c, s.wakeLag)
+			}
 			s.take(c)
 			s.begin(c)
-			c.why = fmt.Sprintf("armed %s after pass 1's acknowledgement, while it replayed; the passes before it put its end ahead, so its replays were aimed there without waiting a window", fmtDur(c.stagger))
+			c.why = s.armedWhy(c) + "; the passes before it put its end ahead, so its replays were aimed there without waiting a window"
 		} else {
-			c.why = fmt.Sprintf("armed %s after pass 1's acknowledgement, while it replayed, and still honoured when asked; its replays went on where the passes put its end", fmtDur(c.stagger))
+			c.why = s.armedWhy(c) + ", and still honoured when asked; its replays went on where the passes put its end"
 		}
 		if c.gap > 0 {
 			c.why += fmt.Sprintf("; %s between its first use and its change, so that a lifetime and a delay predict different ends", fmtDur(c.gap))
@@ -382,6 +419,12 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 	}
 	now := s.w.now()
 	plan := planPass(s.passes, s.inf, now, s.cfg.perSubject)
+	if len(s.inf.consistent) == 0 && plan.waitBefore == 0 && plan.gap == 0 && len(s.deferred) > 0 {
+		// No fixed cause fits (a periodic refresh): a token's first use does not matter, only when
+		// its change is sent, so a rung armed alongside pass 1 and not changed yet serves as this
+		// pass's token.
+		return s.reuseDeferred(ctx, plan)
+	}
 	p := &stalePass{waitBefore: plan.waitBefore, gap: plan.gap}
 	switch {
 	case s.cfg.perSubject:
@@ -400,8 +443,55 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 	return p, aimedFrom(spans, guards, p, s.cfg), nil
 }
 
-// candidates are the tokens that may still be replayed: passes asked once and still honoured, and
-// tokens armed ahead, oldest first.
+// reuseDeferred begins the pass plan describes with the oldest rung whose change was deferred: its
+// change is sent when the plan says (at once when it names no moment), and its replays are aimed as
+// a pass begun after the previous one.
+func (s *staleSchedule) reuseDeferred(ctx context.Context, plan passPlan) (*stalePass, schedule, error) {
+	p := s.deferred[0]
+	if err := s.w.sleepUntil(ctx, plan.changeAt); err != nil {
+		return nil, nil, err
+	}
+	if !plan.changeAt.IsZero() {
+		p.gap = s.w.now().Sub(p.acceptedBefore) // the wait for the aimed moment, for the report
+	}
+	if err := s.changeDeferred(ctx, p); err != nil {
+		return nil, nil, err
+	}
+	// Its change, not its arming, began this pass: it did not overlap pass 1.
+	p.why = s.armedWhy(p) + "; begun after the previous pass, as no fixed cause fit and only the change's moment matters then: " + plan.why
+	p.armedDuring = 0
+	spans, guards := predictSpans(s.passes, s.inf, p, s.wakeLag)
+	s.begin(p)
+	p.aimed = true
+	return p, aimedFrom(spans, guards, p, s.cfg), nil
+}
+
+// changeDeferred sends the change of a rung whose change was deferred, now.
+func (s *staleSchedule) changeDeferred(ctx context.Context, p *stalePass) error {
+	if !p.ack.IsZero() {
+		return nil
+	}
+	s.deferred = slices.DeleteFunc(s.deferred, func(q *stalePass) bool { return q == p })
+	if err := s.w.change(ctx, p); err != nil {
+		return err
+	}
+	p.stagger = p.ack.Sub(s.p1.ack)
+	return nil
+}
+
+// armedWhy says when a rung armed alongside pass 1 was armed and, when its change was deferred,
+// when that came.
+func (s *staleSchedule) armedWhy(p *stalePass) string {
+	if !p.changeDeferred {
+		return fmt.Sprintf("armed %s after pass 1's acknowledgement, while it replayed", fmtDur(p.stagger))
+	}
+	return fmt.Sprintf("armed (first use) %s after pass 1's acknowledgement, while it replayed; its change deferred until a pass needed it, acknowledged %s after pass 1's", fmtDur(p.acceptedBefore.Sub(s.p1.ack)), fmtDur(p.stagger))
+}
+
+// candidates are the tokens that may still be replayed: passes asked once and still honoured,
+// tokens armed ahead and changed, and, while a fixed cause fits, tokens armed ahead whose change was
+// deferred (a periodic refresh would end them a period later, wherever the passes put it), oldest
+// first.
 func (s *staleSchedule) candidates() []*stalePass {
 	var out []*stalePass
 	for _, p := range s.passes {
@@ -410,7 +500,17 @@ func (s *staleSchedule) candidates() []*stalePass {
 		}
 	}
 	out = append(out, s.spares...)
-	slices.SortFunc(out, func(a, b *stalePass) int { return a.ack.Compare(b.ack) })
+	if len(s.inf.consistent) > 0 {
+		out = append(out, s.deferred...)
+	}
+	// A rung whose change was deferred is as old as its first use, whenever its change came.
+	armed := func(p *stalePass) time.Time {
+		if p.changeDeferred {
+			return p.acceptedBefore
+		}
+		return p.ack
+	}
+	slices.SortFunc(out, func(a, b *stalePass) int { return armed(a).Compare(armed(b)) })
 	return out
 }
 
