@@ -2,6 +2,7 @@ package check_test
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +121,8 @@ func TestRevokedTokenAcceptedVulnerable(t *testing.T) {
 // more. The bound is generous (a loaded CI machine); BenchmarkWindow has the figures.
 func TestRevokedTokenAcceptedOverlapped(t *testing.T) {
 	ttl := 3 * time.Second
-	_, tgt := labTarget(t, lab.Options{Flavor: "vulnerable", IntrospectionTTL: ttl, PermissionTTL: -1})
+	l, tgt := labTarget(t, lab.Options{Flavor: "vulnerable", IntrospectionTTL: ttl, PermissionTTL: -1})
+	before := l.Resources()
 	fs := runCheck(t, check.RevokedTokenAccepted{}, tgt)
 	if len(fs) != 1 {
 		t.Fatalf("got %d findings, want exactly 1: %+v", len(fs), fs)
@@ -145,6 +147,14 @@ func TestRevokedTokenAcceptedOverlapped(t *testing.T) {
 	}
 	if ahead == 0 {
 		t.Errorf("no pass used a token armed while pass 1 replayed: %+v", w.Passes)
+	}
+	// Tokens armed ahead whose change no pass needed are never changed, but what their setup
+	// created is removed like every other token's.
+	if after := l.Resources(); !maps.Equal(before, after) {
+		t.Errorf("resources before %v, after %v (%d token(s) never changed): the check left something behind", before, after, w.UnchangedTokens)
+	}
+	if w.UnchangedTokens == 0 {
+		t.Logf("every token armed ahead was changed: the teardown of unchanged ones was not exercised")
 	}
 	assertEvidence(t, f)
 }

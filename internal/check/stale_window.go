@@ -75,6 +75,7 @@ func (m *staleMeasurement) window(s *staleSchedule, passes []*stalePass, inf inf
 	}
 	w.WallMS = finding.Round(ms(s.wall()))
 	w.SpareTokens = len(s.spares)
+	w.UnchangedTokens = len(s.deferred)
 	w.Schedule, w.ScheduleReason = scheduleOf(s, passes)
 	w.WorstCaseMS, w.WorstCase = m.worstCase(w, passes)
 	w.WorstCaseMS = finding.Round(w.WorstCaseMS)

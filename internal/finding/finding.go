@@ -167,6 +167,9 @@ type Window struct {
 	ScheduleReason string `json:"schedule_reason,omitempty"`
 	// SpareTokens counts tokens armed ahead (minted, used and changed) that no pass needed.
 	SpareTokens int `json:"spare_tokens,omitempty"`
+	// UnchangedTokens counts tokens armed ahead (minted and used) whose change was deferred until a
+	// pass needed it and that no pass needed: never changed, left to their own expiry.
+	UnchangedTokens int `json:"unchanged_tokens,omitempty"`
 }
 
 // Schedules of a staleness measurement's passes.

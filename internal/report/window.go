@@ -52,6 +52,9 @@ func windowFacts(w *finding.Window, requests int) []fact {
 		if w.SpareTokens > 0 {
 			spare = fmt.Sprintf("; %d token(s) armed ahead were not needed", w.SpareTokens)
 		}
+		if w.UnchangedTokens > 0 {
+			spare += fmt.Sprintf("; %d token(s) armed ahead were never changed (their change waited until a pass needed them)", w.UnchangedTokens)
+		}
 		facts = append(facts, fact{"Schedule", fmt.Sprintf("%s, %s in all: %s%s", w.Schedule, fmtMS(w.WallMS), w.ScheduleReason, spare)})
 	}
 	if r := w.Reach; r != nil {
