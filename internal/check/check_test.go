@@ -122,7 +122,7 @@ func TestRevokedTokenAcceptedVulnerable(t *testing.T) {
 func TestRevokedTokenAcceptedOverlapped(t *testing.T) {
 	ttl := 3 * time.Second
 	l, tgt := labTarget(t, lab.Options{Flavor: "vulnerable", IntrospectionTTL: ttl, PermissionTTL: -1})
-	before := l.Resources()
+	before, beforeTokens := l.Resources(), l.ActiveTokens("alice")
 	fs := runCheck(t, check.RevokedTokenAccepted{}, tgt)
 	if len(fs) != 1 {
 		t.Fatalf("got %d findings, want exactly 1: %+v", len(fs), fs)
@@ -148,13 +148,16 @@ func TestRevokedTokenAcceptedOverlapped(t *testing.T) {
 	if ahead == 0 {
 		t.Errorf("no pass used a token armed while pass 1 replayed: %+v", w.Passes)
 	}
-	// Tokens armed ahead whose change no pass needed are never changed, but what their setup
-	// created is removed like every other token's.
+	// Tokens armed ahead whose change no pass needed are not revoked during the measurement,
+	// but after it; what their setup created is removed like every other token's.
 	if after := l.Resources(); !maps.Equal(before, after) {
-		t.Errorf("resources before %v, after %v (%d token(s) never changed): the check left something behind", before, after, w.UnchangedTokens)
+		t.Errorf("resources before %v, after %v (%d token(s) not needed): the check left something behind", before, after, w.UnchangedTokens)
+	}
+	if after := l.ActiveTokens("alice"); after > beforeTokens {
+		t.Errorf("alice has %d valid tokens after the check, %d before (%d token(s) armed ahead were not needed): a token the check minted stays valid", after, beforeTokens, w.UnchangedTokens)
 	}
 	if w.UnchangedTokens == 0 {
-		t.Logf("every token armed ahead was changed: the teardown of unchanged ones was not exercised")
+		t.Logf("every token armed ahead was changed: the revocation and teardown of unneeded ones was not exercised")
 	}
 	assertEvidence(t, f)
 }

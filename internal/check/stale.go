@@ -90,12 +90,12 @@ func (m *staleMeasurement) measure(ctx context.Context) (*finding.Window, []find
 	err := s.run(ctx)
 	if err != nil && len(s.pending) > 0 {
 		// Tokens armed ahead whose change was due and still to come: send it now, outside the
-		// budget and past an interrupt. Rungs whose change was deferred until a pass needed it
-		// stay unchanged, as when the measurement ends as planned.
+		// budget and past an interrupt.
 		fctx, cancel := context.WithTimeout(client.Unmetered(context.WithoutCancel(ctx)), restoreFor)
 		s.flushPending(fctx)
 		cancel()
 	}
+	m.revokeUnneeded(ctx, s.deferred)
 	var passes []*stalePass
 	for _, p := range s.passes {
 		if len(p.replays) > 0 {
@@ -383,6 +383,31 @@ func (m *staleMeasurement) change(ctx context.Context, p *stalePass) error {
 	tl.add(p.changeSent, finding.EventChangeSent, m.kind+" sent ("+m.hook.Kind()+")", nil, time.Time{}, time.Time{})
 	tl.add(p.ack, finding.EventChangeAcked, m.kind+" acknowledged", nil, time.Time{}, time.Time{})
 	return nil
+}
+
+// revokeUnneeded revokes the tokens of rungs whose deferred change no pass needed, once the
+// measurement is over (or cut short), outside the budget and past an interrupt: they took no part in
+// the measurement as revocations, but no token the scan minted may stay valid after it. A token whose
+// revocation fails is reported as left on the target. A downgrade has no such rungs (its passes run
+// one after another).
+func (m *staleMeasurement) revokeUnneeded(ctx context.Context, rungs []*stalePass) {
+	if len(rungs) == 0 || m.restore != nil {
+		return
+	}
+	fctx, cancel := context.WithTimeout(client.Unmetered(context.WithoutCancel(ctx)), restoreFor)
+	defer cancel()
+	failed, why := 0, ""
+	for _, p := range rungs {
+		if err := m.hook.Run(fctx, p.tok); err != nil {
+			failed++
+			why = m.env.Target.Redactor.Error(err).Error()
+		}
+	}
+	if failed > 0 {
+		m.env.leftBehind(Leftover{Check: m.checkID, Probe: m.probe.Name, Count: failed,
+			What:   fmt.Sprintf("%d token(s) of identity %s minted for the measurement and not needed by it, still valid", failed, m.ident.Name),
+			Reason: fmt.Sprintf("their revocation after the measurement failed: %s (hint: they expire on their own; revoke the identity's tokens by hand if they must not wait)", why)})
+	}
 }
 
 // replay sends one replay of p, at at or at once if at has passed (see staleWorld).

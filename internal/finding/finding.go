@@ -168,7 +168,8 @@ type Window struct {
 	// SpareTokens counts tokens armed ahead (minted, used and changed) that no pass needed.
 	SpareTokens int `json:"spare_tokens,omitempty"`
 	// UnchangedTokens counts tokens armed ahead (minted and used) whose change was deferred until a
-	// pass needed it and that no pass needed: never changed, left to their own expiry.
+	// pass needed it and that no pass needed: not revoked for the measurement (not among its
+	// revocations), and revoked after it, with the tokens of the run.
 	UnchangedTokens int `json:"unchanged_tokens,omitempty"`
 }
 

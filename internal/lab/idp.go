@@ -455,6 +455,19 @@ func (p *idp) revokedIDs() map[string]bool {
 	return out
 }
 
+// activeTokens counts subject's access tokens that are neither revoked nor expired.
+func (p *idp) activeTokens(subject string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, now := 0, time.Now()
+	for _, rec := range p.tokens {
+		if rec.subject == subject && !rec.revoked && rec.expires.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
 // revokedAsOf reports whether the token with this ID had been revoked by the moment at: what a read
 // of the revocation store at a bounded staleness (a replica that lags by a fixed time) sees.
 func (p *idp) revokedAsOf(id string, at time.Time) bool {

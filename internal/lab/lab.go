@@ -333,6 +333,10 @@ func (l *Lab) Resources() map[string]int {
 	return out
 }
 
+// ActiveTokens counts the access tokens of subject that are neither revoked nor expired: tests
+// check with it that a scan leaves no token it minted valid.
+func (l *Lab) ActiveTokens(subject string) int { return l.idp.activeTokens(subject) }
+
 // Env returns the lab's secrets under the names its ConfigYAML refers to.
 func (l *Lab) Env() map[string]string {
 	return map[string]string{

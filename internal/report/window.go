@@ -53,7 +53,7 @@ func windowFacts(w *finding.Window, requests int) []fact {
 			spare = fmt.Sprintf("; %d token(s) armed ahead were not needed", w.SpareTokens)
 		}
 		if w.UnchangedTokens > 0 {
-			spare += fmt.Sprintf("; %d token(s) armed ahead were never changed (their change waited until a pass needed them)", w.UnchangedTokens)
+			spare += fmt.Sprintf("; %d token(s) armed ahead were not needed (their change waited until a pass needed them) and were revoked after the measurement", w.UnchangedTokens)
 		}
 		facts = append(facts, fact{"Schedule", fmt.Sprintf("%s, %s in all: %s%s", w.Schedule, fmtMS(w.WallMS), w.ScheduleReason, spare)})
 	}
