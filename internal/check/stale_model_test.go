@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tocsin/tocsin/internal/finding"
+	"github.com/tocsin/tocsin/internal/identity"
 	"github.com/tocsin/tocsin/internal/probe"
 )
 
@@ -429,5 +430,28 @@ func TestEveryArmedTokenIsChanged(t *testing.T) {
 	}
 	if flushed == 0 {
 		t.Error("no cut came while a rung waited for its change: the test proves nothing")
+	}
+}
+
+// A rung armed long ago is reused for a periodic pass only while its token's known expiry lies
+// beyond the pass's window: refused for its age, it would put the refresh in the wrong place.
+func TestReusableRungNotAboutToExpire(t *testing.T) {
+	soon := &stalePass{tok: identity.Token{Value: "a", Expiry: time.Now().Add(2 * time.Second)}}
+	opaque := &stalePass{tok: identity.Token{Value: "b"}}
+	later := &stalePass{tok: identity.Token{Value: "c", Expiry: time.Now().Add(time.Hour)}}
+	s := &staleSchedule{cfg: staleConfig{maxWindow: 10 * time.Second}}
+	for _, tc := range []struct {
+		deferred []*stalePass
+		want     int
+	}{
+		{[]*stalePass{soon, opaque}, 1},
+		{[]*stalePass{soon, later}, 1},
+		{[]*stalePass{soon}, -1},
+		{[]*stalePass{later, soon}, 0},
+	} {
+		s.deferred = tc.deferred
+		if got := s.reusable(passPlan{}); got != tc.want {
+			t.Errorf("reusable = %d, want %d", got, tc.want)
+		}
 	}
 }

@@ -419,11 +419,14 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 	}
 	now := s.w.now()
 	plan := planPass(s.passes, s.inf, now, s.cfg.perSubject)
-	if len(s.inf.consistent) == 0 && plan.waitBefore == 0 && plan.gap == 0 && len(s.deferred) > 0 {
+	if len(s.inf.consistent) == 0 && plan.waitBefore == 0 && plan.gap == 0 {
 		// No fixed cause fits (a periodic refresh): a token's first use does not matter, only when
 		// its change is sent, so a rung armed alongside pass 1 and not changed yet serves as this
-		// pass's token.
-		return s.reuseDeferred(ctx, plan)
+		// pass's token, unless its known expiry could end its replays before the window does (a
+		// refusal then would be its age, not the refresh): a fresh token is minted instead.
+		if i := s.reusable(plan); i >= 0 {
+			return s.reuseDeferred(ctx, plan, i)
+		}
 	}
 	p := &stalePass{waitBefore: plan.waitBefore, gap: plan.gap}
 	switch {
@@ -443,11 +446,11 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 	return p, aimedFrom(spans, guards, p, s.cfg), nil
 }
 
-// reuseDeferred begins the pass plan describes with the oldest rung whose change was deferred: its
+// reuseDeferred begins the pass plan describes with s.deferred[i], a rung whose change was deferred: its
 // change is sent when the plan says (at once when it names no moment), and its replays are aimed as
 // a pass begun after the previous one.
-func (s *staleSchedule) reuseDeferred(ctx context.Context, plan passPlan) (*stalePass, schedule, error) {
-	p := s.deferred[0]
+func (s *staleSchedule) reuseDeferred(ctx context.Context, plan passPlan, i int) (*stalePass, schedule, error) {
+	p := s.deferred[i]
 	if err := s.w.sleepUntil(ctx, plan.changeAt); err != nil {
 		return nil, nil, err
 	}
@@ -464,6 +467,22 @@ func (s *staleSchedule) reuseDeferred(ctx context.Context, plan passPlan) (*stal
 	s.begin(p)
 	p.aimed = true
 	return p, aimedFrom(spans, guards, p, s.cfg), nil
+}
+
+// reusable returns the index of the oldest rung whose change was deferred and whose token's known
+// expiry (none for an opaque token without expires_in) lies beyond the plan's change plus the max
+// window, or -1.
+func (s *staleSchedule) reusable(plan passPlan) int {
+	until := s.cfg.maxWindow
+	if !plan.changeAt.IsZero() {
+		until += plan.changeAt.Sub(s.w.now())
+	}
+	for i, p := range s.deferred {
+		if !p.tok.Expired(until) {
+			return i
+		}
+	}
+	return -1
 }
 
 // changeDeferred sends the change of a rung whose change was deferred, now.
