@@ -128,7 +128,7 @@ func measured(passes []*stalePass, inf inference, precision time.Duration) bool 
 	case inf.cause == finding.CausePeriodic && inf.period.ok:
 		f := inf.period
 		period := (f.period.lo + f.period.hi) / 2
-		return f.period.width() <= period/20 && f.shortest.hi <= period/10 && f.longest.lo >= period*9/10
+		return f.period.width() <= period/20 && f.shortSeen() && f.longSeen()
 	}
 	return false
 }

@@ -400,6 +400,16 @@ type periodFit struct {
 	ticks    []tick
 }
 
+// shortSeen says a window was observed that ended within a tenth of the period of its
+// acknowledgement, and longSeen one honoured over nine tenths of it: for every period the bracket
+// allows, not only its middle, so that "within 10%" holds whichever the true period is.
+func (f periodFit) shortSeen() bool { return f.shortest.hi <= f.period.lo/10 }
+func (f periodFit) longSeen() bool  { return f.longest.lo >= f.period.hi*9/10 }
+
+// bounded says a period was fitted with an upper bound: ends of two different refreshes were seen.
+// Until then any period from the longest window up fits, and no refresh can be predicted.
+func (f periodFit) bounded() bool { return f.ok && f.period.closed() }
+
 // tick is where one pass's end lies, in absolute time.
 type tick struct{ lo, hi time.Time }
 
@@ -496,7 +506,7 @@ func multiplesOf(cands []span, dlo, dhi time.Duration) (out []span, truncated bo
 // nextTicks predicts where the refresh that carries a change made in [from, to] lies: the first tick
 // after from, and the one after it if the first may come before to.
 func (f periodFit) nextTicks(from, to time.Time) []tick {
-	if !f.ok || len(f.ticks) == 0 {
+	if !f.bounded() || len(f.ticks) == 0 {
 		return nil
 	}
 	// Predict from the known tick whose prediction is narrowest: a near one, unless a far one is

@@ -180,13 +180,16 @@ func TestSimulatedCauses(t *testing.T) {
 	for _, api := range simAPIs() {
 		t.Run(api.name, func(t *testing.T) {
 			var widths, walls []float64
-			requests, npasses, revocations := 0, 0, 0
+			requests, npasses, revocations, over5 := 0, 0, 0, 0
 			for seed := range uint64(40) {
 				run := simulate(api, seed, 90*time.Second)
 				passes, inf := run.passes, run.inf
 				npasses += len(passes)
 				requests += run.requests
 				revocations += run.revocations
+				if run.revocations > 5 {
+					over5++
+				}
 				walls = append(walls, float64(run.wall)/float64(api.window))
 				if inf.cause != api.cause {
 					t.Errorf("seed %d: cause %s (candidates %v), want %s\n%s", seed, inf.cause, inf.candidates, api.cause, describe(passes))
@@ -211,6 +214,12 @@ func TestSimulatedCauses(t *testing.T) {
 					t.Errorf("seed %d: %s bracket [%.3f, %.3f] ms in frame %s does not contain %.0f ms\n%s", seed, api.cause, lo, hi, inf.frame, api.truth, describe(passes))
 				}
 				widths = append(widths, hi-lo)
+			}
+			// Issue 11: the period and both extremes after at most five revocations. The
+			// refreshes cannot always be predicted well enough by then; one run in ten may take a
+			// sixth.
+			if api.cause == finding.CausePeriodic && over5 > 4 {
+				t.Errorf("%d runs of 40 took more than five revocations", over5)
 			}
 			t.Logf("%s: median width %.1f ms, median wall %.2f windows (worst %.2f), %.1f requests, %.1f passes and %.1f revocations a measurement; widths %v",
 				api.name, median(widths), median(walls), slices.Max(walls), float64(requests)/40, float64(npasses)/40, float64(revocations)/40, fmtWidths(widths))
@@ -300,6 +309,61 @@ func TestFitPeriod(t *testing.T) {
 	next := f.nextTicks(epoch.Add(11*P+time.Second), epoch.Add(11*P+time.Second))
 	if len(next) != 1 || next[0].lo.After(epoch.Add(12*P)) || next[0].hi.Before(epoch.Add(12*P)) {
 		t.Errorf("next refresh %v, want around %v", next, epoch.Add(12*P))
+	}
+}
+
+// The extremes count as seen only for every period the bracket allows: a longest window of 0.92 of
+// the bracket's middle is not "over nine tenths" when the period may be 6% longer (the lab once
+// reported a run whose longest window was 0.875 of the true period as done).
+func TestPeriodExtremesHoldForTheWholeBracket(t *testing.T) {
+	f := periodFit{ok: true, period: span{2800 * time.Millisecond, 3200 * time.Millisecond},
+		shortest: span{250 * time.Millisecond, 290 * time.Millisecond}, longest: span{2760 * time.Millisecond, 2800 * time.Millisecond}}
+	if f.longSeen() {
+		t.Errorf("longest %v counted as over nine tenths of a period up to %v", f.longest, f.period.hi)
+	}
+	if f.shortSeen() {
+		t.Errorf("shortest %v counted as under a tenth of a period from %v", f.shortest, f.period.lo)
+	}
+	f.longest.lo, f.shortest.hi = 2900*time.Millisecond, 270*time.Millisecond
+	if !f.longSeen() || !f.shortSeen() {
+		t.Errorf("longest %v and shortest %v not counted against %v", f.longest, f.shortest, f.period)
+	}
+	if (periodFit{ok: true, period: span{2800 * time.Millisecond, forever}}).bounded() {
+		t.Error("a period with no upper bound counted as bounded")
+	}
+}
+
+// Before a period is bounded, a pass changed after a refresh was seen cannot end before that
+// refresh plus the longest window seen (the period is at least that long): its replays start
+// there. With a fixed cause still consistent, or nothing seen before the change, there is no floor.
+func TestRefreshFloor(t *testing.T) {
+	at := func(d time.Duration) time.Time { return epoch.Add(d) }
+	ms := time.Millisecond
+	// Pass 1: acknowledged at 0, still honoured at 1000 ms, refused at 1150 ms.
+	p1 := &stalePass{n: 1, changeSent: at(-ms), ack: at(0), acceptedBefore: at(-2 * ms),
+		replays: []replayObs{{sent: at(1000 * ms), received: at(1001 * ms), outcome: probe.Accepted},
+			{sent: at(1150 * ms), received: at(1151 * ms), outcome: probe.Rejected}}}
+	cur := &stalePass{n: 2, changeSent: at(1200 * ms), ack: at(1201 * ms)}
+	inf := inference{period: fitPeriod([]*stalePass{p1})}
+	got := refreshFloor([]*stalePass{p1}, inf, cur)
+	// The refresh came after 1000 ms; the next one at least 1000 ms later: 2000 - 1201 ms after cur's ack.
+	if want := 799*ms - frameTolerance; got != want {
+		t.Errorf("floor %v, want %v", got, want)
+	}
+	early := &stalePass{n: 2, changeSent: at(1100 * ms), ack: at(1101 * ms)} // changed before pass 1's end was seen
+	if got := refreshFloor([]*stalePass{p1}, inf, early); got != 0 {
+		t.Errorf("floor %v for a change sent before the refresh was bracketed, want none", got)
+	}
+	inf.consistent = []familyState{{}}
+	if got := refreshFloor([]*stalePass{p1}, inf, cur); got != 0 {
+		t.Errorf("floor %v with a fixed cause still consistent, want none", got)
+	}
+	sched := unaimedSchedule(700 * ms)
+	if a, b := sched(0, 0), sched(1, 0); a != 0 || b != 700*ms {
+		t.Errorf("floored schedule starts %v, %v; want 0 then the floor", a, b)
+	}
+	if step := sched(2, 3000*ms) - 3000*ms; step != 90*ms {
+		t.Errorf("floored step at 3 s = %v, want 3%% (90 ms)", step)
 	}
 }
 

@@ -33,6 +33,10 @@ const (
 	minSeparation = 20 * time.Millisecond
 	// unaimedGrowth is each step of a pass with nothing to aim at, as a share of the time so far.
 	unaimedGrowth = 0.05
+	// flooredGrowth is each step of such a pass once a floor is known, as a share of the time so far.
+	flooredGrowth = 0.03
+	// fineReach bounds the fine steps after a pass's aimed points (see aimedSchedule).
+	fineReach = 3
 )
 
 // passPlan is how a pass begins.
@@ -171,9 +175,11 @@ func planPhase(passes []*stalePass, fit periodFit, now time.Time) passPlan {
 	if !fit.ok {
 		return passPlan{why: "periodic? " + fit.note}
 	}
+	if !fit.bounded() {
+		return passPlan{why: "periodic? every end so far may be the same refresh's, so no period is bounded yet"}
+	}
 	period := (fit.period.lo + fit.period.hi) / 2
-	shortSeen := fit.shortest.hi <= period/10
-	longSeen := fit.longest.lo >= period*9/10
+	shortSeen, longSeen := fit.shortSeen(), fit.longSeen()
 	if shortSeen && longSeen {
 		return passPlan{why: "periodic: refining the period"}
 	}
@@ -213,30 +219,73 @@ type schedule func(i int, prev time.Duration) time.Duration
 // period is fitted yet, so its end is a periodic refresh's next tick, and the refreshes can be
 // predicted (and a change aimed just before or after one) only from ticks bracketed narrowly. Each
 // step is unaimedGrowth of the time so far, not the coarse schedule's 40%: a tick 3 s out is
-// bracketed within about 150 ms rather than a second.
-func unaimedSchedule() schedule {
+// bracketed within about 150 ms rather than a second. With a floor (see refreshFloor), no refresh
+// can end the window before it: after the replay at once, the replays begin there, in steps of
+// flooredGrowth, a tick 3 s out within about 90 ms, for fewer replays than from the start.
+func unaimedSchedule(floor time.Duration) schedule {
 	return func(i int, prev time.Duration) time.Duration {
-		if i == 0 {
+		switch {
+		case i == 0:
 			return 0
+		case floor > 0 && i == 1:
+			return max(floor, firstStep)
+		case floor > 0:
+			return prev + max(firstStep, time.Duration(float64(prev)*flooredGrowth))
 		}
 		return prev + max(firstStep, time.Duration(float64(prev)*unaimedGrowth))
 	}
 }
 
-// aimedSchedule sends the replays at points (with none, see unaimedSchedule), then, should the window outlast them, goes on in steps
-// that start at step and double until they reach the coarse schedule's: a prediction that was a
-// little off still gets a narrow bracket, a window far longer than predicted costs few replays.
+// refreshFloor is, while a periodic refresh is all that fits the passes and no period is fitted
+// yet, the earliest offset after cur's acknowledgement at which a refresh can end cur's window:
+// a pass whose end came before cur's change was sent saw a refresh no earlier than the lower end of
+// its end, the next comes a period later, and the period is at least as long as every window seen
+// (a replay accepted that long after an acknowledgement means no refresh came in between). 0 when
+// nothing bounds it.
+func refreshFloor(passes []*stalePass, inf inference, cur *stalePass) time.Duration {
+	if len(inf.consistent) > 0 || inf.period.bounded() || inf.period.ruledOut || cur.changeSent.IsZero() {
+		return 0
+	}
+	var last time.Time
+	var longest time.Duration
+	for _, p := range passes {
+		lo, hi, closed := p.end()
+		if p == cur || !closed {
+			continue
+		}
+		longest = max(longest, p.window().lo)
+		if !hi.After(cur.changeSent) && lo.After(last) {
+			last = lo
+		}
+	}
+	if last.IsZero() || longest <= 0 {
+		return 0
+	}
+	return max(last.Add(longest).Sub(cur.ack)-frameTolerance, 0)
+}
+
+// aimedSchedule sends the replays at points (with none, see unaimedSchedule), then, should the
+// window outlast them, goes on in steps that start at step and double, up to unaimedGrowth of the
+// time so far while it is within fineReach times the last point, the coarse schedule's beyond: a
+// prediction that was a little off still gets a narrow bracket, an end the fixed causes did not
+// predict (a periodic refresh's, at most a period after the change) is bracketed as narrowly as an
+// unaimed pass would, and a window far longer than predicted costs few replays.
 func aimedSchedule(points []time.Duration, step time.Duration) schedule {
 	if len(points) == 0 {
-		return unaimedSchedule()
+		return unaimedSchedule(0)
 	}
 	step = max(step, time.Millisecond)
+	fine := fineReach * points[len(points)-1]
 	return func(i int, prev time.Duration) time.Duration {
 		if i < len(points) {
 			return points[i]
 		}
 		k := min(i-len(points), 30)
-		return prev + max(min(step<<k, time.Duration(float64(prev)*(growth-1))), time.Millisecond)
+		g := growth - 1
+		if prev < fine {
+			g = unaimedGrowth
+		}
+		return prev + max(min(step<<k, time.Duration(float64(prev)*g)), time.Millisecond)
 	}
 }
 
@@ -287,8 +336,8 @@ func predictSpans(passes []*stalePass, inf inference, cur *stalePass, wakeLag ti
 }
 
 // aimedFrom aims pass cur's replays at the union of spans (see aimPoints), a few at each guard;
-// with nothing to predict from, it polls from the start (unaimedSchedule).
-func aimedFrom(spans, guards []span, cur *stalePass, cfg staleConfig) schedule {
+// with nothing to predict from, it polls from floor (unaimedSchedule).
+func aimedFrom(spans, guards []span, cur *stalePass, cfg staleConfig, floor time.Duration) schedule {
 	most := refinePoints
 	if cur.gap > 0 || cur.waitBefore > 0 {
 		most = separatePoints
@@ -299,6 +348,9 @@ func aimedFrom(spans, guards []span, cur *stalePass, cfg staleConfig) schedule {
 		if g.lo, g.hi = max(g.lo, 0), min(g.hi, cfg.maxWindow); g.lo <= g.hi {
 			points = append(points, g.lo, (g.lo+g.hi)/2, g.hi)
 		}
+	}
+	if len(points) == 0 {
+		return unaimedSchedule(floor)
 	}
 	slices.Sort(points)
 	points = slices.Compact(points)

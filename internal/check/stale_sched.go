@@ -181,7 +181,14 @@ func firstSchedule(p *stalePass, ladder []time.Duration, maxWindow time.Duration
 			return 0
 		}
 		step := max(firstStep, time.Duration(float64(prev)*(growth-1)))
-		if r := rungBelow(ladder, prev); r > 0 {
+		// Before the first rung is small enough to serve, no step is wider than it either: a
+		// periodic refresh's first tick is then known within it, and the rung changed right
+		// after it observes a window of nearly the whole period (see refreshFloor).
+		r := rungBelow(ladder, prev)
+		if r == 0 && len(ladder) > 0 {
+			r = ladder[0]
+		}
+		if r > 0 {
 			step = min(step, max(r-r/ladderSlack, firstStep))
 		}
 		next := prev + step
@@ -415,7 +422,7 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 			c.why += fmt.Sprintf("; %s between its first use and its change, so that a lifetime and a delay predict different ends", fmtDur(c.gap))
 		}
 		c.aimed = true
-		return c, aimedFrom(oldestSpans, oldestGuards, c, s.cfg), nil
+		return c, aimedFrom(oldestSpans, oldestGuards, c, s.cfg, refreshFloor(s.passes, s.inf, c)), nil
 	}
 	now := s.w.now()
 	plan := planPass(s.passes, s.inf, now, s.cfg.perSubject)
@@ -443,7 +450,7 @@ func (s *staleSchedule) next(ctx context.Context) (*stalePass, schedule, error) 
 	spans, guards := predictSpans(s.passes, s.inf, p, s.wakeLag)
 	s.begin(p)
 	p.aimed = true
-	return p, aimedFrom(spans, guards, p, s.cfg), nil
+	return p, aimedFrom(spans, guards, p, s.cfg, refreshFloor(s.passes, s.inf, p)), nil
 }
 
 // reuseDeferred begins the pass plan describes with s.deferred[i], a rung whose change was deferred: its
@@ -466,7 +473,7 @@ func (s *staleSchedule) reuseDeferred(ctx context.Context, plan passPlan, i int)
 	spans, guards := predictSpans(s.passes, s.inf, p, s.wakeLag)
 	s.begin(p)
 	p.aimed = true
-	return p, aimedFrom(spans, guards, p, s.cfg), nil
+	return p, aimedFrom(spans, guards, p, s.cfg, refreshFloor(s.passes, s.inf, p)), nil
 }
 
 // reusable returns the index of the oldest rung whose change was deferred and whose token's known
