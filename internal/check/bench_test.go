@@ -41,7 +41,7 @@ func windowVariants() []windowVariant {
 // fraction of runs whose bracket contains the configured truth in the cause's frame (for a periodic
 // refresh: whose period estimate is within 10% and whose observed windows span from under a tenth to
 // over nine tenths of the period), the fraction that name the right cause, the median bracket width,
-// requests, passes, revocations (changes sent: one per pass and per spare; a token whose deferred change no pass needed is none), and the median (and worst) wall time of one measurement over one window (the variant's
+// requests, passes, revocations (changes sent: one per pass and per spare; a token whose deferred change no pass needed is none; the mean and the most in one run), and the median (and worst) wall time of one measurement over one window (the variant's
 // lifetime, delay, token lifetime or period): the measurement's own (wall/window) and the whole
 // check's, with its controls and the teardown of what each token's setup created (check/window). Run with -benchtime 20x (docs/checks.md has the
 // command and the figures); -bench 'Window/ttl=5s$' picks one variant.
@@ -54,7 +54,7 @@ func BenchmarkWindow(b *testing.B) {
 				c.Limits.MaxWindow = max(c.Limits.MaxWindow, 2*v.window) // long windows must close within it
 				c.Limits.RequestBudget = 1_000_000                       // the budget is the target's: 20 checks of 30 s windows spend over 2,000
 			})
-			var contained, named, requests, passes, revocations float64
+			var contained, named, requests, passes, revocations, mostRevocations float64
 			var widths, walls, checks []float64
 			runs := 0
 			for b.Loop() {
@@ -71,7 +71,9 @@ func BenchmarkWindow(b *testing.B) {
 				passes += float64(len(w.Passes))
 				// Every token changed: the passes replayed, and the spares no pass needed (tokens
 				// whose change was deferred and never needed were not changed).
-				revocations += float64(len(w.Passes) + w.SpareTokens)
+				revoked := float64(len(w.Passes) + w.SpareTokens)
+				revocations += revoked
+				mostRevocations = max(mostRevocations, revoked)
 				walls = append(walls, w.WallMS/1000/v.window.Seconds())
 				checks = append(checks, took.Seconds()/v.window.Seconds())
 				ok, width := judge(v, w)
@@ -92,6 +94,7 @@ func BenchmarkWindow(b *testing.B) {
 			b.ReportMetric(median(widths), "median-width-ms")
 			b.ReportMetric(passes/n, "passes")
 			b.ReportMetric(revocations/n, "revocations")
+			b.ReportMetric(mostRevocations, "max-revocations")
 			b.ReportMetric(median(walls), "wall/window")
 			b.ReportMetric(median(checks), "check/window")
 			b.ReportMetric(slices.Max(walls), "max-wall/window")
